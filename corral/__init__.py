@@ -1,0 +1,1 @@
+"""Corral: high availability for OpenStack."""

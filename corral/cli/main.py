@@ -1,0 +1,24 @@
+"""The `corral` command."""
+from __future__ import annotations
+
+import click
+
+from corral.cli.simulate import explain_file, simulate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="corral")
+def cli() -> None:
+    """Corral: high availability for OpenStack."""
+
+
+cli.add_command(simulate)
+cli.add_command(explain_file, name="explain")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Text rendering of cluster state and transitions, in crm_simulate's shapes."""
+from __future__ import annotations
+
+from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from corral.model.scores import format_score
+from corral.scheduler import Transition
+from corral.scheduler.resources import Prim
+
+
+def node_list(tr: Transition) -> list[str]:
+    online = [n.name for n in tr.nodes.values() if n.online and not n.standby and not n.unclean]
+    standby = [n.name for n in tr.nodes.values() if n.online and n.standby]
+    offline = [n.name for n in tr.nodes.values() if not n.online and not n.unclean]
+    unclean = [n.name for n in tr.nodes.values() if n.unclean]
+    out = ["  * Node List:"]
+    for name in unclean:
+        out.append(f"    * Node {name}: UNCLEAN (offline)")
+    for name in standby:
+        out.append(f"    * Node {name}: standby")
+    if online:
+        out.append(f"    * Online: [ {' '.join(online)} ]")
+    if offline:
+        out.append(f"    * OFFLINE: [ {' '.join(offline)} ]")
+    return out
+
+
+def _role_word(role: str, promotable: bool) -> str:
+    if role == STARTED and promotable:
+        return UNPROMOTED
+    return role
+
+
+def resource_lines(tr: Transition, after: bool) -> list[str]:
+    out = ["  * Full List of Resources:"]
+    for p in _all_prims(tr):
+        agent = p.cfg.agent if p.cfg else "?"
+        if after:
+            node = p.assigned if p.next_role != STOPPED else None
+            where = {node: p.next_role} if node else {}
+        else:
+            where = dict(p.active)
+        flags = []
+        if not p.managed:
+            flags.append("unmanaged")
+        if p.failed and not after:
+            flags.append("FAILED")
+        if p.orphan:
+            flags.append("ORPHANED")
+        suffix = f" ({', '.join(flags)})" if flags else ""
+        if not where:
+            out.append(f"    * {p.id}\t({agent}):\t Stopped{suffix}")
+        for node, role in where.items():
+            out.append(f"    * {p.id}\t({agent}):\t {_role_word(role, p.is_promotable_instance)} {node}{suffix}")
+    return out
+
+
+def _all_prims(tr: Transition) -> list[Prim]:
+    seen: list[Prim] = []
+    for p in tr.tree.primitives():
+        seen.append(p)
+    for r in tr.tree.by_id.values():
+        if isinstance(r, Prim) and r.orphan and r not in seen:
+            seen.append(r)
+    return seen
+
+
+def action_lines(tr: Transition) -> list[str]:
+    out = []
+    for a in tr.actions:
+        if a.task == "fence":
+            out.append(f"  * Fencing {a.node} ({a.reason})")
+            continue
+        task = a.task if not a.interval_ms else f"{a.task}={a.interval_ms}"
+        blocked = "" if a.runnable else " (blocked)"
+        out.append(f"  * Resource action: {a.rsc:<15} {task} on {a.node}{blocked}")
+    return out
+
+
+def score_lines(tr: Transition) -> list[str]:
+    out = []
+    for p in _all_prims(tr):
+        for node, score in sorted(p.scores.items()):
+            out.append(f"pcmk__native_allocate: {p.id} allocation score on {node}: {format_score(score)}")
+    return out
+
+
+def explain_lines(tr: Transition, rsc: str) -> list[str]:
+    placement = tr.placements.get(rsc)
+    if placement is None:
+        candidates = [k for k in tr.placements if k.split(":")[0] == rsc]
+        if not candidates:
+            raise KeyError(rsc)
+        return [line for c in candidates for line in explain_lines(tr, c)]
+    out = [f"{rsc}:"]
+    cur = ", ".join(f"{role} on {node}" for node, role in placement.current.items()) or "stopped"
+    out.append(f"  now: {cur}{' (failed)' if placement.failed else ''}")
+    nxt = f"{placement.role} on {placement.node}" if placement.node else "stopped"
+    out.append(f"  next: {nxt}")
+    if placement.scores:
+        out.append("  scores (higher wins; -INFINITY means never):")
+        for node, score in sorted(placement.scores.items(), key=lambda kv: -kv[1]):
+            n = tr.nodes.get(node)
+            why = "" if n is None or n.can_host else "  (node cannot host resources)"
+            out.append(f"    {node:<20} {format_score(score)}{why}")
+    plan = tr.plans.get(rsc)
+    if plan is not None and plan.reason:
+        out.append(f"  blocked by: {plan.reason}")
+    return out
+
+
+__all__ = ["node_list", "resource_lines", "action_lines", "score_lines", "explain_lines", "PROMOTED"]

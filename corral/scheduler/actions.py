@@ -1,0 +1,323 @@
+"""From placement to actions: what must stop, start, promote, demote, migrate,
+which of those are forced by order constraints, and which cannot run."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from corral.scheduler.constraints import ConstraintIndex, Ord
+from corral.scheduler.nodes import NodeRt
+from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
+
+INVERSE = {"start": "stop", "promote": "demote", "stop": "start", "demote": "promote"}
+
+
+@dataclass
+class Plan:
+    """What one primitive will do."""
+    prim: Prim
+    stop_on: list[str] = field(default_factory=list)
+    start_on: str | None = None
+    promote: bool = False
+    demote: bool = False
+    migrate: bool = False
+    start_runnable: bool = True
+    stop_runnable: bool = True
+    promote_runnable: bool = True
+    reason: str = ""
+
+    @property
+    def start(self) -> bool:
+        return self.start_on is not None
+
+
+@dataclass
+class Action:
+    """One step of the transition, for the executor."""
+    task: str            # start, stop, promote, demote, migrate_to, migrate_from, monitor, fence
+    rsc: str | None      # the runtime (instance) id
+    node: str
+    base: str | None = None   # the configured primitive id
+    interval_ms: int = 0
+    runnable: bool = True
+    reason: str = ""
+
+
+class ActionPlanner:
+    def __init__(self, tree: ResourceTree, index: ConstraintIndex, nodes: dict[str, NodeRt],
+                 fenced: set[str]) -> None:
+        self.tree = tree
+        self.index = index
+        self.nodes = nodes
+        self.fenced = fenced
+        self.plans: dict[Prim, Plan] = {}
+
+    def build(self) -> dict[Prim, Plan]:
+        prims = self.tree.primitives() + [p for p in self.tree.by_id.values()
+                                          if isinstance(p, Prim) and p.orphan and p.parent is None]
+        seen: set[Prim] = set()
+        for p in prims:
+            if p in seen:
+                continue
+            seen.add(p)
+            self.plans[p] = self._initial(p)
+        self._propagate()
+        self._runnability()
+        self._migrations()
+        return self.plans
+
+    def _initial(self, p: Prim) -> Plan:
+        plan = Plan(prim=p)
+        if not p.managed or p.blocked:
+            return plan
+        nxt = p.assigned if p.next_role != STOPPED else None
+        cur = list(p.active)
+        for node in cur:
+            if node != nxt or p.failed or len(cur) > 1:
+                plan.stop_on.append(node)
+        if nxt is not None and (nxt not in cur or nxt in plan.stop_on):
+            plan.start_on = nxt
+        cur_role = p.current_role
+        if p.next_role == PROMOTED and (cur_role != PROMOTED or plan.start):
+            plan.promote = True
+        if cur_role == PROMOTED and (p.next_role != PROMOTED or plan.stop_on):
+            plan.demote = True
+        for node in cur:
+            n = self.nodes.get(node)
+            if n is not None and n.unclean and node not in self.fenced:
+                plan.stop_runnable = False
+        return plan
+
+    # -- order propagation ---------------------------------------------------------
+    def _prims(self, rsc: Rsc) -> list[Prim]:
+        return rsc.primitives()
+
+    def required(self, p: Prim, task: str) -> bool:
+        plan = self.plans.get(p)
+        if plan is None:
+            return False
+        if task == "start":
+            return plan.start
+        if task == "stop":
+            return bool(plan.stop_on)
+        if task == "promote":
+            return plan.promote
+        if task == "demote":
+            return plan.demote
+        return False
+
+    def _require(self, p: Prim, task: str) -> bool:
+        """Force p's task; returns True if anything changed."""
+        plan = self.plans.get(p)
+        if plan is None or not p.managed or p.blocked:
+            return False
+        nxt = p.assigned if p.next_role != STOPPED else None
+        if task == "start":
+            if plan.start or nxt is None:
+                return False
+            plan.start_on = nxt
+            if nxt in p.active and nxt not in plan.stop_on:
+                plan.stop_on.append(nxt)
+            if p.next_role == PROMOTED:
+                plan.promote = True
+            if p.current_role == PROMOTED:
+                plan.demote = True
+            return True
+        if task == "stop":
+            if plan.stop_on or not p.active:
+                return False
+            plan.stop_on = list(p.active)
+            if p.current_role == PROMOTED:
+                plan.demote = True
+            if nxt is not None:
+                plan.start_on = nxt
+                if p.next_role == PROMOTED:
+                    plan.promote = True
+            return True
+        if task == "promote":
+            if plan.promote or p.next_role != PROMOTED:
+                return False
+            plan.promote = True
+            if p.current_role == PROMOTED:
+                plan.demote = True
+            return True
+        if task == "demote":
+            if plan.demote or p.current_role != PROMOTED:
+                return False
+            plan.demote = True
+            if p.next_role == PROMOTED:
+                plan.promote = True
+            return True
+        return False
+
+    def _pairs(self, o: Ord) -> list[tuple[list[Prim], list[Prim]]]:
+        """Which primitives of 'first' each primitive of 'then' depends on."""
+        firsts = self._prims(o.first)
+        thens = self._prims(o.then)
+        if isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
+            out = []
+            for t in thens:
+                node = t.assigned or t.current_node
+                same = [f for f in firsts if (f.assigned or f.current_node) == node]
+                out.append((same, [t]))
+            return out
+        if isinstance(o.first, GroupR) and o.first_action == "start":
+            firsts = firsts  # any member starting restarts what follows the group
+        return [(firsts, thens)]
+
+    def _propagate(self) -> None:
+        mandatory = [o for o in self.index.orders if o.kind == "Mandatory"]
+        changed = True
+        rounds = 0
+        while changed and rounds < 50:
+            changed = False
+            rounds += 1
+            for o in mandatory:
+                for firsts, thens in self._pairs(o):
+                    if any(self.required(f, o.first_action) for f in firsts):
+                        for t in thens:
+                            if o.then_action in ("start", "promote") and self._restartable(t, o.then_action):
+                                changed |= self._require(t, o.then_action)
+                    if o.symmetrical:
+                        inv_first = INVERSE.get(o.first_action, o.first_action)
+                        inv_then = INVERSE.get(o.then_action, o.then_action)
+                        if any(self.required(f, inv_first) for f in firsts):
+                            for t in thens:
+                                if inv_then in ("stop", "demote"):
+                                    changed |= self._require(t, inv_then)
+
+    def _restartable(self, t: Prim, task: str) -> bool:
+        if task == "start":
+            return t.assigned is not None and t.next_role != STOPPED
+        return t.next_role == PROMOTED
+
+    # -- runnability -----------------------------------------------------------------
+    def _will_be(self, rsc: Rsc, action: str) -> bool:
+        """Whether rsc's 'action' (start -> running, promote -> promoted) can happen."""
+        prims = self._prims(rsc)
+        if action == "start":
+            ok = [p for p in prims if p.assigned is not None and p.next_role != STOPPED
+                  and self.plans.get(p, Plan(p)).start_runnable]
+            if isinstance(rsc, CloneR):
+                return bool(ok)
+            return len(ok) == len(prims) and bool(prims)
+        if action == "promote":
+            return any(p.next_role == PROMOTED and self.plans.get(p, Plan(p)).promote_runnable for p in prims)
+        return True
+
+    def _runnability(self) -> None:
+        changed = True
+        rounds = 0
+        while changed and rounds < 50:
+            changed = False
+            rounds += 1
+            for o in self.index.orders:
+                if o.kind != "Mandatory" or o.first_action not in ("start", "promote"):
+                    continue
+                for firsts, thens in self._pairs(o):
+                    if isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
+                        ok = any(f.assigned is not None and f.next_role != STOPPED and
+                                 (o.first_action != "promote" or f.next_role == PROMOTED) for f in firsts)
+                    else:
+                        ok = self._will_be(o.first, o.first_action)
+                    if ok:
+                        continue
+                    for t in thens:
+                        plan = self.plans.get(t)
+                        if plan is None:
+                            continue
+                        if o.then_action == "start" and plan.start_runnable:
+                            plan.start_runnable = False
+                            plan.reason = f"unrunnable {o.first.id} {o.first_action}"
+                            changed = True
+                        elif o.then_action == "promote" and plan.promote_runnable:
+                            plan.promote_runnable = False
+                            changed = True
+
+    # -- migration -----------------------------------------------------------------------
+    def _migrations(self) -> None:
+        for p, plan in self.plans.items():
+            if not p.meta_bool("allow-migrate", False) or p.clone is not None or p.group is not None:
+                continue
+            if p.failed or len(p.active) != 1 or plan.start_on is None:
+                continue
+            src = p.current_node
+            if src is None or src == plan.start_on or src in self.fenced:
+                continue
+            n = self.nodes.get(src)
+            if n is None or not n.online or n.unclean:
+                continue
+            plan.migrate = True
+
+
+def role_shown(p: Prim) -> bool:
+    return p.current_role in (UNPROMOTED, PROMOTED) or p.next_role == PROMOTED
+
+
+def summary_lines(plans: dict[Prim, Plan], fences: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """(verb, resource, details) tuples in crm_simulate's Transition Summary shape."""
+    out: list[tuple[str, str, str]] = []
+    for node, action, reason in fences:
+        out.append((f"Fence ({action})", node, f"'{reason}'"))
+    for p, plan in plans.items():
+        line = _line(p, plan)
+        if line is not None:
+            out.append(line)
+    return out
+
+
+def _role_name(role: str) -> str:
+    return "Unpromoted" if role == STARTED else role
+
+
+def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
+    cur_nodes = list(p.active)
+    nxt = p.assigned if p.next_role != STOPPED else None
+    show_role = role_shown(p)
+    cur_role = p.current_role
+    blocked = ""
+    if not plan.stop_on and not plan.start and not plan.promote and not plan.demote:
+        return None
+    if plan.start and not plan.start_runnable:
+        if cur_nodes and plan.stop_on:
+            node = plan.stop_on[0]
+            return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} )")
+        blocked = " blocked" if not cur_nodes else ""
+        if not cur_nodes:
+            return ("Start", p.id, f"( {nxt} ){blocked}")
+    if not cur_nodes:
+        if nxt is None:
+            return None
+        if p.next_role == PROMOTED:
+            return ("Promote", p.id, f"( Stopped -> Promoted {nxt} )")
+        return ("Start", p.id, f"( {nxt} )")
+    cur = cur_nodes[0] if nxt not in cur_nodes else nxt
+    if nxt is None:
+        suffix = "" if plan.stop_runnable else " blocked"
+        return ("Stop", p.id, f"( {_with_role(cur_role, cur, show_role)} ){suffix}")
+    if cur != nxt:
+        verb = "Migrate" if plan.migrate else ("Recover" if p.failed else "Move")
+        if show_role:
+            return (verb, p.id, f"( {_role_name(cur_role)} {cur} -> {_role_name(p.next_role)} {nxt} )")
+        return (verb, p.id, f"( {cur} -> {nxt} )")
+    # Same node.
+    restarting = cur in plan.stop_on
+    if restarting:
+        verb = "Recover" if p.failed else "Restart"
+        if p.next_role != cur_role and show_role and cur_role != PROMOTED:
+            return (verb, p.id, f"( {_role_name(cur_role)} -> {_role_name(p.next_role)} {cur} )")
+        if p.next_role == PROMOTED and cur_role == PROMOTED and not p.failed and plan.demote and not restarting:
+            return ("Re-promote", p.id, f"( Promoted {cur} )")
+        return (verb, p.id, f"( {_with_role(cur_role, cur, show_role)} )")
+    if plan.promote and plan.demote:
+        return ("Re-promote", p.id, f"( Promoted {cur} )")
+    if plan.promote:
+        suffix = "" if plan.promote_runnable else " blocked"
+        return ("Promote", p.id, f"( {_role_name(cur_role)} -> Promoted {cur} ){suffix}")
+    if plan.demote:
+        return ("Demote", p.id, f"( Promoted -> {_role_name(p.next_role)} {cur} )")
+    return None
+
+
+def _with_role(role: str, node: str, show: bool) -> str:
+    return f"{_role_name(role)} {node}" if show else node

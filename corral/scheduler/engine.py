@@ -1,0 +1,154 @@
+"""schedule(configuration, state) -> Transition: the scheduler's one entry point.
+
+A pure function: no I/O, no clock (the state carries `now`), no randomness.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from corral.model.config import PROMOTED, STOPPED, Configuration
+from corral.model.state import ClusterState
+from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
+from corral.scheduler.constraints import ConstraintIndex
+from corral.scheduler.history import HistoryUnpacker
+from corral.scheduler.nodes import NodeRt, build_nodes
+from corral.scheduler.placement import Placer
+from corral.scheduler.resources import Prim, ResourceTree
+
+
+@dataclass
+class Placement:
+    rsc: str
+    node: str | None
+    role: str
+    current: dict[str, str]
+    scores: dict[str, int]
+    failed: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Transition:
+    nodes: dict[str, NodeRt]
+    placements: dict[str, Placement]
+    plans: dict[str, Plan]
+    fences: list[tuple[str, str, str]]      # (node, action, reason)
+    summary: list[tuple[str, str, str]]     # (verb, resource, details)
+    actions: list[Action]
+    tree: ResourceTree
+    warnings: list[str] = field(default_factory=list)
+
+    def summary_text(self) -> list[str]:
+        if not self.summary:
+            return []
+        w_verb = max(len(v) for v, _, _ in self.summary)
+        w_rsc = max(len(r) for _, r, _ in self.summary)
+        return [f"  * {v:<{w_verb}} {r:<{w_rsc}} {d}" for v, r, d in self.summary]
+
+
+def schedule(config: Configuration, state: ClusterState) -> Transition:
+    fencing = config.option_bool("stonith-enabled", True)
+    nodes = build_nodes(config, state, fencing)
+    tree = ResourceTree(config)
+    unpacker = HistoryUnpacker(tree, nodes, state, fencing)
+    unpacker.run()
+
+    maintenance = config.option_bool("maintenance-mode", False)
+    all_prims = tree.primitives() + unpacker.orphans
+    for p in all_prims:
+        if maintenance or not p.meta_bool("is-managed", True):
+            p.managed = False
+        if any(nodes[n].maintenance for n in p.active if n in nodes):
+            p.managed = False
+
+    quorum_policy = config.option("no-quorum-policy", "stop").lower()
+    quorate = state.have_quorum or quorum_policy == "ignore"
+    fences = _fencing(nodes, all_prims, fencing, quorate, config)
+    fenced = {n for n, _, _ in fences}
+
+    can_start = quorate
+    freeze = not quorate and quorum_policy == "freeze"
+    index = ConstraintIndex(config, tree)
+    placer = Placer(config, tree, nodes, index, unpacker.fail_counts,
+                    datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
+    placer.compute_base_scores()
+    if not quorate and quorum_policy == "stop":
+        for p in all_prims:
+            if p.managed:
+                p.allocated, p.next_role, p.assigned = True, STOPPED, None
+                placer.done.add(p)
+    placer.allocate_all()
+    for p in unpacker.orphans:
+        p.next_role, p.assigned = (STOPPED, None) if p.managed else (p.current_role, p.current_node)
+
+    planner = ActionPlanner(tree, index, nodes, fenced)
+    planner.plans = {}
+    plans = planner.build()
+    for p in unpacker.orphans:
+        if p not in plans:
+            plans[p] = planner._initial(p)
+    summary = summary_lines(plans, fences)
+    placements = {p.id: Placement(rsc=p.id, node=p.assigned if p.next_role != STOPPED else None,
+                                  role=p.next_role, current=dict(p.active), scores=dict(p.scores),
+                                  failed=p.failed, reasons=list(p.reasons))
+                  for p in plans}
+    return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
+                      fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree)
+
+
+def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate: bool,
+             config: Configuration) -> list[tuple[str, str, str]]:
+    action = config.option("stonith-action", "reboot")
+    if action == "poweroff":
+        action = "off"
+    if fencing:
+        for p in prims:
+            for node in sorted(p.failed_stop_nodes):
+                n = nodes.get(node)
+                if n is not None and not n.unclean and p.on_fail == "fence":
+                    n.unclean, n.unclean_reason = True, f"{p.id} failed there"
+            if p.failed and p.on_fail == "fence":
+                for node in p.active:
+                    n = nodes.get(node)
+                    if n is not None and not n.unclean:
+                        n.unclean, n.unclean_reason = True, f"{p.id} failed there"
+            if p.managed:
+                for node in p.active:
+                    n = nodes.get(node)
+                    if n is not None and not n.online and not n.unclean:
+                        n.unclean, n.unclean_reason = True, f"{p.id} is thought to be active there"
+    out: list[tuple[str, str, str]] = []
+    for n in nodes.values():
+        if n.unclean:
+            n.online = False
+            if fencing and quorate:
+                out.append((n.name, action, n.unclean_reason))
+    return out
+
+
+def _actions(plans: dict[Prim, Plan], fences: list[tuple[str, str, str]]) -> list[Action]:
+    out = [Action(task="fence", rsc=None, node=n, reason=r) for n, _a, r in fences]
+    for p, plan in plans.items():
+        if plan.migrate and plan.start_on:
+            src = plan.stop_on[0]
+            out.append(Action("migrate_to", p.id, src, p.base))
+            out.append(Action("migrate_from", p.id, plan.start_on, p.base))
+            out.append(Action("stop", p.id, src, p.base))
+            continue
+        if plan.demote:
+            out.append(Action("demote", p.id, p.current_node or "", p.base))
+        for node in plan.stop_on:
+            out.append(Action("stop", p.id, node, p.base, runnable=plan.stop_runnable))
+        if plan.start_on:
+            out.append(Action("start", p.id, plan.start_on, p.base, runnable=plan.start_runnable))
+        if plan.promote and p.assigned:
+            out.append(Action("promote", p.id, p.assigned, p.base, runnable=plan.promote_runnable))
+        if p.assigned and p.next_role != STOPPED and p.cfg is not None and (plan.start_on or plan.promote
+                                                                          or plan.demote):
+            for op in p.cfg.ops:
+                if op.name == "monitor" and op.interval_ms > 0 and op.enabled:
+                    want = op.role or None
+                    if want in (None, p.next_role) or (want == "Unpromoted" and p.next_role != PROMOTED):
+                        out.append(Action("monitor", p.id, p.assigned, p.base, interval_ms=op.interval_ms))
+    return out

@@ -1,0 +1,308 @@
+"""Fold each node's operation history into what runs where, in which role,
+and what failed (Pacemaker's status unpacking, from its documented behaviour)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Primitive, parse_interval_ms
+from corral.model.scores import INFINITY, parse_score
+from corral.model.state import (
+    EXEC_CANCELLED,
+    EXEC_DONE,
+    EXEC_NOT_INSTALLED,
+    EXEC_PENDING,
+    PENDING_RC,
+    ClusterState,
+    OpRecord,
+    ResourceHistory,
+)
+from corral.scheduler.nodes import NodeRt
+from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree
+
+RC_OK, RC_NOT_RUNNING, RC_PROMOTED, RC_FAILED_PROMOTED, RC_NOT_INSTALLED = 0, 7, 8, 9, 5
+STICKY_ON_FAIL = ("stop", "fence", "standby", "block", "migrate")
+
+
+@dataclass
+class Folded:
+    """The result of reading one resource's history on one node."""
+    role: str = STOPPED
+    failed: bool = False
+    on_fail: str = "ignore"
+    failed_stop: bool = False
+    ban: bool = False
+    pending: str | None = None
+    migrate_to: OpRecord | None = None
+    migrate_from: OpRecord | None = None
+    last_failure: OpRecord | None = None
+    failures: list[OpRecord] = field(default_factory=list)
+
+
+def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
+    if prim.cfg is not None:
+        for cop in prim.cfg.ops:
+            if cop.name == op.op and cop.interval_ms == op.interval_ms and cop.on_fail:
+                return cop.on_fail
+    if op.op == "stop":
+        return "fence" if fencing else "block"
+    return "restart"
+
+
+def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | None,
+                 failure_timeout_s: int) -> Folded:
+    f = Folded()
+    ops = sorted(hist.ops, key=lambda o: (o.call_id < 0, o.call_id))
+    promotable = prim.is_promotable_instance
+    for op in ops:
+        if op.op in ("notify", "meta-data", "reload", "reload-agent", "validate-all"):
+            continue
+        if op.op_status == EXEC_CANCELLED:
+            continue
+        if op.op_status == EXEC_PENDING or op.rc == PENDING_RC:
+            f.pending = op.op
+            if op.op in ("start", "migrate_from"):
+                f.role = STARTED
+            elif op.op == "promote":
+                f.role = PROMOTED
+            elif op.op == "demote":
+                f.role = UNPROMOTED
+            elif op.op == "monitor" and op.interval_ms == 0 and f.role == STOPPED:
+                pass
+            continue
+        probe = op.op == "monitor" and op.interval_ms == 0
+        expired = (failure_timeout_s > 0 and now is not None and op.last_rc_change
+                   and op.last_rc_change + failure_timeout_s <= now)
+        if op.op_status == EXEC_NOT_INSTALLED or (probe and op.rc == RC_NOT_INSTALLED):
+            f.ban = True
+            f.role = STOPPED
+            continue
+        ok = op.op_status == EXEC_DONE
+        rc = op.rc
+        if op.op == "monitor":
+            if ok and rc == RC_NOT_RUNNING and (probe or op.target_rc == RC_NOT_RUNNING):
+                f.role = STOPPED
+                continue
+            if ok and rc == RC_OK:
+                if f.role in (STOPPED, PROMOTED) or probe:
+                    f.role = STARTED
+                continue
+            if ok and rc == RC_PROMOTED:
+                f.role = PROMOTED
+                continue
+        elif ok and rc == RC_OK:
+            clear = True
+            if op.op == "start":
+                f.role = STARTED
+            elif op.op == "stop":
+                f.role = STOPPED
+                f.migrate_to = None
+            elif op.op == "promote":
+                f.role = PROMOTED
+            elif op.op == "demote":
+                f.role = UNPROMOTED
+            elif op.op == "migrate_from":
+                f.role = STARTED
+                f.migrate_from = op
+            elif op.op == "migrate_to":
+                f.migrate_to = op
+                f.role = STARTED
+                clear = False
+            else:
+                clear = False
+            if clear:
+                if f.on_fail not in STICKY_ON_FAIL:
+                    f.on_fail = "ignore"
+                    f.failed = False
+            continue
+        # A failure.
+        if expired and op.op == "monitor":
+            continue
+        f.failures.append(op)
+        f.last_failure = op
+        on_fail = _configured_on_fail(prim, op, fencing)
+        if op.op == "stop":
+            f.failed_stop = True
+        if op.op in ("promote",) or rc == RC_FAILED_PROMOTED:
+            f.role = PROMOTED
+        elif op.op == "demote":
+            f.role = PROMOTED if on_fail == "block" else UNPROMOTED
+        elif op.op == "migrate_to":
+            f.migrate_to = None
+        elif f.role == STOPPED:
+            f.role = STARTED
+        if on_fail != "ignore":
+            f.failed = True
+        if _severity(on_fail) >= _severity(f.on_fail):
+            f.on_fail = on_fail
+    if promotable and f.role == STARTED:
+        f.role = UNPROMOTED
+    return f
+
+
+def _severity(on_fail: str) -> int:
+    return {"ignore": 0, "demote": 1, "restart": 2, "restart-container": 2, "migrate": 3,
+            "block": 4, "stop": 5, "standby": 6, "fence": 7}.get(on_fail, 2)
+
+
+_FAILCOUNT = re.compile(r"^fail-count-(.+?)(?:#.*)?$")
+
+
+def fail_counts(attrs: dict[str, str]) -> dict[str, int]:
+    """Sum of fail counts per resource id from a node's transient attributes."""
+    out: dict[str, int] = {}
+    for name, value in attrs.items():
+        m = _FAILCOUNT.match(name)
+        if not m:
+            continue
+        try:
+            count = parse_score(value)
+        except ValueError:
+            continue
+        rid = m.group(1)
+        out[rid] = min(INFINITY, out.get(rid, 0) + count)
+    return out
+
+
+def _history_base(rid: str) -> tuple[str, int | None]:
+    base, sep, num = rid.rpartition(":")
+    if sep and num.isdigit():
+        return base, int(num)
+    return rid, None
+
+
+class HistoryUnpacker:
+    """Attach histories to runtime primitives, creating orphans where needed."""
+
+    def __init__(self, tree: ResourceTree, nodes: dict[str, NodeRt], state: ClusterState,
+                 fencing: bool) -> None:
+        self.tree = tree
+        self.nodes = nodes
+        self.state = state
+        self.fencing = fencing
+        self.orphans: list[Prim] = []
+        self.claimed: set[Prim | GroupR] = set()
+        self.fail_counts: dict[str, dict[str, int]] = {}  # node -> rsc base -> count
+        # where each primitive id lives inside clones: base id -> (clone, member index or None)
+        self.clone_bases: dict[str, CloneR] = {}
+        for r in tree.top:
+            if isinstance(r, CloneR) and r.template is not None:
+                if isinstance(r.template, Primitive):
+                    self.clone_bases[r.template.id] = r
+                else:
+                    for m in r.template.members:
+                        self.clone_bases[m.id] = r
+
+    def run(self) -> None:
+        for node_name, status in self.state.nodes.items():
+            self.fail_counts[node_name] = fail_counts(status.attrs)
+            clone_slots: dict[str, dict[int | None, Prim | GroupR]] = {}
+            for rid, hist in status.history.items():
+                self._attach(node_name, rid, hist, clone_slots)
+
+    def _attach(self, node: str, rid: str, hist: ResourceHistory,
+                clone_slots: dict[str, dict[int | None, Prim | GroupR]]) -> None:
+        target = self.tree.by_id.get(rid)
+        if isinstance(target, Prim) and target.clone is None and not target.orphan:
+            self._apply(target, node, hist)
+            return
+        base, num = _history_base(rid)
+        clone = self.clone_bases.get(base)
+        if clone is None:
+            plain = self.tree.by_id.get(base)
+            if base != rid and isinstance(plain, Prim) and plain.clone is None:
+                self._apply(plain, node, hist)
+                return
+            self._orphan(rid, node, hist)
+            return
+        probe = self._member(clone.instances[0], base) if clone.instances else None
+        if probe is None:
+            return
+        folded = self._fold(probe, hist)
+        if folded.role == STOPPED:
+            if folded.ban:
+                for p in clone.primitives():
+                    if p.base == base:
+                        p.banned.add(node)
+            return
+        # One instance per node (anonymous) or per instance number (unique).
+        key = num if clone.unique else None
+        slots = clone_slots.setdefault(clone.id, {})
+        inst = slots.get(key)
+        if inst is None:
+            inst = self._free_instance(clone, num)
+            slots[key] = inst
+        prim = self._member(inst, base)
+        if prim is None:
+            return
+        self._record(prim, node, folded)
+
+    def _member(self, inst: Prim | GroupR, base: str) -> Prim | None:
+        if isinstance(inst, Prim):
+            return inst if inst.base == base else None
+        return next((m for m in inst.members if m.base == base), None)
+
+    def _free_instance(self, clone: CloneR, num: int | None) -> Prim | GroupR:
+        def used(inst: Prim | GroupR) -> bool:
+            return inst in self.claimed
+
+        candidates = list(clone.instances)
+        chosen: Prim | GroupR | None = None
+        if num is not None and num < len(candidates) and not used(candidates[num]):
+            chosen = candidates[num]
+        else:
+            chosen = next((i for i in candidates if not used(i)), None)
+        if chosen is None:
+            chosen = self.tree.new_instance(clone)
+            for p in chosen.primitives():
+                p.orphan = True
+            clone.instances.append(chosen)
+        self.claimed.add(chosen)
+        return chosen
+
+    def _orphan(self, rid: str, node: str, hist: ResourceHistory) -> None:
+        prim = self.tree.by_id.get(rid)
+        if not isinstance(prim, Prim) or not prim.orphan:
+            cfg = Primitive(id=rid, rsc_class=hist.rsc_class or "ocf", type=hist.type or "unknown",
+                            provider=hist.provider)
+            prim = Prim(id=rid, meta=dict(self.tree.defaults), cfg=cfg, base=rid, orphan=True)
+            self.tree.by_id[rid] = prim
+            self.orphans.append(prim)
+        self._apply(prim, node, hist)
+
+    def _fold(self, prim: Prim, hist: ResourceHistory) -> Folded:
+        timeout_s = 0
+        ft = prim.meta.get("failure-timeout")
+        if ft:
+            try:
+                timeout_s = parse_interval_ms(ft) // 1000
+            except ValueError:
+                timeout_s = 0
+        return fold_history(prim, hist, self.fencing, self.state.now, timeout_s)
+
+    def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
+        self._record(prim, node, self._fold(prim, hist))
+
+    def _record(self, prim: Prim, node: str, folded: Folded) -> None:
+        if folded.ban:
+            prim.banned.add(node)
+        if folded.migrate_to is not None and folded.role != STOPPED:
+            prim.partial_migration = (node, folded.migrate_to.migrate_target or "")
+        if folded.pending:
+            prim.pending[node] = folded.pending
+        if folded.role == STOPPED:
+            return
+        prim.active[node] = folded.role
+        if folded.failed:
+            prim.failed = True
+            prim.on_fail = folded.on_fail
+            if folded.on_fail == "block":
+                prim.blocked = True
+            elif folded.on_fail == "standby" and node in self.nodes:
+                self.nodes[node].standby = True
+            elif folded.on_fail == "migrate":
+                prim.banned.add(node)
+        if folded.failed_stop:
+            prim.failed_stop_nodes.add(node)
+
+__all__ = ["HistoryUnpacker", "fold_history", "fail_counts", "Folded", "STARTED", "UNPROMOTED", "PROMOTED"]

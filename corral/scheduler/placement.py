@@ -1,0 +1,501 @@
+"""Placement: node scores for every resource and the choice of node and role.
+
+Scores follow Pacemaker's documented model: location constraints and rules,
+stickiness on the current node, bans after too many failures, colocation
+(mandatory ones restrict, finite ones add), and the preferences of dependent
+resources folded into the resource they follow.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Configuration, Location
+from corral.model.scores import INFINITY, add
+from corral.scheduler.constraints import Coloc, ConstraintIndex
+from corral.scheduler.nodes import NodeRt
+from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
+
+NEG = -INFINITY
+
+
+class Placer:
+    def __init__(self, config: Configuration, tree: ResourceTree, nodes: dict[str, NodeRt],
+                 index: ConstraintIndex, fail_counts: dict[str, dict[str, int]],
+                 now: datetime | None, can_start: bool, freeze: bool) -> None:
+        self.config = config
+        self.tree = tree
+        self.nodes = nodes
+        self.index = index
+        self.fail_counts = fail_counts
+        self.now = now
+        self.can_start = can_start      # False without quorum (no-quorum-policy stop/freeze)
+        self.freeze = freeze
+        self.symmetric = config.option_bool("symmetric-cluster", True)
+        self.node_list = sorted(nodes.values(), key=lambda n: n.order)
+        self.base: dict[Prim, dict[str, int]] = {}
+        self.promo_locations: dict[Prim, dict[str, int]] = {}
+        self.done: set[Rsc] = set()
+        self.in_progress: set[Rsc] = set()
+        self.utilization_on = config.option("placement-strategy", "default") != "default"
+        self.capacity = {n.name: dict(n.utilization) for n in self.node_list}
+
+    # -- base scores -------------------------------------------------------------------
+    def compute_base_scores(self) -> None:
+        for top in self.tree.top:
+            for p in top.primitives():
+                self.base[p] = self._initial(p)
+        for rsc, locs in self.index.locations.items():
+            for loc in locs:
+                self._apply_location(rsc, loc)
+        for p in self.tree.primitives():
+            self._apply_history(p)
+
+    def _initial(self, p: Prim) -> dict[str, int]:
+        return {n.name: 0 for n in self.node_list} if self.symmetric else {}
+
+    def _apply_location(self, rsc: Rsc, loc: Location) -> None:
+        scores: dict[str, int] = {}
+        role = loc.role
+        if loc.node is not None and not loc.rules:
+            if loc.node in self.nodes:
+                scores[loc.node] = loc.score
+        for rule in loc.rules:
+            role = role or rule.role
+            for n in self.node_list:
+                if rule.matches(n.attrs, self.now):
+                    s = rule.score_for(n.attrs) if (rule.score is not None or rule.score_attribute) else loc.score
+                    scores[n.name] = add(scores.get(n.name, 0), s) if n.name in scores else s
+        if loc.discovery == "exclusive":
+            pass
+        prims = rsc.primitives()
+        if role == PROMOTED:
+            for p in prims:
+                d = self.promo_locations.setdefault(p, {})
+                for node, s in scores.items():
+                    d[node] = add(d.get(node, 0), s)
+            return
+        for p in prims:
+            d = self.base[p]
+            for node, s in scores.items():
+                d[node] = add(d.get(node, 0), s) if node in d else s
+
+    def _apply_history(self, p: Prim) -> None:
+        d = self.base[p]
+        threshold = p.meta_int("migration-threshold", INFINITY)
+        for node in list(self.nodes):
+            count = self.fail_counts.get(node, {}).get(p.base, 0)
+            if threshold > 0 and count >= threshold:
+                d[node] = NEG
+        for node in p.banned:
+            d[node] = NEG
+        if len(p.active) == 1 and p.managed:
+            node = next(iter(p.active))
+            if node in d and p.stickiness:
+                d[node] = add(d[node], p.stickiness)
+
+    # -- helpers -----------------------------------------------------------------------
+    def hostable(self, node: str) -> bool:
+        n = self.nodes.get(node)
+        return n is not None and n.can_host
+
+    def preference(self, rsc: Rsc, visited: set[Rsc] | None = None) -> dict[str, int]:
+        """What rsc and the unplaced resources that follow it would like."""
+        visited = visited if visited is not None else set()
+        visited.add(rsc)
+        if isinstance(rsc, Prim):
+            own = dict(self.base[rsc])
+        elif isinstance(rsc, GroupR):
+            return self.preference(rsc.members[0], visited) if rsc.members else {}
+        else:
+            assert isinstance(rsc, CloneR)
+            own = {}
+            for inst in rsc.instances[:1]:
+                own = self.preference(inst, visited)
+            return own
+        for c in self._dependents_of(rsc):
+            dep = c.dependent
+            if dep in visited or dep in self.done or not c.influence or c.score <= 0:
+                continue
+            if c.dependent_role == PROMOTED:
+                continue
+            theirs = self.preference(dep, visited)
+            self._merge(own, theirs, c.score / INFINITY)
+        return own
+
+    def _dependents_of(self, p: Prim) -> list[Coloc]:
+        out = list(self.index.as_primary.get(p, []))
+        g = p.group
+        if g is not None and g.members and g.members[0] is p:
+            out += self.index.as_primary.get(g, [])
+            if isinstance(g.parent, CloneR):
+                out += self.index.as_primary.get(g.parent, [])
+        elif isinstance(p.parent, CloneR):
+            out += self.index.as_primary.get(p.parent, [])
+        return out
+
+    def _colocations_of(self, p: Prim) -> list[Coloc]:
+        """Colocations in which p (or the group/clone it leads) is the dependent."""
+        out = list(self.index.as_dependent.get(p, []))
+        g = p.group
+        if g is not None and g.members and g.members[0] is p:
+            out += self.index.as_dependent.get(g, [])
+            if isinstance(g.parent, CloneR):
+                out += self.index.as_dependent.get(g.parent, [])
+        elif isinstance(p.parent, CloneR):
+            out += self.index.as_dependent.get(p.parent, [])
+        return out
+
+    @staticmethod
+    def _merge(into: dict[str, int], theirs: dict[str, int], factor: float) -> None:
+        before = dict(into)
+        for node in list(into):
+            s = theirs.get(node)
+            if s is None:
+                continue
+            if s <= NEG:
+                scaled = NEG if factor >= 1.0 else int(s * factor)
+            elif s >= INFINITY:
+                scaled = INFINITY if factor >= 1.0 else int(s * factor)
+            else:
+                scaled = int(s * factor)
+            into[node] = add(into[node], scaled)
+        if before and all(v < 0 for v in into.values()) and any(v >= 0 for v in before.values()):
+            into.clear()
+            into.update(before)  # the dependents' wishes would leave nowhere to run: ignore them
+
+    def placed_nodes(self, rsc: Rsc, role: str | None) -> dict[str, str]:
+        """Where rsc will run (node -> next role), restricted to a role if given."""
+        out: dict[str, str] = {}
+        for p in self._leaders(rsc):
+            if p.assigned and (role in (None, STARTED) or p.next_role == role or
+                               (role == UNPROMOTED and p.next_role == STARTED)):
+                out[p.assigned] = p.next_role
+        return out
+
+    def _leaders(self, rsc: Rsc) -> list[Prim]:
+        if isinstance(rsc, Prim):
+            return [rsc]
+        if isinstance(rsc, GroupR):
+            return rsc.members[:1]
+        assert isinstance(rsc, CloneR)
+        out: list[Prim] = []
+        for inst in rsc.instances:
+            out += self._leaders(inst)
+        return out
+
+    def _node_attr_match(self, attribute: str, nodes: dict[str, str]) -> set[str]:
+        if attribute == "#uname":
+            return set(nodes)
+        values = {self.nodes[n].attrs.get(attribute) for n in nodes if n in self.nodes}
+        values.discard(None)
+        return {n.name for n in self.node_list if n.attrs.get(attribute) in values}
+
+    def apply_colocations(self, p: Prim, scores: dict[str, int], for_promotion: bool = False) -> None:
+        for c in self._colocations_of(p):
+            if c.dependent_role in (PROMOTED,) and not for_promotion:
+                continue
+            if for_promotion and c.dependent_role != PROMOTED:
+                continue
+            primary = c.primary
+            if primary is p.top:
+                continue
+            self.allocate(primary)
+            where = self._node_attr_match(c.node_attribute, self.placed_nodes(primary, c.primary_role))
+            if c.score >= INFINITY:
+                for node in scores:
+                    if node not in where:
+                        scores[node] = NEG
+            elif c.score <= NEG:
+                for node in where:
+                    if node in scores:
+                        scores[node] = NEG
+            else:
+                for node in where:
+                    if node in scores:
+                        scores[node] = add(scores[node], c.score)
+
+    # -- allocation ----------------------------------------------------------------------
+    def allocate_all(self) -> None:
+        order = sorted(self.tree.top, key=lambda r: -r.meta_int("priority", 0))
+        for rsc in order:
+            self.allocate(rsc)
+        for p in self.tree.primitives():
+            if p not in self.done:
+                self.allocate(p)
+
+    def allocate(self, rsc: Rsc) -> None:
+        if rsc in self.done or rsc in self.in_progress:
+            return
+        if isinstance(rsc, Prim) and rsc.parent is not None:
+            self.allocate(rsc.parent if isinstance(rsc.parent, CloneR) or rsc.parent.parent is None
+                          else rsc.parent.parent)
+            if rsc in self.done:
+                return
+        self.in_progress.add(rsc)
+        try:
+            if isinstance(rsc, Prim):
+                self._allocate_prim(rsc)
+            elif isinstance(rsc, GroupR):
+                for m in rsc.members:
+                    self._allocate_prim(m)
+            else:
+                assert isinstance(rsc, CloneR)
+                self._allocate_clone(rsc)
+        finally:
+            self.in_progress.discard(rsc)
+            self.done.add(rsc)
+
+    def _fixed(self, p: Prim) -> bool:
+        """Unmanaged or blocked resources stay exactly as they are."""
+        if not p.managed or p.blocked:
+            p.assigned = p.current_node
+            p.next_role = p.current_role
+            p.allocated = True
+            self.done.add(p)
+            if p.assigned in self.nodes:
+                self.nodes[p.assigned].assigned_count += 1
+            return True
+        return False
+
+    def _wants_to_run(self, p: Prim) -> bool:
+        target = (p.meta.get("target-role") or STARTED).lower()
+        return target not in ("stopped",) and not p.orphan
+
+    def scores_for(self, p: Prim) -> dict[str, int]:
+        scores = self.preference(p)
+        self.apply_colocations(p, scores)
+        g = p.group
+        if g is not None and g.members and g.members[0] is not p:
+            prev = g.members[g.members.index(p) - 1]
+            for node in scores:
+                if prev.assigned != node and g.meta_bool("collocated", True):
+                    scores[node] = NEG
+        return scores
+
+    def _allocate_prim(self, p: Prim, limit: dict[str, int] | None = None) -> None:
+        if p in self.done:
+            return
+        self.in_progress.add(p)
+        try:
+            if self._fixed(p):
+                return
+            p.allocated = True
+            if not self._wants_to_run(p):
+                p.next_role = STOPPED
+                return
+            scores = self.scores_for(p)
+            p.scores = scores
+            choice = self._choose(p, scores, limit)
+            if choice is None:
+                p.next_role = STOPPED
+                return
+            if not self.can_start and choice not in p.active:
+                p.next_role = STOPPED
+                return
+            self._assign(p, choice)
+        finally:
+            self.in_progress.discard(p)
+            self.done.add(p)
+
+    def _assign(self, p: Prim, node: str) -> None:
+        p.assigned = node
+        p.next_role = UNPROMOTED if p.is_promotable_instance else STARTED
+        self.nodes[node].assigned_count += 1
+        if self.utilization_on and p.cfg is not None:
+            cap = self.capacity[node]
+            for k, v in p.cfg.utilization.items():
+                if k in cap:
+                    try:
+                        cap[k] -= int(v)
+                    except ValueError:
+                        pass
+
+    def _fits(self, p: Prim, node: str) -> bool:
+        if not self.utilization_on or p.cfg is None:
+            return True
+        cap = self.capacity[node]
+        for k, v in p.cfg.utilization.items():
+            try:
+                need = int(v)
+            except ValueError:
+                continue
+            if need > 0 and cap.get(k, 0) < need:
+                return False
+        return True
+
+    def _choose(self, p: Prim, scores: dict[str, int], limit: dict[str, int] | None) -> str | None:
+        candidates = [n for n in self.node_list
+                      if n.name in scores and scores[n.name] >= 0 and n.can_host and self._fits(p, n.name)
+                      and (limit is None or limit.get(n.name, 1) > 0)]
+        if self.freeze:
+            candidates = [n for n in candidates if n.name in p.active]
+        if not candidates:
+            return None
+        best = max(scores[n.name] for n in candidates)
+        current = p.current_node
+        if current is not None and any(n.name == current and scores[n.name] == best for n in candidates):
+            return current
+        top = [n for n in candidates if scores[n.name] == best]
+        top.sort(key=lambda n: (n.assigned_count, n.order))
+        return top[0].name
+
+    # -- clones ------------------------------------------------------------------------
+    def _allocate_clone(self, c: CloneR) -> None:
+        instances = c.instances
+        counts: dict[str, int] = {}
+        placed = 0
+        max_total = c.clone_max
+        per_node = c.clone_node_max
+
+        def leader(inst: Prim | GroupR) -> Prim:
+            return inst if isinstance(inst, Prim) else inst.members[0]
+
+        def try_place(inst: Prim | GroupR, only: str | None) -> bool:
+            first = leader(inst)
+            if self._fixed_instance(inst):
+                return True
+            if not self._wants_to_run(first):
+                return False
+            scores = self.scores_for(first)
+            limit = {n: per_node - counts.get(n, 0) for n in self.nodes}
+            if only is not None:
+                scores = {n: (s if n == only else NEG) for n, s in scores.items()}
+            choice = self._choose_instance(first, scores, limit, counts)
+            if choice is None:
+                return False
+            if not self.can_start and choice not in first.active:
+                return False
+            first.scores = scores
+            self._assign(first, choice)
+            first.allocated = True
+            self.done.add(first)
+            if isinstance(inst, GroupR):
+                for m in inst.members[1:]:
+                    self._allocate_prim(m)
+            counts[choice] = counts.get(choice, 0) + 1
+            return True
+
+        active = [i for i in instances if leader(i).active]
+        active.sort(key=lambda i: -self.base[leader(i)].get(leader(i).current_node or "", 0))
+        pending = []
+        for inst in active:
+            if placed >= max_total:
+                pending.append(inst)
+                continue
+            cur = leader(inst).current_node
+            if cur is not None and self.hostable(cur) and try_place(inst, cur):
+                placed += 1
+            else:
+                pending.append(inst)
+        rest = pending + [i for i in instances if not leader(i).active]
+        for inst in rest:
+            if placed < max_total and try_place(inst, None):
+                placed += 1
+                continue
+            for p in inst.primitives():
+                if p not in self.done:
+                    p.allocated = True
+                    p.next_role = STOPPED
+                    self.done.add(p)
+        if c.promotable:
+            self._promote(c)
+
+    def _fixed_instance(self, inst: Prim | GroupR) -> bool:
+        prims = inst.primitives()
+        if all(not p.managed or p.blocked for p in prims) and any(p.active for p in prims):
+            for p in prims:
+                self._fixed(p)
+            return True
+        return False
+
+    def _choose_instance(self, p: Prim, scores: dict[str, int], limit: dict[str, int],
+                         counts: dict[str, int]) -> str | None:
+        candidates = [n for n in self.node_list
+                      if n.name in scores and scores[n.name] >= 0 and n.can_host and limit.get(n.name, 0) > 0
+                      and self._fits(p, n.name)]
+        if self.freeze:
+            candidates = [n for n in candidates if n.name in p.active]
+        if not candidates:
+            return None
+        current = p.current_node
+        best = max(scores[n.name] for n in candidates)
+        if current is not None and any(n.name == current and scores[n.name] == best for n in candidates):
+            return current
+        candidates.sort(key=lambda n: (-scores[n.name], counts.get(n.name, 0), n.assigned_count, n.order))
+        return candidates[0].name
+
+    # -- promotion ---------------------------------------------------------------------
+    def promotion_score(self, inst: Prim | GroupR, node: str) -> int | None:
+        prims = inst.primitives()
+        attrs = self.nodes[node].attrs
+        total = 0
+        found = False
+        for p in prims:
+            for name in (f"master-{p.base}", f"master-{p.id}", f"promotion-{p.base}"):
+                if name in attrs:
+                    try:
+                        from corral.model.scores import parse_score
+                        total = add(total, parse_score(attrs[name]))
+                        found = True
+                    except ValueError:
+                        pass
+                    break
+        leader = prims[0]
+        extra = self.promo_locations.get(leader, {})
+        for p in prims[1:]:
+            for n, s in self.promo_locations.get(p, {}).items():
+                extra = dict(extra)
+                extra[n] = add(extra.get(n, 0), s)
+        if node in extra:
+            total = add(total, extra[node])
+            found = True
+        return total if found else None
+
+    def _promote(self, c: CloneR) -> None:
+        target = (c.meta.get("target-role") or STARTED).lower()
+        candidates: list[tuple[int, int, int, Prim | GroupR, str]] = []
+        for idx, inst in enumerate(c.instances):
+            leader = inst if isinstance(inst, Prim) else inst.members[0]
+            node = leader.assigned
+            if node is None or leader.next_role == STOPPED:
+                continue
+            prims = inst.primitives()
+            if any(p.assigned != node or p.next_role == STOPPED for p in prims):
+                continue
+            score = self.promotion_score(inst, node)
+            if leader.current_role == PROMOTED and score is None:
+                score = 0 if leader.failed is False else None
+            colo = {node: 0}
+            self.apply_colocations(leader, colo, for_promotion=True)
+            for dep in self._promoted_dependents(c):
+                theirs = self.preference(dep.dependent, {c})
+                s = theirs.get(node)
+                if s is not None:
+                    colo[node] = add(colo[node], int(s * dep.score / INFINITY) if abs(s) < INFINITY
+                                     else (s if dep.score >= INFINITY else int(s * dep.score / INFINITY)))
+            if score is None and colo[node] == 0:
+                continue
+            score = add(score or 0, colo[node])
+            if score < 0 or not self.can_start and leader.current_role != PROMOTED:
+                continue
+            was = 1 if leader.current_role == PROMOTED else 0
+            candidates.append((score, was, -idx, inst, node))
+        if target in ("unpromoted", "slave", "stopped"):
+            candidates = []
+        candidates.sort(key=lambda t: (-t[0], -t[1], -t[2]))
+        per_node: dict[str, int] = {}
+        chosen = 0
+        for _score, _was, _idx, inst, node in candidates:
+            if chosen >= c.promoted_max:
+                break
+            if per_node.get(node, 0) >= c.promoted_node_max:
+                continue
+            per_node[node] = per_node.get(node, 0) + 1
+            chosen += 1
+            for p in inst.primitives():
+                p.next_role = PROMOTED
+
+    def _promoted_dependents(self, c: CloneR) -> list[Coloc]:
+        return [col for col in self.index.as_primary.get(c, [])
+                if col.primary_role == PROMOTED and col.influence and col.score > 0
+                and col.dependent not in self.done]
