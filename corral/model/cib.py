@@ -62,6 +62,7 @@ class CibParser:
         self.idrefs = {el.get("id", ""): el for el in root.iter() if el.get("id")}
         self.templates: dict[str, ET.Element] = {}
         self.tags: dict[str, list[str]] = {}
+        self.warnings: list[str] = []
 
     def parse(self) -> Configuration:
         conf = self.root.find("configuration")
@@ -97,6 +98,7 @@ class CibParser:
             for level in topo.findall("fencing-level"):
                 cfg.fencing_topology.append((level.get("target", ""), int(level.get("index", "1")),
                                              level.get("devices", "").split(",")))
+        cfg.warnings = self.warnings
         return cfg
 
     def _node(self, el: ET.Element) -> None:
@@ -157,7 +159,9 @@ class CibParser:
             interval = parse_interval_ms(el.get("interval", "0"))
             timeout = parse_interval_ms(el.get("timeout")) if el.get("timeout") else None
         except ValueError as exc:
-            raise ConfigError(_where(self.source, el), str(exc)) from exc
+            # Pacemaker ignores an operation whose interval it cannot read; so do we, loudly.
+            self.warnings.append(f"{_where(self.source, el)}: {exc}; operation ignored")
+            return Operation(name=el.get("name", ""), enabled=False, id=el.get("id", ""))
         return Operation(name=el.get("name", ""), interval_ms=interval, timeout_ms=timeout,
                          role=normalise_role(el.get("role")),
                          on_fail=el.get("on-fail") or meta.get("on-fail"),

@@ -45,6 +45,7 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
         except ValueError:
             state.now = None
     ids_to_name = {n.id: n.name for n in config.nodes.values()}
+    state.dc = ids_to_name.get(root.get("dc-uuid", ""))
     status = root.find("status")
     for name in config.nodes:
         state.nodes[name] = NodeStatus(name=name, seen=False,
@@ -61,6 +62,7 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
         node.agent_online = _truthy(ns.get("crmd"))
         node.join = ns.get("join", "down")
         node.expected = ns.get("expected")
+        node.shutdown = ns.get("shutdown", "0") not in ("0", "", "false")
         node.attrs = nvpairs(ns.find("transient_attributes"), "instance_attributes")
         for lrm_rsc in ns.findall("lrm/lrm_resources/lrm_resource"):
             rid = lrm_rsc.get("id", "")

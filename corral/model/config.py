@@ -152,6 +152,7 @@ class Configuration:
     op_defaults: dict[str, str] = field(default_factory=dict)
     fencing_topology: list[tuple[str, int, list[str]]] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def option(self, name: str, default: str) -> str:
         return self.options.get(name, self.options.get(name.replace("-", "_"), default))

@@ -52,6 +52,7 @@ class NodeStatus:
     history: dict[str, ResourceHistory] = field(default_factory=dict)
     seen: bool = True              # a status entry exists for it at all
     remote: bool = False
+    shutdown: bool = False
 
 
 @dataclass

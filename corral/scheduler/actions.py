@@ -61,9 +61,9 @@ class ActionPlanner:
                 continue
             seen.add(p)
             self.plans[p] = self._initial(p)
+        self._migrations()
         self._propagate()
         self._runnability()
-        self._migrations()
         return self.plans
 
     def _initial(self, p: Prim) -> Plan:
@@ -96,6 +96,8 @@ class ActionPlanner:
         plan = self.plans.get(p)
         if plan is None:
             return False
+        if plan.migrate and task in ("start", "stop"):
+            return False  # a live migration keeps the service up: nothing after it restarts
         if task == "start":
             return plan.start
         if task == "stop":

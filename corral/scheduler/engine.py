@@ -67,17 +67,12 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
     fenced = {n for n, _, _ in fences}
 
-    can_start = quorate
-    freeze = not quorate and quorum_policy == "freeze"
+    freeze = not quorate and quorum_policy in ("freeze", "demote")
+    can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
     index = ConstraintIndex(config, tree)
     placer = Placer(config, tree, nodes, index, unpacker.fail_counts,
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
-    if not quorate and quorum_policy == "stop":
-        for p in all_prims:
-            if p.managed:
-                p.allocated, p.next_role, p.assigned = True, STOPPED, None
-                placer.done.add(p)
     placer.allocate_all()
     for p in unpacker.orphans:
         p.next_role, p.assigned = (STOPPED, None) if p.managed else (p.current_role, p.current_node)
@@ -85,6 +80,8 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     planner = ActionPlanner(tree, index, nodes, fenced)
     planner.plans = {}
     plans = planner.build()
+    if not quorate:
+        _no_quorum(plans, fencing, quorum_policy)
     for p in unpacker.orphans:
         if p not in plans:
             plans[p] = planner._initial(p)
@@ -95,6 +92,31 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                   for p in plans}
     return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
                       fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree)
+
+
+def requires(p: Prim, fencing: bool) -> str:
+    """What must be true before p may start (Pacemaker's `requires` meta attribute)."""
+    value = p.meta.get("requires")
+    if value:
+        return value
+    if p.cfg is not None and p.cfg.rsc_class == "stonith":
+        return "nothing"
+    return "fencing" if fencing else "quorum"
+
+
+def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
+    """Without quorum nothing that needs quorum may start; with policy 'stop' it stops too."""
+    for p, plan in plans.items():
+        if not p.managed or requires(p, fencing) == "nothing":
+            continue
+        if plan.start_on is not None:
+            plan.start_runnable = False
+            plan.reason = "no quorum"
+        if policy == "stop" and p.active:
+            plan.stop_on = list(p.active)
+            if p.assigned is not None and p.next_role != STOPPED:
+                plan.start_on = p.assigned
+                plan.start_runnable = False
 
 
 def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate: bool,

@@ -10,6 +10,7 @@ from corral.model.scores import INFINITY, parse_score
 from corral.model.state import (
     EXEC_CANCELLED,
     EXEC_DONE,
+    EXEC_ERROR,
     EXEC_NOT_INSTALLED,
     EXEC_PENDING,
     PENDING_RC,
@@ -77,20 +78,22 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             f.ban = True
             f.role = STOPPED
             continue
-        ok = op.op_status == EXEC_DONE
+        # Done and error both mean "the agent answered": judge by its return code.
+        answered = op.op_status in (EXEC_DONE, EXEC_ERROR)
         rc = op.rc
-        if op.op == "monitor":
-            if ok and rc == RC_NOT_RUNNING and (probe or op.target_rc == RC_NOT_RUNNING):
+        expected = op.target_rc if op.target_rc is not None else (RC_NOT_RUNNING if probe else RC_OK)
+        if answered and op.op == "monitor":
+            if rc == RC_NOT_RUNNING and (probe or expected == RC_NOT_RUNNING):
                 f.role = STOPPED
                 continue
-            if ok and rc == RC_OK:
+            if rc == RC_OK and (probe or expected == RC_OK):
                 if f.role in (STOPPED, PROMOTED) or probe:
                     f.role = STARTED
                 continue
-            if ok and rc == RC_PROMOTED:
+            if rc == RC_PROMOTED and (probe or expected == RC_PROMOTED):
                 f.role = PROMOTED
                 continue
-        elif ok and rc == RC_OK:
+        elif answered and (rc == expected or (op.op == "stop" and rc == RC_NOT_RUNNING)):
             clear = True
             if op.op == "start":
                 f.role = STARTED
@@ -196,6 +199,9 @@ class HistoryUnpacker:
     def run(self) -> None:
         for node_name, status in self.state.nodes.items():
             self.fail_counts[node_name] = fail_counts(status.attrs)
+            rt = self.nodes.get(node_name)
+            if rt is not None and not rt.online and not rt.unclean and not rt.remote:
+                continue  # cleanly down: nothing can be running there
             clone_slots: dict[str, dict[int | None, Prim | GroupR]] = {}
             for rid, hist in status.history.items():
                 self._attach(node_name, rid, hist, clone_slots)

@@ -52,7 +52,7 @@ def build_nodes(config: Configuration, state: ClusterState, fencing_enabled: boo
         rt.standby = is_true(attrs.get("standby"))
         rt.maintenance = is_true(attrs.get("maintenance"))
         shutdown = attrs.get("shutdown", "0")
-        rt.shutdown = shutdown not in ("", "0", "false")
+        rt.shutdown = shutdown not in ("", "0", "false") or status.shutdown
         _membership(rt, status, fencing_enabled, startup_fencing)
         if is_true(attrs.get("terminate")) and fencing_enabled:
             rt.unclean, rt.unclean_reason, rt.online = True, "termination was requested", False
