@@ -17,6 +17,7 @@ from corral.model.config import (
     Operation,
     Order,
     Primitive,
+    TicketDependency,
     normalise_role,
     parse_interval_ms,
 )
@@ -191,6 +192,8 @@ class CibParser:
                 self._colocation(el)
             elif el.tag == "rsc_order":
                 self._order(el)
+            elif el.tag == "rsc_ticket":
+                self._ticket(el)
             else:
                 self.config.unsupported.append(f"{el.tag} {el.get('id')}")
         except ValueError as exc:
@@ -221,6 +224,18 @@ class CibParser:
         for rsc in targets:
             self.config.locations.append(Location(id=cid, rsc=rsc, node=el.get("node"), score=score,
                                                   rules=rules, role=role, discovery=discovery))
+
+    def _ticket(self, el: ET.Element) -> None:
+        policy = el.get("loss-policy", "stop")
+        targets: list[tuple[str, str | None]] = []
+        if self._sets(el):
+            for s in self._sets(el):
+                targets += [(r, normalise_role(s.get("role"))) for r in self._set_members(s)]
+        else:
+            targets = [(r, normalise_role(el.get("rsc-role"))) for r in self._expand(el.get("rsc", ""))]
+        for rsc, role in targets:
+            self.config.tickets.append(TicketDependency(id=el.get("id", ""), rsc=rsc, ticket=el.get("ticket", ""),
+                                                        rsc_role=role, loss_policy=policy))
 
     def _rule(self, el: ET.Element) -> Rule:
         if el.get("id-ref"):

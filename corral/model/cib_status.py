@@ -6,7 +6,7 @@ from datetime import datetime
 
 from corral.model.cib import nvpairs
 from corral.model.config import Configuration, parse_interval_ms
-from corral.model.state import ClusterState, NodeStatus, OpRecord, ResourceHistory
+from corral.model.state import ClusterState, NodeStatus, OpRecord, ResourceHistory, TicketState
 
 
 def _truthy(text: str | None) -> bool:
@@ -52,6 +52,11 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
                                        remote=config.nodes[name].kind == "remote")
     if status is None:
         return state
+    for ts in status.findall("tickets/ticket_state"):
+        granted = ts.get("granted", "false").lower() == "true"
+        state.tickets[ts.get("id", "")] = TicketState(
+            granted=granted, standby=ts.get("standby", "false").lower() == "true",
+            ever_granted=granted or ts.get("last-granted") is not None or ts.get("granted") is not None)
     for ns in status.findall("node_state"):
         name = ns.get("uname") or ids_to_name.get(ns.get("id", ""), ns.get("id", ""))
         node = state.nodes.get(name) or NodeStatus(name=name)

@@ -141,12 +141,23 @@ class Order:
 
 
 @dataclass
+class TicketDependency:
+    """rsc_ticket: a resource may run only while the cluster holds a ticket."""
+    id: str
+    rsc: str
+    ticket: str
+    rsc_role: str | None = None
+    loss_policy: str = "stop"
+
+
+@dataclass
 class Configuration:
     nodes: dict[str, Node] = field(default_factory=dict)
     resources: list[Resource] = field(default_factory=list)
     locations: list[Location] = field(default_factory=list)
     colocations: list[Colocation] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
+    tickets: list[TicketDependency] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
     rsc_defaults: dict[str, str] = field(default_factory=dict)
     op_defaults: dict[str, str] = field(default_factory=dict)

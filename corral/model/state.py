@@ -61,3 +61,11 @@ class ClusterState:
     have_quorum: bool = True
     now: int | None = None  # epoch seconds the decisions are made at (failure-timeout)
     dc: str | None = None
+    tickets: dict[str, TicketState] = field(default_factory=dict)
+
+
+@dataclass
+class TicketState:
+    granted: bool = False
+    standby: bool = False
+    ever_granted: bool = False

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from corral.model.config import PROMOTED, STOPPED, Configuration
-from corral.model.state import ClusterState
+from corral.model.config import PROMOTED, STOPPED, Configuration, TicketDependency
+from corral.model.scores import INFINITY
+from corral.model.state import ClusterState, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
 from corral.scheduler.history import HistoryUnpacker
@@ -64,6 +65,16 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
 
     quorum_policy = config.option("no-quorum-policy", "stop").lower()
     quorate = state.have_quorum or quorum_policy == "ignore"
+    lost = _lost_tickets(config, state, tree)
+    if fencing:
+        for dep, prims in lost:
+            if dep.loss_policy == "fence" and not state.tickets.get(dep.ticket, TicketState()).granted:
+                for p in prims:
+                    if dep.rsc_role in (None, "Started") or p.current_role == dep.rsc_role:
+                        for node in p.active:
+                            n = nodes.get(node)
+                            if n is not None and not n.unclean:
+                                n.unclean, n.unclean_reason = True, "deadman ticket was lost"
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
     fenced = {n for n, _, _ in fences}
 
@@ -73,6 +84,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     placer = Placer(config, tree, nodes, index, unpacker.fail_counts,
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
+    _apply_tickets(lost, placer, state)
     placer.allocate_all()
     for p in unpacker.orphans:
         p.next_role, p.assigned = (STOPPED, None) if p.managed else (p.current_role, p.current_node)
@@ -92,6 +104,53 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                   for p in plans}
     return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
                       fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree)
+
+
+def _lost_tickets(config: Configuration, state: ClusterState,
+                  tree: ResourceTree) -> list[tuple[TicketDependency, list[Prim]]]:
+    out = []
+    for dep in config.tickets:
+        ticket = state.tickets.get(dep.ticket, TicketState())
+        if ticket.granted and not ticket.standby:
+            continue
+        rsc = tree.resolve(dep.rsc)
+        if rsc is not None:
+            out.append((dep, rsc.primitives()))
+    return out
+
+
+def _apply_tickets(lost: list[tuple[TicketDependency, list[Prim]]], placer: Placer, state: ClusterState) -> None:
+    """A resource whose ticket is not held may not run (or, for a role, not be promoted).
+
+    A revoked ticket applies the loss-policy to what is running; a ticket in standby,
+    or one never granted, keeps the resource from running (or only from being
+    promoted, when the dependency is on the promoted role and the policy is not stop).
+    """
+    for dep, prims in lost:
+        ticket = state.tickets.get(dep.ticket, TicketState())
+        active = any(p.active for p in prims)
+        promoted_only = dep.rsc_role == PROMOTED
+        ban = freeze = False
+        if not ticket.granted and active:
+            policy = dep.loss_policy
+            if policy == "freeze":
+                freeze = True
+            elif policy in ("demote", "fence") and promoted_only:
+                ban = False  # only the promoted instances go: demoted, or with their node
+            else:
+                ban = True
+        elif not promoted_only or dep.loss_policy == "stop":
+            ban = True
+        for p in prims:
+            if promoted_only:
+                placer.no_promote.add(p)
+            if not (ban or freeze):
+                continue
+            scores = placer.base[p]
+            for node in list(placer.nodes):
+                if freeze and node in p.active:
+                    continue
+                scores[node] = -INFINITY
 
 
 def requires(p: Prim, fencing: bool) -> str:

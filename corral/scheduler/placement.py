@@ -35,6 +35,7 @@ class Placer:
         self.base: dict[Prim, dict[str, int]] = {}
         self.promo_locations: dict[Prim, dict[str, int]] = {}
         self.done: set[Rsc] = set()
+        self.no_promote: set[Prim] = set()
         self.in_progress: set[Rsc] = set()
         self.utilization_on = config.option("placement-strategy", "default") != "default"
         self.capacity = {n.name: dict(n.utilization) for n in self.node_list}
@@ -460,7 +461,7 @@ class Placer:
             if node is None or leader.next_role == STOPPED:
                 continue
             prims = inst.primitives()
-            if any(p.assigned != node or p.next_role == STOPPED for p in prims):
+            if any(p.assigned != node or p.next_role == STOPPED or p in self.no_promote for p in prims):
                 continue
             score = self.promotion_score(inst, node)
             if leader.current_role == PROMOTED and score is None:
