@@ -77,6 +77,9 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                                 n.unclean, n.unclean_reason = True, "deadman ticket was lost"
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
     fenced = {n for n, _, _ in fences}
+    for p in all_prims:
+        if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
+            p.blocked = p.failed = False   # fencing settles what the failed stop could not
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block

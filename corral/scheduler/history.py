@@ -22,6 +22,8 @@ from corral.scheduler.nodes import NodeRt
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree
 
 RC_OK, RC_NOT_RUNNING, RC_PROMOTED, RC_FAILED_PROMOTED, RC_NOT_INSTALLED = 0, 7, 8, 9, 5
+RC_FATAL = 6
+HARD_ERRORS = (2, 3, 4, 5)
 STICKY_ON_FAIL = ("stop", "fence", "standby", "block", "migrate")
 
 
@@ -33,6 +35,7 @@ class Folded:
     on_fail: str = "ignore"
     failed_stop: bool = False
     ban: bool = False
+    ban_everywhere: bool = False
     pending: str | None = None
     migrate_to: OpRecord | None = None
     migrate_from: OpRecord | None = None
@@ -51,7 +54,7 @@ def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
 
 
 def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | None,
-                 failure_timeout_s: int) -> Folded:
+                 failure_timeout_s: int, start_failure_is_fatal: bool = True) -> Folded:
     f = Folded()
     ops = sorted(hist.ops, key=lambda o: (o.call_id < 0, o.call_id))
     promotable = prim.is_promotable_instance
@@ -124,6 +127,12 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         f.failures.append(op)
         f.last_failure = op
         on_fail = _configured_on_fail(prim, op, fencing)
+        if answered and rc in HARD_ERRORS:
+            f.ban = True          # the agent said it can never work on this node
+        if answered and rc == RC_FATAL:
+            f.ban_everywhere = True
+        if op.op == "start" and start_failure_is_fatal:
+            f.ban = True
         if op.op == "stop":
             f.failed_stop = True
         if op.op in ("promote",) or rc == RC_FAILED_PROMOTED:
@@ -284,7 +293,8 @@ class HistoryUnpacker:
                 timeout_s = parse_interval_ms(ft) // 1000
             except ValueError:
                 timeout_s = 0
-        return fold_history(prim, hist, self.fencing, self.state.now, timeout_s)
+        return fold_history(prim, hist, self.fencing, self.state.now, timeout_s,
+                            self.tree.config.option_bool("start-failure-is-fatal", True))
 
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
         self._record(prim, node, self._fold(prim, hist))
@@ -292,6 +302,8 @@ class HistoryUnpacker:
     def _record(self, prim: Prim, node: str, folded: Folded) -> None:
         if folded.ban:
             prim.banned.add(node)
+        if folded.ban_everywhere:
+            prim.banned.update(self.nodes)
         if folded.migrate_to is not None and folded.role != STOPPED:
             prim.partial_migration = (node, folded.migrate_to.migrate_target or "")
         if folded.pending:

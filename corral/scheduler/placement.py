@@ -37,7 +37,8 @@ class Placer:
         self.done: set[Rsc] = set()
         self.no_promote: set[Prim] = set()
         self.in_progress: set[Rsc] = set()
-        self.utilization_on = config.option("placement-strategy", "default") != "default"
+        self.strategy = config.option("placement-strategy", "default")
+        self.utilization_on = self.strategy != "default"
         self.capacity = {n.name: dict(n.utilization) for n in self.node_list}
 
     # -- base scores -------------------------------------------------------------------
@@ -117,8 +118,8 @@ class Placer:
             dep = c.dependent
             if dep in visited or dep in self.done or not c.influence or c.score <= 0:
                 continue
-            if c.dependent_role == PROMOTED:
-                continue
+            if c.dependent_role == PROMOTED or c.primary_role == PROMOTED:
+                continue  # these steer promotion, not placement
             theirs = self.preference(dep, visited)
             self._merge(own, theirs, c.score / INFINITY)
         return own
@@ -260,6 +261,8 @@ class Placer:
 
     def _wants_to_run(self, p: Prim) -> bool:
         target = (p.meta.get("target-role") or STARTED).lower()
+        if p.failed and p.on_fail == "stop":
+            return False
         return target not in ("stopped",) and not p.orphan
 
     def scores_for(self, p: Prim) -> dict[str, int]:
@@ -337,8 +340,17 @@ class Placer:
         if current is not None and any(n.name == current and scores[n.name] == best for n in candidates):
             return current
         top = [n for n in candidates if scores[n.name] == best]
-        top.sort(key=lambda n: (n.assigned_count, n.order))
+        top.sort(key=self._tie_break)
         return top[0].name
+
+    def _tie_break(self, n: NodeRt) -> tuple[int, ...]:
+        """Among equally good nodes: spread load, unless the strategy packs resources."""
+        if self.strategy == "minimal":
+            return (n.order,)
+        if self.strategy == "balanced":
+            free = sum(self.capacity[n.name].values())
+            return (-free, n.assigned_count, n.order)
+        return (n.assigned_count, n.order)
 
     # -- clones ------------------------------------------------------------------------
     def _allocate_clone(self, c: CloneR) -> None:
