@@ -72,6 +72,9 @@ class ActionPlanner:
             return plan
         nxt = p.assigned if p.next_role != STOPPED else None
         cur = list(p.active)
+        if len(cur) > 1 and p.meta.get("multiple-active", "stop_start") == "stop_only":
+            nxt = None
+            p.next_role = STOPPED
         for node in cur:
             if node != nxt or p.failed or len(cur) > 1:
                 plan.stop_on.append(node)
@@ -218,8 +221,9 @@ class ActionPlanner:
                     continue
                 for firsts, thens in self._pairs(o):
                     if isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
-                        ok = any(f.assigned is not None and f.next_role != STOPPED and
-                                 (o.first_action != "promote" or f.next_role == PROMOTED) for f in firsts)
+                        ok = any(f.assigned is not None and f.next_role != STOPPED
+                                 and self.plans.get(f, Plan(f)).start_runnable
+                                 and (o.first_action != "promote" or f.next_role == PROMOTED) for f in firsts)
                     else:
                         ok = self._will_be(o.first, o.first_action)
                     if ok:
@@ -232,6 +236,11 @@ class ActionPlanner:
                             plan.start_runnable = False
                             plan.reason = f"unrunnable {o.first.id} {o.first_action}"
                             changed = True
+                            if t.active and t.managed and not t.blocked and not plan.stop_on:
+                                # It cannot be running without what it needs: stop it.
+                                plan.stop_on = list(t.active)
+                                if t.assigned is not None and t.next_role != STOPPED:
+                                    plan.start_on = t.assigned
                         elif o.then_action == "promote" and plan.promote_runnable:
                             plan.promote_runnable = False
                             changed = True
@@ -265,6 +274,12 @@ def summary_lines(plans: dict[Prim, Plan], fences: list[tuple[str, str, str]]) -
         line = _line(p, plan)
         if line is not None:
             out.append(line)
+        if len(p.active) > 1:
+            # Active in several places: every copy but the one kept (or moved) stops.
+            main = line[2] if line is not None else ""
+            for node in plan.stop_on:
+                if f" {node} " not in main:
+                    out.append(("Stop", p.id, f"( {_with_role(p.active[node], node, role_shown(p))} )"))
     return out
 
 
@@ -277,16 +292,14 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
     nxt = p.assigned if p.next_role != STOPPED else None
     show_role = role_shown(p)
     cur_role = p.current_role
-    blocked = ""
     if not plan.stop_on and not plan.start and not plan.promote and not plan.demote:
         return None
     if plan.start and not plan.start_runnable:
         if cur_nodes and plan.stop_on:
             node = plan.stop_on[0]
             return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} )")
-        blocked = " blocked" if not cur_nodes else ""
         if not cur_nodes:
-            return ("Start", p.id, f"( {nxt} ){blocked}")
+            return ("Start", p.id, f"( {nxt} ) due to {plan.reason or 'unrunnable dependency'} (blocked)")
     if not cur_nodes:
         if nxt is None:
             return None

@@ -218,12 +218,28 @@ class Placer:
 
     # -- allocation ----------------------------------------------------------------------
     def allocate_all(self) -> None:
-        order = sorted(self.tree.top, key=lambda r: -r.meta_int("priority", 0))
+        order = sorted(self.tree.top, key=self._allocation_rank)
         for rsc in order:
             self.allocate(rsc)
         for p in self.tree.primitives():
             if p not in self.done:
                 self.allocate(p)
+
+    def _allocation_rank(self, rsc: Rsc) -> tuple[int, int, int]:
+        """Higher priority first, then resources that score best where they already run,
+        then those with the best score anywhere (Pacemaker's documented tie rules)."""
+        prims = rsc.primitives()
+        current = 0
+        best = -INFINITY
+        for p in prims[:1]:
+            scores = self.base.get(p, {})
+            node = p.current_node
+            if node is not None and node in scores:
+                current = scores[node]
+            else:
+                current = -INFINITY
+            best = max(scores.values(), default=-INFINITY)
+        return (-rsc.meta_int("priority", 0), -current, -best)
 
     def allocate(self, rsc: Rsc) -> None:
         if rsc in self.done or rsc in self.in_progress:
