@@ -239,7 +239,7 @@ class Placer:
             else:
                 current = -INFINITY
             best = max(scores.values(), default=-INFINITY)
-        return (-rsc.meta_int("priority", 0), -current, -best)
+        return (-rsc.meta_int("priority", 0), -current)
 
     def allocate(self, rsc: Rsc) -> None:
         if rsc in self.done or rsc in self.in_progress:
@@ -353,20 +353,20 @@ class Placer:
             return None
         best = max(scores[n.name] for n in candidates)
         current = p.current_node
-        if current is not None and any(n.name == current and scores[n.name] == best for n in candidates):
-            return current
         top = [n for n in candidates if scores[n.name] == best]
-        top.sort(key=self._tie_break)
+        top.sort(key=lambda n: self._tie_break(n, current))
         return top[0].name
 
-    def _tie_break(self, n: NodeRt) -> tuple[int, ...]:
-        """Among equally good nodes: spread load, unless the strategy packs resources."""
+    def _tie_break(self, n: NodeRt, current: str | None) -> tuple[int, ...]:
+        """Among equally good nodes: spread load (unless the strategy packs resources),
+        then stay where it runs, then the node listed first."""
+        here = 0 if n.name == current else 1
         if self.strategy == "minimal":
-            return (n.order,)
+            return (here, n.order)
         if self.strategy == "balanced":
             free = sum(self.capacity[n.name].values())
-            return (-free, n.assigned_count, n.order)
-        return (n.assigned_count, n.order)
+            return (-free, n.assigned_count, here, n.order)
+        return (n.assigned_count, here, n.order)
 
     # -- clones ------------------------------------------------------------------------
     def _allocate_clone(self, c: CloneR) -> None:
