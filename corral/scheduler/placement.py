@@ -100,20 +100,17 @@ class Placer:
         n = self.nodes.get(node)
         return n is not None and n.can_host
 
-    def preference(self, rsc: Rsc, visited: set[Rsc] | None = None) -> dict[str, int]:
+    def preference(self, rsc: Rsc, visited: set[Rsc] | None = None,
+                   own: dict[str, int] | None = None) -> dict[str, int]:
         """What rsc and the unplaced resources that follow it would like."""
         visited = visited if visited is not None else set()
         visited.add(rsc)
-        if isinstance(rsc, Prim):
-            own = dict(self.base[rsc])
-        elif isinstance(rsc, GroupR):
+        if isinstance(rsc, GroupR):
             return self.preference(rsc.members[0], visited) if rsc.members else {}
-        else:
-            assert isinstance(rsc, CloneR)
-            own = {}
-            for inst in rsc.instances[:1]:
-                own = self.preference(inst, visited)
-            return own
+        if isinstance(rsc, CloneR):
+            return self.preference(rsc.instances[0], visited) if rsc.instances else {}
+        assert isinstance(rsc, Prim)
+        own = dict(self.base[rsc]) if own is None else own
         for c in self._dependents_of(rsc):
             dep = c.dependent
             if dep in visited or dep in self.done or not c.influence or c.score <= 0:
@@ -202,6 +199,8 @@ class Placer:
             if primary is p.top:
                 continue
             self.allocate(primary)
+            if primary in self.in_progress or primary not in self.done:
+                continue  # a colocation loop: the primary waits on us, so it cannot constrain us
             where = self._node_attr_match(c.node_attribute, self.placed_nodes(primary, c.primary_role))
             if c.score >= INFINITY:
                 for node in scores:
@@ -282,8 +281,9 @@ class Placer:
         return target not in ("stopped",) and not p.orphan
 
     def scores_for(self, p: Prim) -> dict[str, int]:
-        scores = self.preference(p)
+        scores = dict(self.base[p])
         self.apply_colocations(p, scores)
+        scores = self.preference(p, own=scores)
         g = p.group
         if g is not None and g.members and g.members[0] is not p:
             prev = g.members[g.members.index(p) - 1]
