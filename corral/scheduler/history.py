@@ -205,6 +205,17 @@ class HistoryUnpacker:
                     for m in r.template.members:
                         self.clone_bases[m.id] = r
 
+    def settle_migrations(self) -> None:
+        """A migration that completed on its target leaves nothing on its source."""
+        for prim in [p for p in self.tree.by_id.values() if isinstance(p, Prim)]:
+            mig = prim.partial_migration
+            if mig is None:
+                continue
+            source, target = mig
+            if target in prim.active and source in prim.active and source != target:
+                del prim.active[source]
+                prim.partial_migration = None
+
     def run(self) -> None:
         for node_name, status in self.state.nodes.items():
             self.fail_counts[node_name] = fail_counts(status.attrs)
@@ -214,6 +225,7 @@ class HistoryUnpacker:
             clone_slots: dict[str, dict[int | None, Prim | GroupR]] = {}
             for rid, hist in status.history.items():
                 self._attach(node_name, rid, hist, clone_slots)
+        self.settle_migrations()
 
     def _attach(self, node: str, rid: str, hist: ResourceHistory,
                 clone_slots: dict[str, dict[int | None, Prim | GroupR]]) -> None:

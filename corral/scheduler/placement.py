@@ -118,6 +118,9 @@ class Placer:
             if c.dependent_role == PROMOTED or c.primary_role == PROMOTED:
                 continue  # these steer promotion, not placement
             theirs = self.preference(dep, visited)
+            if isinstance(c.primary, CloneR):
+                # A clone takes only its dependents' wishes for nodes, never their bans.
+                theirs = {n: v for n, v in theirs.items() if v > 0}
             self._merge(own, theirs, c.score / INFINITY)
         return own
 

@@ -1,0 +1,5 @@
+import sys
+
+from corral.fencing.cli import main
+
+sys.exit(main())
