@@ -227,20 +227,15 @@ class Placer:
             if p not in self.done:
                 self.allocate(p)
 
-    def _allocation_rank(self, rsc: Rsc) -> tuple[int, int, int]:
-        """Higher priority first, then resources that score best where they already run,
-        then those with the best score anywhere (Pacemaker's documented tie rules)."""
-        prims = rsc.primitives()
-        current = 0
-        best = -INFINITY
-        for p in prims[:1]:
+    def _allocation_rank(self, rsc: Rsc) -> tuple[int, int]:
+        """Higher priority first, then resources that score best where they already run;
+        otherwise configuration order (the sort is stable)."""
+        current = -INFINITY
+        for p in rsc.primitives()[:1]:
             scores = self.base.get(p, {})
             node = p.current_node
             if node is not None and node in scores:
                 current = scores[node]
-            else:
-                current = -INFINITY
-            best = max(scores.values(), default=-INFINITY)
         return (-rsc.meta_int("priority", 0), -current)
 
     def allocate(self, rsc: Rsc) -> None:
