@@ -72,7 +72,10 @@ class ActionPlanner:
             return plan
         nxt = p.assigned if p.next_role != STOPPED else None
         cur = list(p.active)
-        if len(cur) > 1 and p.meta.get("multiple-active", "stop_start") == "stop_only":
+        multiple = p.meta.get("multiple-active", "stop_start")
+        if len(cur) > 1 and multiple == "block":
+            return plan
+        if len(cur) > 1 and multiple == "stop_only":
             nxt = None
             p.next_role = STOPPED
         for node in cur:
@@ -236,7 +239,8 @@ class ActionPlanner:
                             plan.start_runnable = False
                             plan.reason = f"unrunnable {o.first.id} {o.first_action}"
                             changed = True
-                            if t.active and t.managed and not t.blocked and not plan.stop_on:
+                            if (o.symmetrical and t.active and t.managed and not t.blocked
+                                    and not plan.stop_on):
                                 # It cannot be running without what it needs: stop it.
                                 plan.stop_on = list(t.active)
                                 if t.assigned is not None and t.next_role != STOPPED:
@@ -246,6 +250,13 @@ class ActionPlanner:
                             changed = True
 
     # -- migration -----------------------------------------------------------------------
+    def _changes(self, f: Prim) -> bool:
+        plan = self.plans.get(f)
+        if plan is None:
+            return False
+        moving = plan.start_on is not None and f.meta_bool("allow-migrate", False) and not f.failed \
+            and len(f.active) == 1 and f.clone is None and f.group is None
+        return bool(plan.stop_on) and not moving
     def _migrations(self) -> None:
         for p, plan in self.plans.items():
             if not p.meta_bool("allow-migrate", False) or p.clone is not None or p.group is not None:
@@ -258,6 +269,9 @@ class ActionPlanner:
             n = self.nodes.get(src)
             if n is None or not n.online or n.unclean:
                 continue
+            if any(self._changes(f) for o in self.index.orders_to.get(p, [])
+                   if o.kind == "Mandatory" for f in self._prims(o.first)):
+                continue  # what it depends on restarts: a live migration cannot be ordered after it
             plan.migrate = True
 
 
@@ -274,8 +288,8 @@ def summary_lines(plans: dict[Prim, Plan], fences: list[tuple[str, str, str]]) -
         line = _line(p, plan)
         if line is not None:
             out.append(line)
-        if len(p.active) > 1:
-            # Active in several places: every copy but the one kept (or moved) stops.
+        if len(p.active) > 1 and (p.next_role == STOPPED or p.assigned is None):
+            # Active in several places and going nowhere: every copy stops.
             main = line[2] if line is not None else ""
             for node in plan.stop_on:
                 if f" {node} " not in main:

@@ -83,7 +83,7 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             continue
         # Done and error both mean "the agent answered": judge by its return code.
         answered = op.op_status in (EXEC_DONE, EXEC_ERROR)
-        rc = op.rc
+        rc = {190: RC_OK, 191: RC_PROMOTED}.get(op.rc, op.rc)  # "degraded" still runs
         expected = op.target_rc if op.target_rc is not None else (RC_NOT_RUNNING if probe else RC_OK)
         if answered and op.op == "monitor":
             if rc == RC_NOT_RUNNING and (probe or expected == RC_NOT_RUNNING):

@@ -90,6 +90,10 @@ class Placer:
                 d[node] = NEG
         for node in p.banned:
             d[node] = NEG
+        if self.utilization_on and p.cfg is not None:
+            for node, cap in self.capacity.items():
+                if not self._fits_capacity(p, cap):
+                    d[node] = NEG  # can never fit there, whatever else moves
         if len(p.active) == 1 and p.managed:
             node = next(iter(p.active))
             if node in d and p.stickiness:
@@ -327,6 +331,18 @@ class Placer:
                         cap[k] -= int(v)
                     except ValueError:
                         pass
+
+    @staticmethod
+    def _fits_capacity(p: Prim, cap: dict[str, int]) -> bool:
+        assert p.cfg is not None
+        for k, v in p.cfg.utilization.items():
+            try:
+                need = int(v)
+            except ValueError:
+                continue
+            if need > 0 and cap.get(k, 0) < need:
+                return False
+        return True
 
     def _fits(self, p: Prim, node: str) -> bool:
         if not self.utilization_on or p.cfg is None:
