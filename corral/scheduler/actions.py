@@ -254,8 +254,10 @@ class ActionPlanner:
         plan = self.plans.get(f)
         if plan is None:
             return False
+        if f.clone is not None:
+            return plan.start_on is not None  # instances stopping elsewhere don't matter; starting ones do
         moving = plan.start_on is not None and f.meta_bool("allow-migrate", False) and not f.failed \
-            and len(f.active) == 1 and f.clone is None and f.group is None
+            and len(f.active) == 1 and f.group is None
         return bool(plan.stop_on) and not moving
     def _migrations(self) -> None:
         for p, plan in self.plans.items():
