@@ -218,9 +218,13 @@ class Placer:
                     if node in scores:
                         scores[node] = NEG
             else:
+                before = dict(scores)
                 for node in where:
                     if node in scores:
                         scores[node] = add(scores[node], c.score)
+                if not for_promotion and not any(v >= 0 and self.hostable(n) for n, v in scores.items()):
+                    scores.clear()
+                    scores.update(before)  # an optional colocation never leaves it nowhere to run
 
     # -- allocation ----------------------------------------------------------------------
     def allocate_all(self) -> None:
