@@ -1,0 +1,70 @@
+"""Differential tests: ``corral simulate`` against Pacemaker 2.1.5's ``crm_simulate``.
+
+Random small CIBs (see gen.py) are given to both; their Transition Summary
+sections, normalised as in ../shared/conformance/score.py, must be equal as
+multisets. Runs are derandomized, so every run tries the same examples.
+
+Knobs (environment):
+  CORRAL_DIFF_CMD       command under test, default 'corral simulate --cib {xml}'
+  CORRAL_DIFF_EXAMPLES  examples per test (default 40)
+  CORRAL_DIFF_SHRINK=0  report the first failing example without shrinking it
+  CORRAL_DIFF_LEVEL2=1  also run the feature level 2 test (groups, clones)
+
+Check the harness itself (must pass 100%):
+  CORRAL_DIFF_CMD='crm_simulate -x {xml} -S' .venv/bin/pytest tests/differential
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+
+from .gen import Scenario, scenarios, scenarios_level2
+from .harness import check, oracle_available
+
+#: Turn on when the scheduler handles groups and anonymous clones (or set CORRAL_DIFF_LEVEL2=1).
+LEVEL2_ENABLED = os.environ.get("CORRAL_DIFF_LEVEL2", "0") == "1"
+
+#: Level 1 is expected to fail until the scheduler agrees with crm_simulate; see FINDINGS.md.
+#: Remove this marker (keep the assertion as it is) once test_level1_primitives passes.
+LEVEL1_XFAIL = pytest.mark.xfail(
+    strict=False,
+    reason="corral simulate still disagrees with crm_simulate; see tests/differential/FINDINGS.md",
+)
+
+pytestmark = [
+    pytest.mark.oracle,
+    pytest.mark.skipif(not oracle_available(), reason="crm_simulate (pacemaker-cli-utils) is not installed"),
+]
+
+_phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+if os.environ.get("CORRAL_DIFF_SHRINK", "1") != "0":
+    _phases.append(Phase.shrink)
+
+DIFF_SETTINGS = settings(
+    max_examples=int(os.environ.get("CORRAL_DIFF_EXAMPLES", "40")),
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=_phases,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@LEVEL1_XFAIL
+@DIFF_SETTINGS
+@given(scenarios())
+def test_level1_primitives(sc: Scenario) -> None:
+    check(sc)
+
+
+@pytest.mark.skipif(
+    not LEVEL2_ENABLED, reason="feature level 2 (groups, clones) is off: set CORRAL_DIFF_LEVEL2=1"
+)
+@DIFF_SETTINGS
+@given(scenarios_level2())
+def test_level2_groups_and_clones(sc: Scenario) -> None:
+    check(sc)
