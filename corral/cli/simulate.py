@@ -83,13 +83,20 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
 @click.option("--cib", type=click.Path(dir_okay=False))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @click.option("--state", "state_path", type=click.Path(dir_okay=False))
-def explain_file(resource: str, cib: str | None, config_path: str | None, state_path: str | None) -> None:
+@click.option("--store", "store_url", help="a live cluster's store URL (instead of files)")
+def explain_file(resource: str, cib: str | None, config_path: str | None, state_path: str | None,
+                 store_url: str | None = None) -> None:
     """Why RESOURCE is (or will be) where it is."""
     from corral.cli import render
     from corral.scheduler import schedule
 
     try:
-        cfg, st = load_inputs(cib, config_path, state_path)
+        if store_url:
+            from corral.cli.live import live_inputs
+
+            cfg, st = live_inputs(store_url)
+        else:
+            cfg, st = load_inputs(cib, config_path, state_path)
         tr = schedule(cfg, st)
         click.echo("\n".join(render.explain_lines(tr, resource)))
     except ConfigError as exc:

@@ -58,7 +58,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     maintenance = config.option_bool("maintenance-mode", False)
     all_prims = tree.primitives() + unpacker.orphans
     for p in all_prims:
-        if maintenance or not p.meta_bool("is-managed", True):
+        if maintenance or not p.meta_bool("is-managed", True) or p.meta_bool("maintenance", False):
             p.managed = False
         if any(nodes[n].maintenance for n in p.active if n in nodes):
             p.managed = False
@@ -162,7 +162,7 @@ def requires(p: Prim, fencing: bool) -> str:
     if value:
         return value
     if p.cfg is not None and p.cfg.rsc_class == "stonith":
-        return "nothing"
+        return "quorum"
     return "fencing" if fencing else "quorum"
 
 
@@ -206,7 +206,9 @@ def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate
     for n in nodes.values():
         if n.unclean:
             n.online = False
-            if fencing and quorate:
+            # A node never seen is only fenced by a quorate partition (startup fencing);
+            # a node known to be in trouble is fenced regardless.
+            if fencing and (quorate or n.unclean_reason != "node is unclean"):
                 out.append((n.name, action, n.unclean_reason))
     return out
 

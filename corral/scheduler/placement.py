@@ -40,6 +40,7 @@ class Placer:
         self.strategy = config.option("placement-strategy", "default")
         self.utilization_on = self.strategy != "default"
         self.capacity = {n.name: dict(n.utilization) for n in self.node_list}
+        self.health = self._node_health()
 
     # -- base scores -------------------------------------------------------------------
     def compute_base_scores(self) -> None:
@@ -53,7 +54,36 @@ class Placer:
             self._apply_history(p)
 
     def _initial(self, p: Prim) -> dict[str, int]:
-        return {n.name: 0 for n in self.node_list} if self.symmetric else {}
+        scores = {n.name: 0 for n in self.node_list} if self.symmetric else {}
+        for node, health in self.health.items():
+            if health and (node in scores or health <= NEG):
+                scores[node] = add(scores.get(node, 0), health)
+        return scores
+
+    def _node_health(self) -> dict[str, int]:
+        """Node health (#health-* attributes) as a score every resource gets on that node."""
+        strategy = self.config.option("node-health-strategy", "none")
+        if strategy == "none":
+            return {}
+        from corral.model.scores import parse_score
+
+        colours = {"red": "node-health-red", "yellow": "node-health-yellow", "green": "node-health-green"}
+        if strategy == "migrate-on-red":
+            weights = {"red": NEG, "yellow": 0, "green": 0}
+        elif strategy == "only-green":
+            weights = {"red": NEG, "yellow": NEG, "green": 0}
+        else:  # progressive, custom
+            weights = {c: parse_score(self.config.option(opt, "0")) for c, opt in colours.items()}
+        out: dict[str, int] = {}
+        for n in self.node_list:
+            total = 0
+            for name, value in n.attrs.items():
+                if not name.startswith("#health"):
+                    continue
+                v = value.strip().lower()
+                total = add(total, weights[v] if v in weights else parse_score(v, 0))
+            out[n.name] = total
+        return out
 
     def _apply_location(self, rsc: Rsc, loc: Location) -> None:
         scores: dict[str, int] = {}

@@ -1,0 +1,445 @@
+"""`corral agent`: one node's daemon.
+
+    join:   wipe this node's old history, attributes and inbox (Pacemaker erases a
+            node's status when it rejoins), probe every configured resource, then
+            publish the lease-bound member key
+    serve:  execute the actions in /corral/actions/<node>/, run recurring monitors,
+            carry out operator requests, probe resources new in the configuration
+    lead:   campaign for controller; the winner runs the controller loop
+    lose:   membership lost -> stop everything before the lease can expire, rejoin
+    leave:  SIGTERM -> `shutdown` attribute: the controller moves what runs here away;
+            then stop any leftovers, record expected=down, revoke the lease
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from corral.agent.book import HistoryBook
+from corral.agent.executor import Executor, Outcome
+from corral.agent.membership import Membership
+from corral.agent.monitors import RecurringMonitors
+from corral.cluster import configstore, keys
+from corral.cluster.follow import follow
+from corral.cluster.records import DONE, PENDING, ActionRecord, AgentSpec, loads
+from corral.cluster.resources import exec_id, op_timeout_s, recurring_monitors, spec_of
+from corral.cluster.timing import Timing, with_store_timeout
+from corral.model.config import PROMOTED, STARTED, Configuration, Primitive
+from corral.resource_agents.environment import RSCTMP_ENV
+from corral.scheduler.resources import ResourceTree
+from corral.store import (
+    Compare,
+    Delete,
+    LeaderElection,
+    Put,
+    StoreError,
+    check_lease_timing,
+    open_store,
+)
+
+log = logging.getLogger("corral.agent")
+
+ONE_SHOT = ("start", "stop", "promote", "demote", "migrate_to", "migrate_from")
+
+
+class Agent:
+    def __init__(self, node: str, store_url: str, timing: Timing | None = None, *,
+                 rsctmp: str | None = None, parallel: int = 8, campaign: bool = True,
+                 shutdown_timeout: float = 60.0) -> None:
+        self.node = node
+        self.timing = timing or Timing()
+        self.timing.check()  # safety rule 2, before anything else
+        self.url = with_store_timeout(store_url, self.timing.store_timeout)
+        self.rsctmp = rsctmp
+        self.parallel = parallel
+        self.campaign_enabled = campaign
+        self.shutdown_timeout = shutdown_timeout
+        self.stopped = threading.Event()   # shutdown requested (SIGTERM)
+        self.halted = threading.Event()    # drained: the agent's threads stop
+        self.config: Configuration | None = None
+        self.config_revision = 0
+        self._probed: set[str] = set()
+        self._dispatched: set[str] = set()
+        self._state_lock = threading.RLock()
+        self._probe_lock = threading.Lock()
+        self._serving = False       # joined and not self-fencing: actions may run
+        self._fencing = False
+        self.controller_thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------
+    def run(self) -> None:
+        """Join and serve until stop() (SIGTERM); then leave cleanly."""
+        if self.rsctmp:
+            os.makedirs(self.rsctmp, exist_ok=True)
+            os.environ[RSCTMP_ENV] = self.rsctmp
+        self.store = open_store(self.url)
+        lease_store = open_store(self.url)       # renewals never queue behind other work
+        self.elect_store = open_store(self.url)
+        for s in (self.store, lease_store, self.elect_store):
+            check_lease_timing(self.timing.renew, s.timeout, self.timing.ttl)
+        self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="exec")
+        self.book = HistoryBook()
+        self.executor = Executor(self.store, self.node, self.book, self.node_attrs, self._start_failure_fatal,
+                                 lambda: self._fencing)
+        self.monitors = RecurringMonitors(self.executor, self.pool)
+        self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
+        self._read_config()
+        self._join_until_done()
+        threads = [threading.Thread(target=fn, name=name, daemon=True) for fn, name in (
+            (self._follow_actions, "actions"), (self._follow_config, "config"),
+            (self._follow_requests, "requests"), (self._campaign, "campaign"))]
+        for t in threads:
+            t.start()
+        self.stopped.wait()
+        self._drain()
+        self.halted.set()
+        self._leave()
+        for s in (self.store, lease_store, self.elect_store):
+            s.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def node_attrs(self) -> dict[str, str]:
+        cfg = self.config
+        attrs = dict(cfg.nodes[self.node].attrs) if cfg and self.node in cfg.nodes else {}
+        attrs["#uname"] = self.node
+        return attrs
+
+    def _start_failure_fatal(self) -> bool:
+        return self.config.option_bool("start-failure-is-fatal", True) if self.config else True
+
+    # --- joining -------------------------------------------------------------------
+    def _join_until_done(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self._join()
+                return
+            except StoreError as exc:
+                log.warning("%s: cannot join yet: %s", self.node, exc)
+                self.stopped.wait(0.5)
+
+    def _join(self) -> None:
+        """Probe, then replace this node's old status with the probe results and publish the
+        member key, all in one transaction: the controller never sees this node as a member
+        whose history is missing or half re-probed (services may still run from before)."""
+        with self._state_lock:
+            self.book.reset()
+            self._probed.clear()
+            self._dispatched.clear()
+        self.executor.deferring = True
+        self.executor.deferred_fails.clear()
+        try:
+            with self._probe_lock:
+                self._probe_new()
+            fresh: dict[str, str] = {}
+            for rid in list(self.book.records):
+                rec = self.book.snapshot(rid)
+                if rec is not None:
+                    fresh[keys.history_rsc(self.node, rid)] = rec.to_json()
+            for base, op, interval in self.executor.deferred_fails:
+                fresh[keys.attr(self.node, keys.fail_count_attr(base, op, interval))] = "1"
+            old = [kv.key for prefix in (keys.history(self.node), keys.attrs(self.node), keys.actions(self.node))
+                   for kv in self.store.get_prefix(prefix)[0]]
+            ops: list[Put | Delete] = [Delete(k) for k in old if k not in fresh]
+            ops += [Put(k, v) for k, v in fresh.items()]
+            self.membership.join({"pid": os.getpid(), "since": time.time(), "url": self.url.split("?")[0]}, ops)
+        finally:
+            self.executor.deferring = False
+        with self._state_lock:
+            self._serving, self._fencing = True, False
+
+    def _read_config(self) -> None:
+        try:
+            stored = configstore.read(self.store)
+        except (StoreError, ValueError) as exc:
+            log.error("cannot read the configuration: %s", exc)
+            return
+        if stored is not None:
+            self.config, self.config_revision = stored.config, stored.revision
+
+    def _probe_new(self) -> None:
+        """Probe (monitor, interval 0) every configured resource not probed since joining."""
+        cfg = self.config
+        if cfg is None:
+            return
+        tree = ResourceTree(cfg)
+        todo = {}
+        for prim in tree.primitives():
+            rid = exec_id(prim)
+            if rid not in self._probed and rid not in todo and prim.cfg is not None:
+                todo[rid] = prim
+        futures = []
+        for rid, prim in todo.items():
+            self._probed.add(rid)
+            timeout = op_timeout_s(prim.cfg, cfg, "monitor", 0)
+            futures.append(self.pool.submit(self._probe, rid, prim.base, spec_of(prim), timeout, prim.cfg, cfg))
+        for f in futures:
+            f.result()
+
+    def _probe(self, rid: str, base: str, spec: AgentSpec, timeout: float, prim_cfg: Primitive | None,
+               cfg: Configuration) -> None:
+        self.monitors.cancel(rid)
+        out = self.executor.run(rid, spec, "monitor", interval_ms=0, timeout_s=timeout, target_rc=7, base=base)
+        # Found running: monitor it as configured (the scheduler only asks for monitors with a start).
+        if out.op.rc in (0, 8) and not out.failed:
+            promoted = out.op.rc == 8
+            for interval, _role in recurring_monitors(prim_cfg, PROMOTED if promoted else STARTED):
+                self.monitors.start(rid, base, spec, interval, op_timeout_s(prim_cfg, cfg, "monitor", interval),
+                                    8 if promoted else 0)
+
+    # --- following the store -------------------------------------------------------
+    def _follow_actions(self) -> None:
+        follow(self.store, keys.actions(self.node), self._on_action, self.halted)
+
+    def _on_action(self, key: str, value: str | None, mod_revision: int, _initial: bool) -> None:
+        if value is None:
+            return
+        try:
+            rec = ActionRecord.from_json(value)
+        except (ValueError, KeyError, TypeError):
+            log.error("unreadable action %s", key)
+            return
+        log.debug("action %s (%s, revision %d): %s", rec.id, rec.describe(), mod_revision, rec.state)
+        with self._state_lock:
+            if rec.state != PENDING or rec.id in self._dispatched or not self._serving:
+                return
+            self._dispatched.add(rec.id)
+        self.pool.submit(self._execute_action, key, rec, mod_revision)
+
+    def _execute_action(self, key: str, rec: ActionRecord, mod_revision: int) -> None:
+        try:
+            out = self._perform(rec)
+        except Exception as exc:  # never leave the controller waiting on a bug
+            log.exception("action %s", rec.describe())
+            rec.state, rec.rc, rec.op_status, rec.exit_reason = DONE, 1, 4, f"agent error: {exc}"
+        else:
+            rec.state, rec.rc, rec.op_status = DONE, out.op.rc, out.op.op_status
+            rec.exit_reason, rec.call_id, rec.duration_s = out.op.exit_reason, out.op.call_id, out.result.duration_s
+        try:
+            reported = self.store.txn([Compare(key, "mod_revision", "==", mod_revision)], [Put(key, rec.to_json())])
+            log.debug("reported %s: %s", rec.id, "ok" if reported.succeeded else "the action is gone")
+        except StoreError as exc:
+            log.error("could not report %s: %s", rec.describe(), exc)
+
+    def _perform(self, rec: ActionRecord) -> Outcome:
+        rid = rec.exec_rsc
+        if not self._serving:
+            raise RuntimeError("this node is not serving (self-fencing or leaving)")
+        target = 8 if rec.role == PROMOTED else 0
+        if rec.task == "monitor" and rec.interval_ms > 0:
+            return self.monitors.start(rid, rec.base, rec.spec, rec.interval_ms, rec.timeout_s, target)
+        spec = rec.spec
+        if rec.task in ONE_SHOT:
+            self.monitors.cancel(rid)
+        if rec.task == "stop":  # stop what was started, even if the configuration changed since
+            recorded = self.book.snapshot(rid)
+            known = self.executor.running.get(rid) or (recorded.spec if recorded else None)
+            if known is not None and known.rsc_class:
+                spec = known
+        env = {}
+        if rec.task in ("migrate_to", "migrate_from"):
+            env = {"OCF_RESKEY_CRM_meta_migrate_source": rec.migrate_source or "",
+                   "OCF_RESKEY_CRM_meta_migrate_target": rec.migrate_target or ""}
+        probe = rec.task == "monitor" and rec.interval_ms == 0
+        return self.executor.run(rid, spec, rec.task, interval_ms=rec.interval_ms, timeout_s=rec.timeout_s,
+                                 target_rc=7 if probe else target, base=rec.base, env_extra=env,
+                                 migrate=(rec.migrate_source, rec.migrate_target))
+
+    def _follow_config(self) -> None:
+        follow(self.store, keys.CONFIG, self._on_config, self.halted)
+
+    def _on_config(self, key: str, value: str | None, mod_revision: int, _initial: bool) -> None:
+        if key != keys.CONFIG or value is None or mod_revision == self.config_revision:
+            return
+        try:
+            self.config = configstore.decode(value)[0]
+            self.config_revision = mod_revision
+        except ValueError as exc:
+            log.error("unreadable configuration in the store: %s", exc)
+            return
+        if self._serving:  # its own thread: it waits on probes that run in the pool
+            threading.Thread(target=self._probe_new_locked, name="probe", daemon=True).start()
+
+    def _probe_new_locked(self) -> None:
+        with self._probe_lock:
+            try:
+                self._probe_new()
+            except Exception:
+                log.exception("probing new resources")
+
+    def _follow_requests(self) -> None:
+        follow(self.store, keys.requests(self.node), self._on_request, self.halted)
+
+    def _on_request(self, key: str, value: str | None, _rev: int, _initial: bool) -> None:
+        if value is None or not self._serving:
+            return
+        req = loads(value, {}) or {}
+        if req.get("type") == "cleanup":
+            self.pool.submit(self._cleanup, key, req.get("rsc"))
+
+    def _cleanup(self, key: str, rsc: str | None) -> None:
+        """Forget failures of rsc (all resources if None) here, then re-probe it."""
+        cfg = self.config
+        for rid, rec in list(self.book.records.items()):
+            base = rid.split(":")[0]
+            if rsc not in (None, rid, base):
+                continue
+            with self.executor.lock_for(rid):
+                self.book.clear_failures(rid)
+                try:
+                    self.store.delete(keys.attrs(self.node) + f"fail-count-{base}#", prefix=True)
+                    self.store.delete(keys.attrs(self.node) + f"last-failure-{base}#", prefix=True)
+                except StoreError as exc:
+                    log.error("cleanup of %s: %s", rid, exc)
+            prim = next((p for p in _primitives(cfg) if p.id == base), None) if cfg else None
+            timeout = op_timeout_s(prim, cfg, "monitor", 0) if cfg else 20.0
+            self.executor.run(rid, rec.spec, "monitor", timeout_s=timeout, target_rc=7, base=base)
+        try:
+            self.store.delete(key)
+        except StoreError as exc:
+            log.error("could not finish request %s: %s", key, exc)
+
+    # --- controller candidacy ------------------------------------------------------
+    def _campaign(self) -> None:
+        from corral.controller.loop import Controller
+
+        election = LeaderElection(self.elect_store, keys.ELECTION_NAME, self.node, self.timing.ttl,
+                                  prefix=keys.ELECTION_PREFIX)
+        self.election = election
+        while not self.halted.wait(self.timing.renew):
+            try:
+                if not (self.campaign_enabled and self._serving):
+                    if election.lease is not None:
+                        election.resign()
+                    continue
+                if election.lease is not None:
+                    election.keepalive()
+                if election.is_leader or election.campaign():
+                    if self.controller_thread is None or not self.controller_thread.is_alive():
+                        ctl = Controller(open_store(self.url), election, self.node, self.timing)
+                        self.controller_thread = threading.Thread(target=ctl.run, name="controller", daemon=True)
+                        self.controller_thread.start()
+            except StoreError as exc:
+                log.debug("campaign: %s", exc)
+        try:
+            if election.lease is not None:
+                election.resign()
+        except StoreError:
+            pass
+
+    # --- losing the store and leaving --------------------------------------------------
+    def _on_lost(self, reason: str) -> None:
+        with self._state_lock:
+            if self._fencing:
+                return
+            self._serving, self._fencing = False, True
+        deadline = self.membership.valid_until
+        self.monitors.cancel_all()
+        self._stop_all(lambda _rid: max(0.2, deadline - time.monotonic() - 0.05), parallel=True)
+        left = deadline - time.monotonic()
+        log.error("%s: self-fenced (%s); %.2fs of the lease were left", self.node, reason, left)
+        threading.Thread(target=self._rejoin, name="rejoin", daemon=True).start()
+
+    def _rejoin(self) -> None:
+        while not self.stopped.is_set():
+            self.stopped.wait(self.timing.renew)
+            try:
+                self._join()
+                return
+            except StoreError as exc:
+                log.debug("rejoin: %s", exc)
+
+    def _stop_all(self, timeout_s: Callable[[str], float], parallel: bool) -> None:
+        running = list(self.executor.running.items())
+        if not running:
+            return
+
+        def stop(rid: str, spec: AgentSpec) -> None:
+            base = rid.split(":")[0]
+            fencing = self._fencing  # the store is out of reach: do not wait on it to record
+            try:
+                budget = timeout_s(rid)
+                out = self.executor.run(rid, spec, "stop", timeout_s=budget, base=base, record=not fencing,
+                                        lock_wait=budget / 3 if fencing else None)
+                if fencing:
+                    log.warning("self-fencing: stop %s: rc=%d %s", rid, out.op.rc, out.op.exit_reason)
+            except Exception:
+                log.exception("stopping %s", rid)
+
+        if parallel:
+            threads = [threading.Thread(target=stop, args=item, daemon=True) for item in running]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            for rid, spec in reversed(running):
+                stop(rid, spec)
+
+    def _drain(self) -> None:
+        """Orderly shutdown, as Pacemaker does it: set the node's `shutdown` attribute so the
+        controller moves (or stops) what runs here in dependency order, and wait for it --
+        until nothing runs here, the controller has nothing left to do, there is no
+        controller, or `shutdown_timeout` passes. Whatever is left is stopped locally."""
+        if not self._serving or not self.executor.running or self.shutdown_timeout <= 0:
+            return
+        started = time.time()
+        try:
+            self.store.put(keys.attr(self.node, "shutdown"), str(int(started)))
+        except StoreError:
+            return
+        log.info("%s: shutting down: asking the controller to move %d resource(s) away", self.node,
+                 len(self.executor.running))
+        deadline = time.monotonic() + self.shutdown_timeout
+        leaderless_since: float | None = None
+        while self.executor.running and time.monotonic() < deadline and self._serving:
+            time.sleep(0.1)
+            try:
+                snap_leader = self.store.get(keys.LEADER)
+                kv = self.store.get(keys.CONTROLLER_STATUS)
+                status = loads(kv.value if kv else None, {}) or {}
+            except StoreError:
+                return
+            now = time.monotonic()
+            if snap_leader is None:
+                leaderless_since = leaderless_since or now
+                if now - leaderless_since > self.timing.ttl + 1:
+                    return  # nobody to move them: stop them here
+                continue
+            leaderless_since = None
+            if status.get("state") in ("idle", "waiting") and status.get("updated", 0) > started + 0.2:
+                return  # the controller re-planned since and leaves the rest here (e.g. unmanaged)
+
+    def _leave(self) -> None:
+        log.info("%s: leaving the cluster", self.node)
+        with self._state_lock:
+            self._serving = False
+        self.monitors.close()
+        cfg = self.config
+
+        def timeout(rid: str) -> float:
+            prim = next((p for p in _primitives(cfg) if p.id == rid.split(":")[0]), None) if cfg else None
+            return op_timeout_s(prim, cfg, "stop", 0) if cfg else 20.0
+
+        self._stop_all(timeout, parallel=False)
+        self.membership.leave()
+        self.membership.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _primitives(cfg: Configuration | None) -> Iterator[Primitive]:
+    from corral.model.config import Clone, Group
+
+    if cfg is None:
+        return
+    for r in cfg.resources:
+        child = r.child if isinstance(r, Clone) else r
+        if isinstance(child, Group):
+            yield from child.members
+        elif isinstance(child, Primitive):
+            yield child

@@ -1,0 +1,127 @@
+"""This node's membership: a lease-bound member key, renewed, and proven valid locally.
+
+Safety rule 2. The lease is valid at the store until at least (time the last
+successful renewal was *sent*) + TTL. A watchdog, separate from the renewing
+thread (which may hang for a store timeout), fires `on_lost` as soon as
+renew + 2 x store timeout have passed since then without a new success; the
+lease-timing rule guarantees the remaining TTL - (renew + 2 x store timeout) > 0
+to stop everything before the lease can expire and the node be declared lost.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from corral.cluster import keys
+from corral.cluster.records import dumps
+from corral.cluster.timing import Timing
+from corral.store import Delete, LeaseExpired, Put, Store, StoreError
+
+log = logging.getLogger("corral.agent")
+WATCHDOG_TICK_S = 0.02
+
+
+class Membership:
+    def __init__(self, store: Store, node: str, timing: Timing, on_lost: Callable[[str], None]) -> None:
+        self.store = store
+        self.node = node
+        self.timing = timing
+        self.on_lost = on_lost
+        self.lease: int | None = None
+        self._last_ok = 0.0  # monotonic send time of the last successful grant/renewal
+        self._ever_joined = False
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._threads = [threading.Thread(target=self._renew_loop, name="lease", daemon=True),
+                         threading.Thread(target=self._watchdog, name="watchdog", daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def valid_until(self) -> float:
+        """Monotonic time until which the lease is certainly still valid at the store."""
+        return self._last_ok + self.timing.ttl
+
+    @property
+    def joined(self) -> bool:
+        return self.lease is not None
+
+    def join(self, info: dict, ops: list[Put | Delete] | None = None) -> None:
+        """Grant a lease and publish the member key (and the persistent node record) with it,
+        in one transaction with `ops` (the node's fresh history)."""
+        sent = time.monotonic()
+        lease = self.store.lease_grant(self.timing.ttl)
+        try:
+            self.store.txn([], [Put(keys.member(self.node), dumps(info), lease),
+                                Put(keys.node(self.node), dumps({"expected": "member"})), *(ops or [])])
+        except BaseException:
+            self._revoke(lease)
+            raise
+        with self._lock:
+            self.lease, self._last_ok, self._ever_joined = lease, sent, True
+        log.info("%s joined the cluster (lease %s, ttl %.1fs)", self.node, lease, self.timing.ttl)
+
+    def leave(self) -> None:
+        """Clean leave: expected=down first, so the node reads as cleanly offline, not lost."""
+        with self._lock:
+            lease, self.lease = self.lease, None
+        if not self._ever_joined:
+            return
+        try:
+            self.store.put(keys.node(self.node), dumps({"expected": "down"}))
+        except StoreError as exc:
+            log.error("could not record the clean leave: %s", exc)
+        if lease is not None:
+            self._revoke(lease)
+
+    def drop(self) -> None:
+        """Forget the lease without touching the store (after self-fencing)."""
+        with self._lock:
+            self.lease = None
+
+    def close(self) -> None:
+        self._stopped.set()
+
+    def _revoke(self, lease: int) -> None:
+        try:
+            self.store.lease_revoke(lease)
+        except StoreError:
+            pass  # it expires by itself
+
+    def _renew_loop(self) -> None:
+        while not self._stopped.wait(self.timing.renew):
+            lease = self.lease
+            if lease is None:
+                continue
+            sent = time.monotonic()
+            try:
+                self.store.lease_keepalive(lease)
+            except LeaseExpired:
+                if self.lease == lease:
+                    self._lost("the store says our lease has expired")
+                continue
+            except StoreError as exc:
+                log.warning("lease renewal failed: %s", exc)
+                continue
+            with self._lock:
+                if self.lease == lease:
+                    self._last_ok = sent
+
+    def _watchdog(self) -> None:
+        while not self._stopped.wait(WATCHDOG_TICK_S):
+            if self.lease is None:
+                continue
+            silent = time.monotonic() - self._last_ok
+            if silent > self.timing.self_fence_after:
+                self._lost(f"no lease renewal for {silent:.2f}s (limit {self.timing.self_fence_after:g}s)")
+
+    def _lost(self, reason: str) -> None:
+        with self._lock:
+            if self.lease is None:
+                return
+            self.lease = None
+        log.error("%s: membership lost: %s; stopping everything before the lease can expire",
+                  self.node, reason)
+        self.on_lost(reason)

@@ -1,0 +1,117 @@
+"""Recurring monitors of what this node runs.
+
+Registered by a `monitor` action with an interval (the first check runs at once
+and is the action's result), or by the agent itself for resources a probe finds
+running (the scheduler only asks for monitors alongside a start or promote).
+A result is recorded only when it changes, as Pacemaker's executor reports
+recurring operations: a failure bumps the fail count once, and the controller
+re-plans on the history change. A stop, start, promote or demote cancels them;
+a generation counter discards the result of a check that was in flight then.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from corral.agent.executor import Executor, Outcome
+from corral.cluster.records import AgentSpec
+
+TICK_S = 0.05
+
+
+@dataclass
+class _Entry:
+    rid: str
+    base: str
+    spec: AgentSpec
+    interval_ms: int
+    timeout_s: float
+    target_rc: int
+    gen: int
+    next_due: float = 0.0
+    last_rc: int | None = None
+    last_status: int | None = None
+    in_flight: bool = False
+
+
+class RecurringMonitors:
+    def __init__(self, executor: Executor, pool: ThreadPoolExecutor) -> None:
+        self.executor = executor
+        self.pool = pool
+        self._entries: dict[tuple[str, int], _Entry] = {}
+        self._gen: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="monitors", daemon=True)
+        self._thread.start()
+
+    def start(self, rid: str, base: str, spec: AgentSpec, interval_ms: int, timeout_s: float,
+              target_rc: int) -> Outcome:
+        """Run the first check now, record it, and repeat it every interval."""
+        with self._lock:
+            gen = self._gen.get(rid, 0)
+        out = self.executor.run(rid, spec, "monitor", interval_ms=interval_ms, timeout_s=timeout_s,
+                                target_rc=target_rc, base=base)
+        entry = _Entry(rid, base, spec, interval_ms, timeout_s, target_rc, gen,
+                       next_due=time.monotonic() + interval_ms / 1000, last_rc=out.op.rc,
+                       last_status=out.op.op_status)
+        with self._lock:
+            if self._gen.get(rid, 0) == gen:
+                self._entries[(rid, interval_ms)] = entry
+        return out
+
+    def cancel(self, rid: str) -> None:
+        with self._lock:
+            self._gen[rid] = self._gen.get(rid, 0) + 1
+            for key in [k for k in self._entries if k[0] == rid]:
+                del self._entries[key]
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            for rid, _ in list(self._entries):
+                self._gen[rid] = self._gen.get(rid, 0) + 1
+            self._entries.clear()
+
+    def active(self) -> list[tuple[str, int]]:
+        with self._lock:
+            return sorted(self._entries)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self.cancel_all()
+
+    def _valid(self, e: _Entry) -> bool:
+        with self._lock:
+            return self._gen.get(e.rid, 0) == e.gen and self._entries.get((e.rid, e.interval_ms)) is e
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(TICK_S):
+            now = time.monotonic()
+            with self._lock:
+                due = [e for e in self._entries.values() if not e.in_flight and e.next_due <= now]
+                for e in due:
+                    e.in_flight = True
+            for e in due:
+                try:
+                    self.pool.submit(self._check, e)
+                except RuntimeError:  # the pool is shutting down
+                    return
+
+    def _check(self, e: _Entry) -> None:
+        try:
+            with self.executor.lock_for(e.rid):
+                if not self._valid(e):
+                    return
+                out = self.executor.run(e.rid, e.spec, "monitor", interval_ms=e.interval_ms,
+                                        timeout_s=e.timeout_s, target_rc=e.target_rc, base=e.base,
+                                        locked=True, record=False)
+                if not self._valid(e) or (out.op.rc == e.last_rc and out.op.op_status == e.last_status):
+                    return
+                fail = self.executor.note(e.rid, e.spec, out.op, out.result, e.base, out.failed)
+                e.last_rc, e.last_status = out.op.rc, out.op.op_status
+            self.executor.flush(e.rid, fail)  # outside the operation lock: see executor
+        finally:
+            e.in_flight = False
+            e.next_due = time.monotonic() + e.interval_ms / 1000

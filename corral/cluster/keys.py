@@ -1,0 +1,83 @@
+"""The store key layout of a live cluster (documented in docs/architecture.md).
+
+    /corral/config                      the configuration (JSON envelope around canonical YAML)
+    /corral/members/<node>              lease-bound: present while the node's agent holds its lease
+    /corral/nodes/<node>                persistent: the node has joined once; {"expected": member|down}
+    /corral/attrs/<node>/<name>         transient node attributes (fail-count-*, last-failure-*, shutdown)
+    /corral/history/<node>/<rsc>        the node's operation history of one resource (written by its agent)
+    /corral/actions/<node>/<id>         an action assigned by the controller (fenced by its epoch),
+                                        then its result written back by the node's agent
+    /corral/requests/<node>/<id>        operator requests the node's agent carries out (cleanup)
+    /corral/election/controller/leader  lease-bound: the controller's node name
+    /corral/election/controller/epoch   the leadership epoch every controller write is fenced with
+    /corral/controller/status           what the controller last decided, and why it waits (fenced)
+"""
+from __future__ import annotations
+
+ROOT = "/corral/"
+CONFIG = "/corral/config"
+MEMBERS = "/corral/members/"
+NODES = "/corral/nodes/"
+ATTRS = "/corral/attrs/"
+HISTORY = "/corral/history/"
+ACTIONS = "/corral/actions/"
+REQUESTS = "/corral/requests/"
+ELECTION_PREFIX = "/corral/election/"
+ELECTION_NAME = "controller"
+LEADER = f"{ELECTION_PREFIX}{ELECTION_NAME}/leader"
+EPOCH = f"{ELECTION_PREFIX}{ELECTION_NAME}/epoch"
+CONTROLLER_STATUS = "/corral/controller/status"
+
+
+def member(node: str) -> str:
+    return f"{MEMBERS}{node}"
+
+
+def node(node: str) -> str:
+    return f"{NODES}{node}"
+
+
+def attrs(node: str) -> str:
+    return f"{ATTRS}{node}/"
+
+
+def attr(node: str, name: str) -> str:
+    return f"{ATTRS}{node}/{name}"
+
+
+def history(node: str) -> str:
+    return f"{HISTORY}{node}/"
+
+
+def history_rsc(node: str, rsc: str) -> str:
+    return f"{HISTORY}{node}/{rsc}"
+
+
+def actions(node: str) -> str:
+    return f"{ACTIONS}{node}/"
+
+
+def action(node: str, action_id: str) -> str:
+    return f"{ACTIONS}{node}/{action_id}"
+
+
+def requests(node: str) -> str:
+    return f"{REQUESTS}{node}/"
+
+
+def request(node: str, request_id: str) -> str:
+    return f"{REQUESTS}{node}/{request_id}"
+
+
+def split(key: str, prefix: str) -> tuple[str, str]:
+    """'/corral/history/n1/web' under HISTORY -> ('n1', 'web'); the rest may hold '/'."""
+    node_name, _, rest = key[len(prefix):].partition("/")
+    return node_name, rest
+
+
+def fail_count_attr(base: str, op: str, interval_ms: int) -> str:
+    return f"fail-count-{base}#{op}_{interval_ms}"
+
+
+def last_failure_attr(base: str, op: str, interval_ms: int) -> str:
+    return f"last-failure-{base}#{op}_{interval_ms}"

@@ -1,0 +1,223 @@
+"""The controller loop: watch the store, schedule on every change, drive the transition.
+
+Runs in the agent that won the election, for as long as it leads. Bursts of
+changes are coalesced (`coalesce_s`) into one scheduler run. A transition is
+carried out phase by phase (controller.graph); afterwards, or as soon as a
+phase fails or membership / configuration / node attributes change, the
+controller re-plans from a fresh read of the store.
+
+Fencing is not implemented yet: while the scheduler says a node must be fenced,
+the controller executes nothing at all (recovering that node's resources before
+the fence would break safety rule 1), and the status says what it waits for.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+from corral.cluster import keys
+from corral.cluster.follow import follow
+from corral.cluster.records import DONE, ActionRecord, dumps
+from corral.cluster.resources import exec_id, op_timeout_s, spec_of
+from corral.cluster.snapshot import Snapshot, read_snapshot, scheduler_inputs
+from corral.cluster.timing import Timing
+from corral.controller.driver import Driver
+from corral.controller.graph import Step, build_plan, prim_of
+from corral.controller.recurring import missing_monitors
+from corral.model.config import Configuration
+from corral.scheduler import Transition, schedule
+from corral.scheduler.actions import Action
+from corral.store import Delete, Deposed, LeaderElection, Put, Store, StoreError
+
+log = logging.getLogger("corral.controller")
+
+# Changes under these prefixes abort a running transition (re-plan at once);
+# history changes do not (our own actions make them), but they do trigger a re-plan.
+ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.ATTRS, keys.NODES)
+QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
+IDLE_REPLAN_S = 5.0  # re-plan now and then even without changes (failure-timeout expiry)
+
+
+class Controller:
+    def __init__(self, store: Store, election: LeaderElection, node: str, timing: Timing, *,
+                 coalesce_s: float = 0.05, parallel: int = 16) -> None:
+        self.store = store
+        self.election = election
+        self.node = node
+        self.timing = timing
+        self.coalesce_s = coalesce_s
+        self.epoch = election.epoch or 0
+        self.driver = Driver(store, self.epoch, self.leading, parallel)
+        self.dirty = threading.Event()
+        self.abort = threading.Event()
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self.transition = 0
+        # Action ids start with this: unique to this controller instance, even when a
+        # leader reclaims its own epoch after a blip and starts a new loop.
+        self.prefix = f"{self.epoch}-{uuid.uuid4().hex[:8]}-"
+        self._repeats = 0
+        self._last_actions: list[str] = []
+        self._last_cycle = 0.0
+        self.urgent = False
+
+    def leading(self) -> bool:
+        return self.election.is_leader and self.election.epoch == self.epoch
+
+    def run(self) -> None:
+        log.info("%s is the controller (epoch %d)", self.node, self.epoch)
+        watcher = threading.Thread(target=follow, args=(self.store, keys.ROOT, self._on_change, self.stopped),
+                                   name="controller-watch", daemon=True)
+        watcher.start()
+        self.dirty.set()
+        try:
+            self._settle_inherited()
+            while self.leading():
+                if not self.dirty.wait(0.1):
+                    if time.monotonic() - self._last_cycle < IDLE_REPLAN_S:
+                        continue
+                if not self.urgent:  # let a burst of changes land before scheduling
+                    time.sleep(self.coalesce_s)
+                self.urgent = False
+                self.dirty.clear()
+                self.abort.clear()
+                try:
+                    self._cycle()
+                except (Deposed, StoreError):
+                    raise
+                except Exception as exc:  # a bug in one cycle must not leave the cluster without a controller
+                    log.exception("transition %d failed", self.transition)
+                    self._error(exc)
+        except Deposed as exc:
+            log.warning("%s: deposed: %s", self.node, exc)
+        except StoreError as exc:
+            log.error("controller: store error: %s", exc)
+        except Exception:
+            log.exception("controller failed")
+        finally:
+            self.stopped.set()
+            log.info("%s stops being the controller (epoch %d)", self.node, self.epoch)
+            try:
+                self.store.close()
+            except StoreError:
+                pass
+
+    def _on_change(self, key: str, value: str | None, _rev: int, initial: bool) -> None:
+        if initial or key.startswith(QUIET_PREFIXES):
+            if key.startswith(keys.ACTIONS):
+                self.wake.set()
+            return
+        if key.startswith(ABORT_PREFIXES):
+            self.abort.set()
+        if key.startswith(keys.MEMBERS) and value is None:
+            self.urgent = True  # a node was lost: its resources wait for us, skip the coalescing
+        self.dirty.set()
+        self.wake.set()
+
+    # --- one scheduling cycle ---------------------------------------------------
+    def _cycle(self) -> None:
+        self._last_cycle = time.monotonic()
+        snap = read_snapshot(self.store)
+        self._tidy_actions(snap)
+        if snap.config is None:
+            self._status(snap, "idle", note=snap.config_error or "no configuration loaded (corral load FILE)")
+            return
+        cfg, state = scheduler_inputs(snap)
+        tr = schedule(cfg, state)
+        self.transition += 1
+        runnable = [a for a in tr.actions if a.runnable and a.task != "fence"] + missing_monitors(tr, snap)
+        blocked = [f"{a.task} {a.rsc} on {a.node}" for a in tr.actions if not a.runnable]
+        if tr.fences:
+            waiting = [f"fencing of {n} ({reason}): fencing is not implemented yet, so its resources "
+                       f"are not recovered" for n, _a, reason in tr.fences]
+            self._status(snap, "waiting", tr, waiting=waiting, blocked=blocked)
+            return
+        if not runnable:
+            self._status(snap, "idle", tr, blocked=blocked)
+            return
+        signature = sorted(f"{a.task}:{a.rsc}:{a.node}:{a.interval_ms}" for a in runnable)
+        self._repeats = self._repeats + 1 if signature == self._last_actions else 0
+        self._last_actions = signature
+        if self._repeats >= 3:  # the same transition again and again: do not spin
+            time.sleep(min(5.0, 0.5 * self._repeats))
+        self._status(snap, "executing", tr, blocked=blocked)
+        self._execute(tr, cfg, runnable)
+        self.dirty.set()  # results changed the state: plan again
+
+    def _execute(self, tr: Transition, cfg: Configuration, actions: list[Action]) -> None:
+        plan = build_plan(tr, cfg, actions)
+        for w in plan.warnings:
+            log.warning("transition %d: %s", self.transition, w)
+        seq = iter(range(1, 1_000_000))
+
+        def make(step: Step) -> ActionRecord:
+            return self._record(tr, cfg, step, next(seq))
+
+        for phase in plan.phases:
+            result = self.driver.run_phase(phase, make, self.abort, self.wake)
+            if not result.ok:
+                for f in result.failures:
+                    log.warning("transition %d: %s", self.transition, f)
+                return
+        log.info("transition %d complete (%d actions)", self.transition, len(actions))
+
+    def _record(self, tr: Transition, cfg: Configuration, step: Step, seq: int) -> ActionRecord:
+        a = step.action
+        prim = prim_of(tr, a.rsc)
+        if prim is None:
+            raise ValueError(f"action on unknown resource {a.rsc}")
+        plan = tr.plans.get(prim.id)
+        src = tgt = None
+        if a.task in ("migrate_to", "migrate_from") and plan is not None:
+            src, tgt = (plan.stop_on[0] if plan.stop_on else None), plan.start_on
+        op_name = a.task if a.task != "monitor" or a.interval_ms else "monitor"
+        return ActionRecord(
+            id=f"{self.prefix}{self.transition}-{seq}", task=a.task, rsc=prim.id, exec_rsc=exec_id(prim),
+            base=prim.base, node=a.node, spec=spec_of(prim), interval_ms=a.interval_ms,
+            timeout_s=op_timeout_s(prim.cfg, cfg, op_name, a.interval_ms), role=prim.next_role,
+            epoch=self.epoch, transition=self.transition, migrate_source=src, migrate_target=tgt)
+
+    # --- bookkeeping ---------------------------------------------------------------
+    def _settle_inherited(self) -> None:
+        """Wait for actions a previous controller left running on live nodes, then clear
+        them, so we never plan around an operation whose outcome is not yet recorded."""
+        deadline = time.monotonic() + 30.0
+        while self.leading() and time.monotonic() < deadline:
+            snap = read_snapshot(self.store, parse_config=False)
+            pending = [k for k, a in snap.actions.items()
+                       if not a.id.startswith(self.prefix) and a.state != DONE and a.node in snap.members]
+            if not pending:
+                break
+            self.wake.wait(0.05)
+            self.wake.clear()
+        snap = read_snapshot(self.store, parse_config=False)
+        stale = [k for k, a in snap.actions.items() if not a.id.startswith(self.prefix)]
+        if stale:
+            self.driver.write([Delete(k) for k in stale])
+
+    def _tidy_actions(self, snap: Snapshot) -> None:
+        """Results nobody is waiting for any more, and actions for nodes that left."""
+        gone = [k for k, a in snap.actions.items() if a.state == DONE or a.node not in snap.members]
+        if gone:
+            self.driver.write([Delete(k) for k in gone])
+
+    def _error(self, exc: Exception) -> None:
+        try:
+            record = {"controller": self.node, "epoch": self.epoch, "transition": self.transition,
+                      "state": "error", "note": f"{type(exc).__name__}: {exc}", "updated": time.time(),
+                      "summary": [], "waiting": [], "blocked": []}
+            self.driver.write([Put(keys.CONTROLLER_STATUS, dumps(record))])
+        except StoreError:
+            pass
+        time.sleep(1.0)  # and try again, without spinning
+        self.dirty.set()
+
+    def _status(self, snap: Snapshot, state: str, tr: Transition | None = None, *, note: str = "",
+                waiting: list[str] | None = None, blocked: list[str] | None = None) -> None:
+        record = {"controller": self.node, "epoch": self.epoch, "transition": self.transition,
+                  "state": state, "note": note, "updated": time.time(),
+                  "summary": tr.summary_text() if tr is not None else [],
+                  "waiting": waiting or [], "blocked": blocked or []}
+        self.driver.write([Put(keys.CONTROLLER_STATUS, dumps(record))])

@@ -1,0 +1,37 @@
+"""Recurring monitors the transition does not ask for but the cluster needs.
+
+Corral's scheduler emits a resource's recurring monitors only together with a
+start, promote or demote. Pacemaker's also schedules them for any active
+resource whose history lacks them -- e.g. when a transition was aborted
+between a start and its monitor, or after a controller takeover. This adds
+those, so every active resource is always monitored as configured.
+"""
+from __future__ import annotations
+
+from corral.cluster.resources import exec_id, recurring_monitors
+from corral.cluster.snapshot import Snapshot
+from corral.model.config import STOPPED
+from corral.scheduler import Transition
+from corral.scheduler.actions import Action
+from corral.scheduler.resources import Prim
+
+
+def missing_monitors(tr: Transition, snap: Snapshot) -> list[Action]:
+    busy = {a.rsc for a in tr.actions}
+    out: list[Action] = []
+    for p in tr.tree.by_id.values():
+        if not isinstance(p, Prim) or p.cfg is None or p.id in busy or not p.managed or p.failed:
+            continue
+        node = p.assigned
+        if p.next_role == STOPPED or node is None or p.active.get(node) is None:
+            continue
+        rt = tr.nodes.get(node)
+        if rt is None or not rt.online or rt.maintenance or node not in snap.members:
+            continue
+        rid = exec_id(p)
+        rec = snap.history.get(node, {}).get(rid)
+        have = {o.id for o in rec.ops} if rec is not None else set()
+        for interval, _role in recurring_monitors(p.cfg, p.active[node]):
+            if f"{rid}_monitor_{interval}" not in have:
+                out.append(Action("monitor", p.id, node, p.base, interval_ms=interval))
+    return out

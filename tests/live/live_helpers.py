@@ -1,0 +1,170 @@
+"""A live cluster of real agent processes for the tests, bounded in time and always cleaned up."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from corral.cluster import configstore, keys
+from corral.cluster.local import LocalCluster
+from corral.cluster.snapshot import read_snapshot
+from corral.cluster.status import cluster_status
+from corral.store import Store
+
+DUMMY_STATE = "${node:#uname}"  # a Dummy's state file goes in the node's own directory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+class Cluster(LocalCluster):
+    store: Store
+
+    def load(self, text: str) -> None:
+        path = self.workdir / "config.yaml"
+        path.write_text(text)
+        configstore.load_file(self.store, path)
+
+    def status(self) -> dict[str, Any]:
+        return cluster_status(read_snapshot(self.store))
+
+    def where(self, rid: str) -> list[str]:
+        return sorted(r["node"] for r in self.status()["resources"]
+                      if rid in (r["id"], r["base"]) and r["node"] and r["role"] != "Stopped")
+
+    def wait(self, what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; status:\n"
+                                     + json.dumps(self.status(), indent=1, default=str)[:6000]
+                                     + "\n" + self.logs())
+            time.sleep(0.05)
+
+    def wait_running(self, rid: str, on: str | None = None, timeout: float = 20.0,
+                     not_on: str | None = None) -> str:
+        def check() -> str | None:
+            nodes = self.where(rid)
+            if len(nodes) == 1 and (on is None or nodes[0] == on) and nodes[0] != not_on:
+                return nodes[0]
+            return None
+        where = f" on {on}" if on else (f" off {not_on}" if not_on else "")
+        return self.wait(f"{rid} running{where}", check, timeout)
+
+    def wait_idle(self, timeout: float = 20.0) -> dict[str, Any]:
+        """Until the controller has nothing left to do."""
+        def check() -> dict[str, Any] | None:
+            st = self.status()
+            return st if not st["pending"] and st["controller"] else None
+        return self.wait("the cluster to settle", check, timeout)
+
+    def controller(self) -> str | None:
+        kv = self.store.get(keys.LEADER)
+        return kv.value if kv else None
+
+    def service_pid(self, node: str, rid: str) -> int | None:
+        f = self.nodes[node].rsctmp / f"corral-process-{rid}.pid"
+        try:
+            return int(json.loads(f.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def logs(self, tail: int = 40) -> str:
+        out = []
+        for n in self.nodes.values():
+            try:
+                lines = n.log.read_text(errors="replace").splitlines()[-tail:]
+            except OSError:
+                lines = []
+            out.append(f"--- {n.name} ---\n" + "\n".join(lines))
+        return "\n".join(out)
+
+
+def process_rsc(rid: str, port: int, extra: str = "") -> str:
+    return f"""
+  - id: {rid}
+    agent: corral:process
+    params: {{command: "python3 -m http.server {port} --bind 127.0.0.1", check_port: "{port}"}}
+    ops: [{{name: monitor, interval: 500ms, timeout: 10s}}]{extra}
+"""
+
+
+def dummy_rsc(rid: str, workdir: Path, meta: str = "") -> str:
+    return f"""
+  - id: {rid}
+    agent: ocf:heartbeat:Dummy
+    params: {{state: "{workdir}/{DUMMY_STATE}/{rid}.state"}}
+    ops: [{{name: monitor, interval: 500ms, timeout: 10s}}]{meta}
+"""
+
+
+class Partition:
+    """A TCP forwarder to a store endpoint; cut() makes it a black hole (connections stay
+    open, nothing gets through, new ones hang): a network partition, not a refusal."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut_at: float | None = None
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._socks.append(down)
+            if self.cut_at is not None:
+                continue  # accepted, never answered
+            try:
+                up = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                down.close()
+                continue
+            with self._lock:
+                self._socks.append(up)
+            for a, b in ((down, up), (up, down)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if self.cut_at is None:
+                    dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        self.cut_at = time.monotonic()
+
+    def close(self) -> None:
+        self.listener.close()
+        with self._lock:
+            for s in self._socks:
+                try:
+                    s.close()
+                except OSError:
+                    pass
