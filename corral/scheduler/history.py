@@ -252,12 +252,23 @@ class HistoryUnpacker:
                     if p.base == base:
                         p.banned.add(node)
             return
-        # One instance per node (anonymous) or per instance number (unique).
-        key = num if clone.unique else None
+        # Records on one node belong to one instance per instance number (a group's
+        # members share theirs). An anonymous clone may run at most clone-node-max
+        # copies on a node: any further copy found there is an orphan, to be stopped.
+        key = num
         slots = clone_slots.setdefault(clone.id, {})
         inst = slots.get(key)
         if inst is None:
-            inst = self._free_instance(clone, num)
+            if not clone.unique and isinstance(clone.template, Primitive) and key in slots:
+                key = None
+            if not clone.unique and len(slots) >= clone.clone_node_max:
+                inst = self.tree.new_instance(clone)
+                for p in inst.primitives():
+                    p.orphan = True
+                clone.instances.append(inst)
+                self.claimed.add(inst)
+            else:
+                inst = self._free_instance(clone, num)
             slots[key] = inst
         prim = self._member(inst, base)
         if prim is None:
