@@ -257,11 +257,11 @@ class ActionPlanner:
         if f.clone is not None:
             return plan.start_on is not None  # instances stopping elsewhere don't matter; starting ones do
         moving = plan.start_on is not None and f.meta_bool("allow-migrate", False) and not f.failed \
-            and len(f.active) == 1 and f.group is None
+            and len(f.active) == 1
         return bool(plan.stop_on) and not moving
     def _migrations(self) -> None:
         for p, plan in self.plans.items():
-            if not p.meta_bool("allow-migrate", False) or p.clone is not None or p.group is not None:
+            if not p.meta_bool("allow-migrate", False) or p.clone is not None:
                 continue
             if p.failed or len(p.active) != 1 or plan.start_on is None:
                 continue

@@ -54,6 +54,8 @@ def build_nodes(config: Configuration, state: ClusterState, fencing_enabled: boo
         shutdown = attrs.get("shutdown", "0")
         rt.shutdown = shutdown not in ("", "0", "false") or status.shutdown
         _membership(rt, status, fencing_enabled, startup_fencing)
+        if cfg_node is None and rt.remote:
+            rt.online = False  # guest/remote nodes defined by resources are not modelled: never host
         if is_true(attrs.get("terminate")) and fencing_enabled:
             rt.unclean, rt.unclean_reason, rt.online = True, "termination was requested", False
         nodes[name] = rt

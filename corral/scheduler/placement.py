@@ -508,15 +508,10 @@ class Placer:
         total = 0
         found = False
         for p in prims:
-            for name in (f"master-{p.base}", f"master-{p.id}", f"promotion-{p.base}"):
-                if name in attrs:
-                    try:
-                        from corral.model.scores import parse_score
-                        total = add(total, parse_score(attrs[name]))
-                        found = True
-                    except ValueError:
-                        pass
-                    break
+            value = self._promotion_attr(attrs, p)
+            if value is not None:
+                total = add(total, value)
+                found = True
         leader = prims[0]
         extra = self.promo_locations.get(leader, {})
         for p in prims[1:]:
@@ -527,6 +522,22 @@ class Placer:
             total = add(total, extra[node])
             found = True
         return total if found else None
+
+    @staticmethod
+    def _promotion_attr(attrs: dict[str, str], p: Prim) -> int | None:
+        """The promotion score the agent set (crm_master): by base id, else by any instance id."""
+        from corral.model.scores import parse_score
+
+        names = [f"master-{p.base}", f"promotion-{p.base}", f"master-{p.id}"]
+        prefix = f"master-{p.base}:"
+        names += sorted(n for n in attrs if n.startswith(prefix))
+        for name in names:
+            if name in attrs:
+                try:
+                    return parse_score(attrs[name])
+                except ValueError:
+                    return None
+        return None
 
     def _promote(self, c: CloneR) -> None:
         target = (c.meta.get("target-role") or STARTED).lower()
