@@ -26,9 +26,13 @@ from corral.model.scores import INFINITY, format_score, parse_score
 from corral.model.state import EXEC_DONE, EXEC_NOT_INSTALLED, EXEC_TIMEOUT, OpRecord
 from corral.resource_agents import (
     OCF_ERR_ARGS,
+    OCF_ERR_GENERIC,
     OCF_ERR_INSTALLED,
+    OCF_NOT_RUNNING,
+    OCF_SUCCESS,
     OperationResult,
     ResourceAgentError,
+    ResourceSpec,
     runner_for,
 )
 from corral.store import Compare, Put, Store, StoreError
@@ -119,12 +123,39 @@ class Executor:
             rs = resource_spec(rid, spec, self.node_attrs())
         except MissingNodeAttribute as exc:  # node-specific: ban from this node, like OCF_ERR_ARGS
             return OperationResult(OCF_ERR_ARGS, str(exc), 0.0, started), EXEC_DONE
+        if rs.rsc_class == "stonith":
+            return self._stonith(rid, rs, task, interval_ms, timeout_s, started), EXEC_DONE
         try:
             runner = runner_for(rs)
         except ResourceAgentError as exc:
             return OperationResult(OCF_ERR_INSTALLED, str(exc), 0.0, started), EXEC_NOT_INSTALLED
         result = runner.run(rs, task, timeout_s, interval_ms=interval_ms, env_extra=env_extra)
         return result, (EXEC_TIMEOUT if result.timed_out else EXEC_DONE)
+
+    def _stonith(self, rid: str, rs: ResourceSpec, task: str, interval_ms: int, timeout_s: float,
+                 started: float) -> OperationResult:
+        """A fence device resource is bookkeeping, not a process: the controller fences through
+        corral.fencing wherever it runs. start/stop/promote/demote/migrations succeed; a probe
+        says whether it was started here; a recurring monitor runs the device's `monitor`
+        action (as Pacemaker's fencer does), so a broken device shows as a failed resource."""
+        if task != "monitor":
+            return OperationResult(OCF_SUCCESS, "", 0.0, started)
+        if rid not in self.running:
+            return OperationResult(OCF_NOT_RUNNING, "", 0.0, started)
+        if interval_ms <= 0:
+            return OperationResult(OCF_SUCCESS, "", 0.0, started)
+        from corral.fencing.device import FenceDevice, FenceDeviceError
+
+        try:
+            params = {k: v for k, v in rs.params.items() if not k.startswith("pcmk_")}
+            run = FenceDevice(id=rid, agent=rs.type, params=params).run("monitor", None, timeout_s)
+        except (FenceDeviceError, ValueError, OSError) as exc:
+            return OperationResult(OCF_ERR_GENERIC, f"fence device: {exc}", time.time() - started, started)
+        if run.ok:
+            return OperationResult(OCF_SUCCESS, "", run.duration_s, started)
+        reason = run.error or f"monitor exited with status {run.status}"
+        return OperationResult(OCF_ERR_GENERIC, f"fence device monitor failed: {reason}", run.duration_s,
+                               started, output=(run.stdout + run.stderr)[-512:], timed_out=run.timed_out)
 
     def _track(self, rid: str, spec: AgentSpec, op: OpRecord, failed: bool) -> None:
         """What runs here, for self-fencing and shutdown (anything possibly active counts)."""

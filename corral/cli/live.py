@@ -377,3 +377,88 @@ def maintenance(store_url: str, name: str) -> None:
     """Leave NAME's resources alone: neither stopped, started nor monitored by the cluster."""
     _node_attrs(store_url, name, "node maintenance", {"maintenance": "on"}, ())
     click.echo(f"{name} is in maintenance")
+
+
+# --- corral fence ----------------------------------------------------------------------
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.option("--store", "store_url", required=True, help=STORE_HELP)
+@click.option("--action", type=click.Choice(["reboot", "off", "on"]), default="reboot", show_default=True,
+              help="what to do to NODE")
+@click.option("--node", "node_filter", default=None, help="history: only this node's records")
+@click.option("--json", "as_json", is_flag=True, help="history: print JSON")
+@click.argument("target")
+def fence(store_url: str, action: str, node_filter: str | None, as_json: bool, target: str) -> None:
+    """Fence NODE now through the configured devices, or show the fencing history.
+
+    \b
+    corral fence NODE --store URL [--action reboot|off|on]
+    corral fence history --store URL [--node N] [--json]
+
+    A fence is recorded in the fencing history (origin "operator"); a successful off or
+    reboot marks NODE cleanly down, so the controller recovers its resources elsewhere."""
+    if target == "history":
+        _fence_history(store_url, node_filter, as_json)
+        return
+    from corral.cluster.fenced import mark_fenced, member_guard
+    from corral.cluster.snapshot import read_snapshot
+    from corral.fencing import FenceDeviceError, Fencer, fence_and_record
+
+    with _store("fence", store_url) as store:
+        snap = read_snapshot(store)
+        if snap.config is None:
+            _fail("fence", snap.config_error or "the cluster has no configuration yet (corral load FILE)")
+        known = set(snap.config.nodes) | set(snap.nodes) | set(snap.members)  # type: ignore[union-attr]
+        if target not in known:
+            _fail("fence", f"unknown node {target!r}: the cluster knows "
+                           f"{', '.join(sorted(known)) or 'no nodes'}; nothing was fenced")
+        try:
+            fencer = Fencer.from_config(snap.config, rounds=1)  # type: ignore[arg-type]
+        except (FenceDeviceError, ValueError) as exc:
+            _fail("fence", f"bad fence device configuration: {exc}")
+        if not fencer.levels_for(target):
+            _fail("fence", f"no fence device can fence {target} (configure a stonith resource whose "
+                           "pcmk_host_list or pcmk_host_map names it); nothing was fenced", 1)
+        guard = member_guard(store, target)
+        click.echo(f"fencing {target} ({action}) ...")
+        try:
+            result, rec = fence_and_record(store, fencer, target, action, "operator")
+        except ValueError as exc:  # a parameter the stdin contract cannot carry (recorded as failed)
+            _fail("fence", f"fencing {target} ({action}) failed: {exc}", 1)
+        if not result.ok:
+            _fail("fence", f"fencing {target} ({action}) failed: {result.error} (recorded as {rec.id})", 1)
+        level = f", level {result.level}" if result.level is not None else ""
+        click.echo(f"fenced {target} ({action}) with {result.device}{level} in "
+                   f"{result.finished - result.started:.1f}s (recorded as {rec.id})")
+        if action in ("off", "reboot"):
+            if mark_fenced(store, target, guard, record_id=rec.id, action=action, by="operator"):
+                click.echo(f"{target} is now cleanly down; its resources are recovered elsewhere")
+            else:
+                click.echo(f"{target} rejoined meanwhile; left as it is")
+
+
+def _fence_history(store_url: str, node_filter: str | None, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from corral.cluster.status import fence_event
+    from corral.fencing import list_history
+
+    with _store("fence history", store_url) as store:
+        try:
+            records = list_history(store, node_filter)
+        except ValueError as exc:
+            _fail("fence history", str(exc))
+    if as_json:
+        click.echo(json.dumps([{**asdict(r), "result": fence_event(r)["result"]} for r in records],
+                              indent=2, sort_keys=True))
+        return
+    if not records:
+        click.echo("no fencing history" + (f" for {node_filter}" if node_filter else ""))
+        return
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.requested_at))
+        took = f" in {r.completed_at - r.requested_at:.1f}s" if r.completed_at else ""
+        device = f" by {r.device}" if r.device else ""
+        epoch = f" epoch {r.epoch}" if r.epoch is not None else ""
+        error = f": {r.error}" if r.error else ""
+        click.echo(f"{when} {r.node} {r.action} {fence_event(r)['result']}{device}{took} "
+                   f"(asked by {r.origin}{epoch}){error}")

@@ -11,6 +11,7 @@
     /corral/election/controller/leader  lease-bound: the controller's node name
     /corral/election/controller/epoch   the leadership epoch every controller write is fenced with
     /corral/controller/status           what the controller last decided, and why it waits (fenced)
+    /corral/fencing/history/<node>/<id> fence requests and their outcomes (corral.fencing.history)
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ ELECTION_NAME = "controller"
 LEADER = f"{ELECTION_PREFIX}{ELECTION_NAME}/leader"
 EPOCH = f"{ELECTION_PREFIX}{ELECTION_NAME}/epoch"
 CONTROLLER_STATUS = "/corral/controller/status"
+FENCING = "/corral/fencing/"
+FENCE_HISTORY = "/corral/fencing/history/"
 
 
 def member(node: str) -> str:

@@ -38,6 +38,7 @@ class Snapshot:
     leader: str | None = None
     epoch: int = 0
     controller_status: dict = field(default_factory=dict)
+    fence_history: list = field(default_factory=list)               # FenceRecords, oldest first
 
 
 def read_snapshot(store: Store, parse_config: bool = True) -> Snapshot:
@@ -83,6 +84,14 @@ def snapshot_from(kvs: list[KeyValue], revision: int, parse_config: bool = True)
             snap.epoch = int(kv.value) if kv.value.isdigit() else 0
         elif k == keys.CONTROLLER_STATUS:
             snap.controller_status = loads(kv.value, {}) or {}
+        elif k.startswith(keys.FENCE_HISTORY):
+            from corral.fencing.history import decode_record
+
+            try:
+                snap.fence_history.append(decode_record(kv.value, kv.mod_revision, kv.create_revision))
+            except ValueError:
+                continue
+    snap.fence_history.sort(key=lambda r: (r.requested_at, r.id))
     return snap
 
 

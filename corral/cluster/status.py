@@ -31,12 +31,37 @@ def _node_state(n: Any) -> str:
     return "online"
 
 
+FENCE_EVENTS_SHOWN = 10
+
+
+def fence_event(rec: Any, epoch: int | None = None) -> dict[str, Any]:
+    """One fencing history record as status shows it. A controller's record still pending
+    after a newer controller took over (current `epoch`) was abandoned: its successor
+    did not count it and fenced again."""
+    result = {"done": "success", "failed": "failed", "pending": "pending"}.get(rec.state, rec.state)
+    if result == "pending" and rec.epoch is not None and epoch is not None and rec.epoch < epoch:
+        result = "abandoned"
+    return {"node": rec.node, "action": rec.action, "result": result, "device": rec.device,
+            "origin": rec.origin, "epoch": rec.epoch, "requested_at": rec.requested_at,
+            "completed_at": rec.completed_at, "attempts": rec.attempts, "error": rec.error, "id": rec.id}
+
+
+def fencing_status(snap: Snapshot) -> dict[str, Any]:
+    """The last fencing events (newest last), fences in progress, and nodes the controller
+    is waiting to fence (from its status)."""
+    waiting = [w for w in (snap.controller_status or {}).get("waiting", []) if w.startswith("fencing of ")]
+    events = [fence_event(r, snap.epoch) for r in snap.fence_history]
+    return {"history": events[-FENCE_EVENTS_SHOWN:], "pending": [e for e in events if e["result"] == "pending"],
+            "waiting": waiting}
+
+
 def cluster_status(snap: Snapshot) -> dict[str, Any]:
     out: dict[str, Any] = {"controller": snap.leader, "epoch": snap.epoch, "revision": snap.revision,
                            "config": {"source": snap.config_source, "revision": snap.config_revision,
                                       "error": snap.config_error},
                            "nodes": [], "resources": [], "failures": [],
-                           "controller_status": snap.controller_status}
+                           "controller_status": snap.controller_status,
+                           "fencing": fencing_status(snap)}
     if snap.config is None:
         out["nodes"] = [{"name": n, "state": "online" if n in snap.members else "offline"}
                         for n in sorted(set(snap.members) | set(snap.nodes))]
@@ -73,6 +98,12 @@ def cluster_status(snap: Snapshot) -> dict[str, Any]:
                     "exec_ms": extra.get("exec_ms"), "timed_out": op.op_status != EXEC_DONE})
     out["pending"] = tr.summary_text()
     return out
+
+
+def _when(t: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "?"
 
 
 def _prims(tr: Any) -> list[Prim]:
@@ -147,8 +178,24 @@ def render_text(st: dict[str, Any], store_url: str) -> list[str]:
             reason = f" exitreason='{f['exit_reason']}'," if f["exit_reason"] else ""
             lines.append(f"  * {op} on {f['node']} '{f['rc_name']}' ({f['rc']}): call={f['call_id']}, "
                          f"status='{f['status']}',{reason} exec={f.get('exec_ms') or 0}ms")
-    if cs.get("waiting"):
-        lines += ["", "Waiting:"] + [f"  * {w}" for w in cs["waiting"]]
+    fencing = st.get("fencing") or {}
+    if fencing.get("pending") or fencing.get("waiting"):
+        lines += ["", "Pending Fencing Actions:"]
+        lines += [f"  * {e['action']} of {e['node']} pending: asked by {e['origin']} at {_when(e['requested_at'])}"
+                  for e in fencing.get("pending", [])]
+        lines += [f"  * {w}" for w in fencing.get("waiting", [])]
+    if fencing.get("history"):
+        lines += ["", "Fencing History:"]
+        for e in reversed(fencing["history"]):
+            if e["result"] == "pending":
+                continue
+            device = f" by {e['device']}" if e["device"] else ""
+            error = f": {e['error']}" if e["error"] else ""
+            lines.append(f"  * {e['action']} of {e['node']} {e['result']}{device} (asked by {e['origin']}) "
+                         f"at {_when(e['completed_at'] or e['requested_at'])}{error}")
+    other_waits = [w for w in cs.get("waiting") or [] if w not in fencing.get("waiting", [])]
+    if other_waits:
+        lines += ["", "Waiting:"] + [f"  * {w}" for w in other_waits]
     if cs.get("blocked"):
         lines += ["", "Blocked actions:"] + [f"  * {b}" for b in cs["blocked"]]
     if st.get("pending"):

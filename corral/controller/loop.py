@@ -6,9 +6,12 @@ carried out phase by phase (controller.graph); afterwards, or as soon as a
 phase fails or membership / configuration / node attributes change, the
 controller re-plans from a fresh read of the store.
 
-Fencing is not implemented yet: while the scheduler says a node must be fenced,
-the controller executes nothing at all (recovering that node's resources before
-the fence would break safety rule 1), and the status says what it waits for.
+Fencing (safety rule 1): while the scheduler says a node must be fenced, the
+controller executes nothing but the fences (controller.fencing): each through
+the configured devices, recorded in the fencing history under its epoch; a
+confirmed fence marks the node cleanly down, and only the next transition,
+planned from that state, recovers its resources. A failed fence is retried with
+backoff while recovery stays blocked, and the status says why.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from corral.cluster.resources import exec_id, op_timeout_s, spec_of
 from corral.cluster.snapshot import Snapshot, read_snapshot, scheduler_inputs
 from corral.cluster.timing import Timing
 from corral.controller.driver import Driver
+from corral.controller.fencing import FenceCoordinator
 from corral.controller.graph import Step, build_plan, prim_of
 from corral.controller.recurring import missing_monitors
 from corral.model.config import Configuration
@@ -62,6 +66,8 @@ class Controller:
         self._last_actions: list[str] = []
         self._last_cycle = 0.0
         self.urgent = False
+        self.fences = FenceCoordinator(store, node, self.epoch)
+        self._retry_at: float | None = None  # monotonic: a failed fence is due again
 
     def leading(self) -> bool:
         return self.election.is_leader and self.election.epoch == self.epoch
@@ -76,7 +82,9 @@ class Controller:
             self._settle_inherited()
             while self.leading():
                 if not self.dirty.wait(0.1):
-                    if time.monotonic() - self._last_cycle < IDLE_REPLAN_S:
+                    now = time.monotonic()
+                    retry_due = self._retry_at is not None and now >= self._retry_at
+                    if now - self._last_cycle < IDLE_REPLAN_S and not retry_due:
                         continue
                 if not self.urgent:  # let a burst of changes land before scheduling
                     time.sleep(self.coalesce_s)
@@ -129,10 +137,9 @@ class Controller:
         self.transition += 1
         runnable = [a for a in tr.actions if a.runnable and a.task != "fence"] + missing_monitors(tr, snap)
         blocked = [f"{a.task} {a.rsc} on {a.node}" for a in tr.actions if not a.runnable]
+        self._retry_at = None
         if tr.fences:
-            waiting = [f"fencing of {n} ({reason}): fencing is not implemented yet, so its resources "
-                       f"are not recovered" for n, _a, reason in tr.fences]
-            self._status(snap, "waiting", tr, waiting=waiting, blocked=blocked)
+            self._fence(snap, cfg, tr, blocked)
             return
         if not runnable:
             self._status(snap, "idle", tr, blocked=blocked)
@@ -145,6 +152,21 @@ class Controller:
         self._status(snap, "executing", tr, blocked=blocked)
         self._execute(tr, cfg, runnable)
         self.dirty.set()  # results changed the state: plan again
+
+    def _fence(self, snap: Snapshot, cfg: Configuration, tr: Transition, blocked: list[str]) -> None:
+        """Only the fences run in a transition that has any (rule 1); then plan again."""
+        def announce(node: str, action: str, reason: str) -> None:
+            self._status(snap, "fencing", tr, note=f"fencing {node} ({action})", blocked=blocked,
+                         waiting=[f"fencing of {node} ({reason}): in progress; its resources are not "
+                                  "recovered until it is fenced"])
+
+        result = self.fences.run(snap, cfg, tr.fences, self.leading, announce)
+        if result.confirmed:
+            self.urgent = True
+            self.dirty.set()  # the fenced nodes are cleanly down now: recover at once
+        if result.waiting:
+            self._status(snap, "waiting", tr, waiting=result.waiting, blocked=blocked)
+        self._retry_at = result.retry_at
 
     def _execute(self, tr: Transition, cfg: Configuration, actions: list[Action]) -> None:
         plan = build_plan(tr, cfg, actions)

@@ -13,6 +13,7 @@ from corral.fencing.history import (
     FenceRecord,
     HistoryConflict,
     confirmed_fenced,
+    decode_record,
     fence_and_record,
     last_confirmed,
     list_history,
@@ -28,7 +29,7 @@ from corral.fencing.topology import Fencer, FenceResult, Level
 __all__ = [
     "BUILTIN_AGENTS", "AgentRun", "DeviceResult", "FenceDevice", "FenceDeviceError", "FenceRecord",
     "FenceResult", "Fencer", "HistoryConflict", "Level", "ProtocolError", "confirmed_fenced",
-    "devices_from_config", "fence_and_record", "format_stdin", "last_confirmed", "list_history",
+    "decode_record", "devices_from_config", "fence_and_record", "format_stdin", "last_confirmed", "list_history",
     "parse_host_list", "parse_host_map", "parse_stdin", "pending", "prune_history", "record_pending",
     "record_result", "run_agent",
 ]

@@ -89,6 +89,14 @@ def _decode(value: str, revision: int, create_revision: int) -> FenceRecord:
                        error=str(d.get("error", "")), revision=revision, create_revision=create_revision)
 
 
+def decode_record(value: str, revision: int = 0, create_revision: int = 0) -> FenceRecord:
+    """A record from its stored JSON (ValueError if it is not one)."""
+    try:
+        return _decode(value, revision, create_revision)
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"not a fence record: {exc}") from None
+
+
 def _write(store: Store, compares: list[Compare], ops: list[Put | Delete], epoch: int | None,
            epoch_key: str) -> tuple[bool, int]:
     if epoch is None:
