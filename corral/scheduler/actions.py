@@ -12,6 +12,13 @@ from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 INVERSE = {"start": "stop", "promote": "demote", "stop": "start", "demote": "promote"}
 
 
+def action_name(rsc: Rsc, action: str) -> str:
+    """How crm_simulate names a resource's action in its explanations."""
+    if isinstance(rsc, (GroupR, CloneR)):
+        return {"start": "running", "stop": "stopped", "promote": "promoted", "demote": "demoted"}.get(action, action)
+    return action
+
+
 @dataclass
 class Plan:
     """What one primitive will do."""
@@ -185,7 +192,9 @@ class ActionPlanner:
                     if any(self.required(f, o.first_action) for f in firsts):
                         for t in thens:
                             if o.then_action in ("start", "promote") and self._restartable(t, o.then_action):
-                                changed |= self._require(t, o.then_action)
+                                if self._require(t, o.then_action):
+                                    changed = True
+                                    self._explain(t, f"required {o.first.id} {action_name(o.first, o.first_action)}")
                     if o.symmetrical:
                         inv_first = INVERSE.get(o.first_action, o.first_action)
                         inv_then = INVERSE.get(o.then_action, o.then_action)
@@ -193,6 +202,11 @@ class ActionPlanner:
                             for t in thens:
                                 if inv_then in ("stop", "demote"):
                                     changed |= self._require(t, inv_then)
+
+    def _explain(self, p: Prim, reason: str) -> None:
+        plan = self.plans.get(p)
+        if plan is not None and not plan.reason:
+            plan.reason = reason
 
     def _restartable(self, t: Prim, task: str) -> bool:
         if task == "start":
@@ -237,7 +251,7 @@ class ActionPlanner:
                             continue
                         if o.then_action == "start" and plan.start_runnable:
                             plan.start_runnable = False
-                            plan.reason = f"unrunnable {o.first.id} {o.first_action}"
+                            plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
                             changed = True
                             if (o.symmetrical and t.active and t.managed and not t.blocked
                                     and not plan.stop_on):
@@ -295,7 +309,8 @@ def summary_lines(plans: dict[Prim, Plan], fences: list[tuple[str, str, str]]) -
             main = line[2] if line is not None else ""
             for node in plan.stop_on:
                 if f" {node} " not in main:
-                    out.append(("Stop", p.id, f"( {_with_role(p.active[node], node, role_shown(p))} )"))
+                    out.append(("Stop", p.id, f"( {_with_role(p.active[node], node, role_shown(p))} )"
+                                              " due to node availability"))
     return out
 
 
@@ -313,7 +328,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
     if plan.start and not plan.start_runnable:
         if cur_nodes and plan.stop_on:
             node = plan.stop_on[0]
-            return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} )")
+            return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ) due to "
+                                  f"{plan.reason or 'node availability'}")
         if not cur_nodes:
             return ("Start", p.id, f"( {nxt} ) due to {plan.reason or 'unrunnable dependency'} (blocked)")
     if not cur_nodes:
@@ -324,7 +340,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
         return ("Start", p.id, f"( {nxt} )")
     cur = cur_nodes[0] if nxt not in cur_nodes else nxt
     if nxt is None:
-        suffix = "" if plan.stop_runnable else " blocked"
+        why = plan.reason or "node availability"
+        suffix = f" due to {why}" if plan.stop_runnable else f" due to {why} (blocked)"
         return ("Stop", p.id, f"( {_with_role(cur_role, cur, show_role)} ){suffix}")
     if cur != nxt:
         verb = "Migrate" if plan.migrate else ("Recover" if p.failed else "Move")
@@ -335,11 +352,12 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
     restarting = cur in plan.stop_on
     if restarting:
         verb = "Recover" if p.failed else "Restart"
+        why = f" due to {plan.reason}" if plan.reason and not p.failed else ""
         if p.next_role != cur_role and show_role and cur_role != PROMOTED:
             return (verb, p.id, f"( {_role_name(cur_role)} -> {_role_name(p.next_role)} {cur} )")
         if p.next_role == PROMOTED and cur_role == PROMOTED and not p.failed and plan.demote and not restarting:
             return ("Re-promote", p.id, f"( Promoted {cur} )")
-        return (verb, p.id, f"( {_with_role(cur_role, cur, show_role)} )")
+        return (verb, p.id, f"( {_with_role(cur_role, cur, show_role)} ){why}")
     if plan.promote and plan.demote:
         return ("Re-promote", p.id, f"( Promoted {cur} )")
     if plan.promote:

@@ -176,6 +176,7 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
             plan.reason = "no quorum"
         if policy == "stop" and p.active:
             plan.stop_on = list(p.active)
+            plan.reason = "no quorum"
             if p.assigned is not None and p.next_role != STOPPED:
                 plan.start_on = p.assigned
                 plan.start_runnable = False
