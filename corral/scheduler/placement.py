@@ -266,15 +266,16 @@ class Placer:
                 self.allocate(p)
 
     def _allocation_rank(self, rsc: Rsc) -> tuple[int, int]:
-        """Higher priority first, then resources that score best where they already run;
-        otherwise configuration order (the sort is stable)."""
+        """Higher priority first, then configuration order (the sort is stable). With a
+        utilization strategy, resources that score best where they already run go first,
+        so that what fits where it is keeps its place."""
         current = -INFINITY
         for p in rsc.primitives()[:1]:
             scores = self.base.get(p, {})
             node = p.current_node
             if node is not None and node in scores:
                 current = scores[node]
-        return (-rsc.meta_int("priority", 0), -current)
+        return (-rsc.meta_int("priority", 0), -current if self.utilization_on else 0)
 
     def allocate(self, rsc: Rsc) -> None:
         if rsc in self.done or rsc in self.in_progress:
