@@ -200,8 +200,10 @@ class ActionPlanner:
                         inv_then = INVERSE.get(o.then_action, o.then_action)
                         if any(self.required(f, inv_first) for f in firsts):
                             for t in thens:
-                                if inv_then in ("stop", "demote"):
-                                    changed |= self._require(t, inv_then)
+                                if inv_then in ("stop", "demote") and self._require(t, inv_then):
+                                    changed = True
+                                    self._explain(t, f"required {o.first.id} "
+                                                     f"{action_name(o.first, o.first_action)}")
 
     def _explain(self, p: Prim, reason: str) -> None:
         plan = self.plans.get(p)
@@ -251,7 +253,8 @@ class ActionPlanner:
                             continue
                         if o.then_action == "start" and plan.start_runnable:
                             plan.start_runnable = False
-                            plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
+                            if not (plan.reason and t.active):  # a stop already explained stays so
+                                plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
                             changed = True
                             if (o.symmetrical and t.active and t.managed and not t.blocked
                                     and not plan.stop_on):

@@ -137,8 +137,9 @@ class Placer:
     def preference(self, rsc: Rsc, visited: set[Rsc] | None = None,
                    own: dict[str, int] | None = None) -> dict[str, int]:
         """What rsc and the unplaced resources that follow it would like."""
+        # `visited` is the path being followed (a guard against colocation cycles), not
+        # every resource seen: two dependents may share a dependent, and both pass it on.
         visited = visited if visited is not None else set()
-        visited.add(rsc)
         if isinstance(rsc, GroupR):
             return self.preference(rsc.members[0], visited) if rsc.members else {}
         if isinstance(rsc, CloneR):
@@ -151,7 +152,9 @@ class Placer:
                 continue
             if c.dependent_role == PROMOTED or c.primary_role == PROMOTED:
                 continue  # these steer promotion, not placement
+            visited.add(rsc)
             theirs = self.preference(dep, visited)
+            visited.discard(rsc)
             if isinstance(c.primary, CloneR):
                 # A clone takes only its dependents' wishes for nodes, never their bans.
                 theirs = {n: v for n, v in theirs.items() if v > 0}

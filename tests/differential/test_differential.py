@@ -27,13 +27,6 @@ from .harness import check, oracle_available
 #: Turn on when the scheduler handles groups and anonymous clones (or set CORRAL_DIFF_LEVEL2=1).
 LEVEL2_ENABLED = os.environ.get("CORRAL_DIFF_LEVEL2", "0") == "1"
 
-#: Level 1 is expected to fail until the scheduler agrees with crm_simulate; see FINDINGS.md.
-#: Remove this marker (keep the assertion as it is) once test_level1_primitives passes.
-LEVEL1_XFAIL = pytest.mark.xfail(
-    strict=False,
-    reason="corral simulate still disagrees with crm_simulate; see tests/differential/FINDINGS.md",
-)
-
 pytestmark = [
     pytest.mark.oracle,
     pytest.mark.skipif(not oracle_available(), reason="crm_simulate (pacemaker-cli-utils) is not installed"),
@@ -54,7 +47,6 @@ DIFF_SETTINGS = settings(
 )
 
 
-@LEVEL1_XFAIL
 @DIFF_SETTINGS
 @given(scenarios())
 def test_level1_primitives(sc: Scenario) -> None:
