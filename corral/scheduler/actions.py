@@ -343,7 +343,7 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
         return ("Start", p.id, f"( {nxt} )")
     cur = cur_nodes[0] if nxt not in cur_nodes else nxt
     if nxt is None:
-        why = plan.reason or "node availability"
+        why = "no quorum" if plan.reason == "no quorum" else "node availability"
         suffix = f" due to {why}" if plan.stop_runnable else f" due to {why} (blocked)"
         return ("Stop", p.id, f"( {_with_role(cur_role, cur, show_role)} ){suffix}")
     if cur != nxt:
