@@ -12,8 +12,10 @@ outage per system and the split-brain observations.
 
 Needs root (network and mount namespaces) and Debian's keepalived (installed
 with apt-get if missing). Systems: keepalived (VRRP defaults, advert_int 1),
-keepalived-garp (the same plus higher_prio_send_advert and garp_lower_prio_repeat 5), corral (a hook the
-live agents get wired into: reported as not available until then).
+keepalived-garp (the same plus higher_prio_send_advert and garp_lower_prio_repeat 5), corral (Corral's
+agents on a 3-member etcd inside the lab, lease TTL 2 / renew 0.2 / store timeout 0.4 s), corral-fast
+(TTL 1 / renew 0.1 / store timeout 0.3 s), corral-fence (the default timing with stonith enabled and the
+lab fence agent fence_corral_netns). Corral needs /usr/bin/etcd.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corral.lab import cleanup_stale, lab_available  # noqa: E402
+from corral.lab.corral_sut import FAST  # noqa: E402
+from corral.lab.etcd import etcd_available  # noqa: E402
 from corral.lab.failover import (  # noqa: E402
     DEFAULT_PORT,
     DEFAULT_VIP,
@@ -41,7 +45,7 @@ from corral.lab.failover import (  # noqa: E402
 )
 from corral.lab.keepalived import Keepalived, find_keepalived  # noqa: E402
 
-SYSTEMS = ("keepalived", "keepalived-garp", "corral")
+SYSTEMS = ("keepalived", "keepalived-garp", "corral", "corral-fast", "corral-fence")
 # after a partition heals, the master that yields announces itself once more, and the one that stays
 # master answers that with gratuitous ARPs (keepalived.conf(5)), so clients follow the survivor
 GARP_TUNING = ["higher_prio_send_advert", "garp_lower_prio_repeat 5"]
@@ -55,7 +59,11 @@ def make_system(name: str, keep: str | None = None) -> SystemUnderTest:
         return Keepalived(DEFAULT_VIP, DEFAULT_PORT, run_dir=keep)
     if name == "keepalived-garp":
         return Keepalived(DEFAULT_VIP, DEFAULT_PORT, name=name, extra=GARP_TUNING, run_dir=keep)
-    return Corral(DEFAULT_VIP, DEFAULT_PORT)
+    if name == "corral-fast":
+        return Corral(DEFAULT_VIP, DEFAULT_PORT, name=name, timing=FAST, work_dir=keep)
+    if name == "corral-fence":
+        return Corral(DEFAULT_VIP, DEFAULT_PORT, name=name, stonith=True, work_dir=keep)
+    return Corral(DEFAULT_VIP, DEFAULT_PORT, work_dir=keep)
 
 
 def keep_dir(root: str | None, *parts: str) -> str | None:
@@ -131,6 +139,9 @@ def main() -> int:
     if any(s.startswith("keepalived") for s in systems) and find_keepalived(install=True) is None:
         print("failover_lab.py: keepalived is not installed and could not be (apt-get install keepalived)",
               file=sys.stderr)
+        return 2
+    if any(s.startswith("corral") for s in systems) and etcd_available() is not None:
+        print(f"failover_lab.py: {etcd_available()}", file=sys.stderr)
         return 2
     print(f"failover lab: 3 servers + 1 client, VIP {DEFAULT_VIP}:{DEFAULT_PORT}, probe every 20 ms "
           f"(100 ms connect timeout); load average {os.getloadavg()[0]:.2f}", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from corral.cli.demo import demo
+from corral.cli.lab import lab
 from corral.cli.live import agent, fence, load, node, resource, status
 from corral.cli.simulate import explain_file, simulate
 
@@ -18,6 +19,7 @@ cli.add_command(simulate)
 cli.add_command(explain_file, name="explain")
 for _command in (agent, load, status, resource, node, fence, demo):
     cli.add_command(_command)
+cli.add_command(lab)
 
 
 def main() -> None:

@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from corral.lab.corral_sut import AgentTiming, CorralCluster
 from corral.lab.hosts import DEFAULT_SUBNET, Lab, LabError
-from corral.lab.keepalived import IFACE, start_name_service, vip_claimants
+from corral.lab.keepalived import IFACE, vip_claimants
 from corral.lab.netns import ip
 from corral.lab.probe import (
     Flap,
@@ -81,54 +82,52 @@ class SystemUnderTest(Protocol):
 
 
 class Corral:
-    """Corral's agents keeping the VIP: the hook the live agent/controller will be wired into.
+    """Corral's live agents keeping the VIP (corral/lab/corral_sut.py; docs/lab.md).
 
-    The intended shape (the lead wires it): a coordination store reachable from
-    every server host (etcd run inside the lab, e.g. on its own host or on each
-    server host, so partitions cut the store too), a configuration holding one
-    `ocf:heartbeat:IPaddr2` primitive (ip=VIP, cidr_netmask=24, nic=eth0) and a
-    lab fence device (`lab.fence_params(host)`, fence agent fence_corral_netns)
-    loaded into it, then in each server host:
+    Per server host: an etcd member on the host's lab address (so a partition
+    cuts the store too: two of three members keep quorum), and
 
-        corral agent --node hN --store etcd://<store address>:2379
+        corral agent --node hN --store etcd://<own member>,<the others> --ttl 2 --renew 0.2 --store-timeout 0.4
 
-    plus the name service (`start_name_service`, already done here). The VIP is
-    an address on eth0, so `claimants` works unchanged.
+    in the host's namespaces with a private /run/resource-agents. The loaded
+    configuration (stonith disabled: agents self-fence by lease) has a clone of
+    `corral:process` running the keepalived rig's name service on every host and
+    an `ocf:heartbeat:IPaddr2` VIP (ip=VIP, cidr_netmask=24, nic=eth0) colocated
+    with and ordered after it. The VIP is an address on eth0, so `claimants`
+    works as for keepalived.
 
-    `prepare(lab, hosts)` must do the store/config part and return the store
-    URL; until it is given, start() says so.
+    `prepare(lab, hosts)`, if given, runs before the cluster starts (e.g. to
+    set up extra devices); `timing` is the agents' lease timing; `stonith=True`
+    enables fencing with the lab fence agent (fence_corral_netns) instead.
     """
 
-    name = "corral"
-
-    def __init__(self, vip: str = DEFAULT_VIP, port: int = DEFAULT_PORT, *,
-                 prepare: Callable[[Lab, Sequence[str]], str] | None = None,
-                 corral: Sequence[str] | None = None, ready_timeout_s: float = 20.0) -> None:
+    def __init__(self, vip: str = DEFAULT_VIP, port: int = DEFAULT_PORT, *, name: str = "corral",
+                 prepare: Callable[[Lab, Sequence[str]], object] | None = None,
+                 timing: AgentTiming | None = None, work_dir: str | None = None,
+                 ready_timeout_s: float = 40.0, stonith: bool = False) -> None:
+        self.stonith = stonith
+        self.name = name
         self.vip, self.port = vip, port
         self.prepare = prepare
-        self.corral = list(corral) if corral else [sys.executable, "-m", "corral.cli.main"]
+        self.timing = timing or AgentTiming()
+        self.work_dir = work_dir
         self.ready_timeout_s = ready_timeout_s
-        self.store_url = ""
         self.hosts: list[str] = []
-        self._procs: dict[str, list[subprocess.Popen[bytes]]] = {}
+        self.cluster: CorralCluster | None = None
+        self._lab: Lab | None = None
 
     def start(self, lab: Lab, hosts: Sequence[str]) -> None:
-        if self.prepare is None:
-            raise NotImplementedError(
-                "Corral is not wired into the failover rig yet: give Corral(prepare=...) a function that "
-                "starts the store in the lab, loads the IPaddr2 + fencing config and returns the store URL")
-        self.hosts = list(hosts)
-        self.store_url = self.prepare(lab, self.hosts)
-        for h in self.hosts:
-            self.start_host(lab, h)
+        self._lab, self.hosts = lab, list(hosts)
+        if self.prepare is not None:
+            self.prepare(lab, self.hosts)
+        self.cluster = CorralCluster(lab, self.hosts, vip=self.vip, port=self.port, timing=self.timing,
+                                     work_dir=self.work_dir, stonith=self.stonith)
+        self.cluster.start(self.ready_timeout_s)
 
     def start_host(self, lab: Lab, host: str) -> None:
-        self._stop_host(host)
-        ip("-n", lab.host(host).netns, "addr", "del", f"{self.vip}/24", "dev", IFACE, check=False)
-        service = start_name_service(lab, host, self.port)
-        agent = lab.spawn(host, [*self.corral, "agent", "--node", host, "--store", self.store_url],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
-        self._procs[host] = [agent, service]
+        if self.cluster is None:
+            raise LabError("Corral.start_host before start")
+        self.cluster.start_host(host)
 
     def vip_holder(self, lab: Lab) -> str | None:
         claim = self.claimants(lab)
@@ -138,12 +137,11 @@ class Corral:
         return vip_claimants(lab, self.hosts, self.vip)
 
     def stop(self) -> None:
-        for h in list(self._procs):
-            self._stop_host(h)
-
-    def _stop_host(self, host: str) -> None:
-        for p in self._procs.pop(host, []):
-            _terminate(p)
+        if self.cluster is not None:
+            try:
+                self.cluster.stop()
+            except Exception:  # noqa: BLE001 - stop never raises; the lab's teardown kills the rest
+                pass
 
 
 # -- the prober, in the client host ------------------------------------------------------------------------

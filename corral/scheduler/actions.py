@@ -189,7 +189,7 @@ class ActionPlanner:
             rounds += 1
             for o in mandatory:
                 for firsts, thens in self._pairs(o):
-                    if any(self.required(f, o.first_action) for f in firsts):
+                    if self._first_forces(o, firsts):
                         for t in thens:
                             if o.then_action in ("start", "promote") and self._restartable(t, o.then_action):
                                 if self._require(t, o.then_action):
@@ -198,12 +198,34 @@ class ActionPlanner:
                     if o.symmetrical:
                         inv_first = INVERSE.get(o.first_action, o.first_action)
                         inv_then = INVERSE.get(o.then_action, o.then_action)
-                        if any(self.required(f, inv_first) for f in firsts):
+                        if self._first_forces_inverse(o, firsts, inv_first):
                             for t in thens:
                                 if inv_then in ("stop", "demote") and self._require(t, inv_then):
                                     changed = True
                                     self._explain(t, f"required {o.first.id} "
                                                      f"{action_name(o.first, o.first_action)}")
+
+    def _collective_first(self, o: Ord) -> bool:
+        return isinstance(o.first, CloneR) and not (isinstance(o.then, CloneR) and o.then.interleave)
+
+    def _first_forces(self, o: Ord, firsts: list[Prim]) -> bool:
+        """Whether 'first' doing its action forces 'then' to do its action too.
+
+        A clone's copies starting on other nodes don't restart what follows the
+        clone (it was already running after the clone); a copy restarting does.
+        """
+        if self._collective_first(o):
+            return any(self.required(f, o.first_action) and f.active for f in firsts)
+        return any(self.required(f, o.first_action) for f in firsts)
+
+    def _first_forces_inverse(self, o: Ord, firsts: list[Prim], inv_first: str) -> bool:
+        if self._collective_first(o):
+            # Only when the clone stops everywhere (or restarts in place) must 'then' stop first.
+            staying = [f for f in firsts if f.assigned is not None and f.next_role != STOPPED]
+            if staying and not any(f.active and f.assigned in f.active and self.required(f, inv_first)
+                                   for f in firsts):
+                return False
+        return any(self.required(f, inv_first) for f in firsts)
 
     def _explain(self, p: Prim, reason: str) -> None:
         plan = self.plans.get(p)

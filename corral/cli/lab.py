@@ -1,0 +1,79 @@
+"""`corral lab ...`: Corral in the namespace lab (docs/lab.md). Needs root, iproute2 and /usr/bin/etcd."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.group()
+def lab() -> None:
+    """Fault campaigns against Corral in a lab of network namespaces (root only)."""
+
+
+@lab.command()
+@click.option("--faults", type=click.IntRange(1, 1000), default=10, show_default=True, help="faults to inject")
+@click.option("--seed", type=int, default=1, show_default=True, help="seed of the fault sequence")
+@click.option("--hosts", type=click.IntRange(3, 9), default=3, show_default=True, help="server hosts")
+@click.option("--kinds", default="", help="comma-separated fault kinds (default: all): crash, partition, "
+                                          "kill-agent, resource-fail, standby, restart, etcd-loss")
+@click.option("--ttl", type=float, default=2.0, show_default=True, help="agents' lease TTL (s)")
+@click.option("--renew", type=float, default=0.2, show_default=True, help="lease renewal interval (s)")
+@click.option("--store-timeout", type=float, default=0.4, show_default=True, help="store call timeout (s)")
+@click.option("--order", "order_kind", type=click.Choice(["Mandatory", "Optional"]), default="Mandatory",
+              show_default=True, help="kind of the order name-clone then vip")
+@click.option("--stonith", is_flag=True, help="fencing on: stonith-enabled with the lab fence agent "
+                                             "(fence_corral_netns); fenced hosts are booted again")
+@click.option("--keep", type=click.Path(file_okay=False), default=None,
+              help="keep the agents' logs, etcd data and config under this directory")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the report as JSON")
+def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: float, store_timeout: float,
+             keep: str | None, json_out: str | None, order_kind: str,
+             stonith: bool) -> None:
+    """Inject FAULTS seeded random faults, auditing after each (exit 1 on a violation)."""
+    from dataclasses import asdict
+
+    from corral.lab import cleanup_stale, lab_available
+    from corral.lab.campaign import FAULTS, Campaign
+    from corral.lab.corral_sut import AgentTiming
+    from corral.lab.etcd import etcd_available
+    from corral.lab.hosts import LabError
+
+    why = lab_available() or etcd_available()
+    if why:
+        click.echo(f"corral lab campaign: the lab cannot be built here: {why}", err=True)
+        sys.exit(2)
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()] or list(FAULTS)
+    try:
+        timing = AgentTiming(ttl, renew, store_timeout)
+        timing.check()
+        run = Campaign(faults=faults, seed=seed, hosts=hosts, kinds=chosen, timing=timing, work_dir=keep,
+                       log=lambda s: click.echo(s), order_kind=order_kind, stonith=stonith)
+    except ValueError as exc:
+        click.echo(f"corral lab campaign: {exc}", err=True)
+        sys.exit(2)
+    cleanup_stale("crl")  # leftovers of killed runs only; live labs are left alone
+    try:
+        report = run.run()
+    except (LabError, OSError) as exc:  # the lab or the cluster could not be built; all torn down
+        click.echo(f"corral lab campaign: {exc}", err=True)
+        sys.exit(1)
+    s = report.summary()
+
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f} s"
+
+    click.echo(f"\nfaults injected: {s['faults']} ({', '.join(f'{k} {n}' for k, n in s['by_kind'].items())})")
+    click.echo(f"violations: {s['violations']}; errors: {s['errors']}")
+    click.echo(f"converged after repair: median {f(s['recovered_median_s'])}, worst {f(s['recovered_worst_s'])}; "
+               f"VIP without a holder: median {f(s['vip_outage_median_s'])}, worst {f(s['vip_outage_worst_s'])}")
+    click.echo(f"setup {s['setup_s']:.1f} s, total {s['total_s']:.1f} s")
+    for v in report.violations:
+        click.echo(f"VIOLATION {v}")
+    for e in report.errors:
+        click.echo(f"ERROR {e}")
+    if json_out:
+        with open(json_out, "w") as fh:
+            json.dump({"summary": s, "results": [asdict(r) for r in report.results]}, fh, indent=2)
+    sys.exit(1 if report.violations or report.errors or s["faults"] < faults else 0)

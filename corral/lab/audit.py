@@ -1,0 +1,188 @@
+"""Invariants checked after every fault of a lab campaign (docs/lab.md).
+
+- **No singleton on two hosts**: a `ClaimSampler` asks every server host every
+  50 ms during a fault (and its recovery) whether its eth0 is up and carries
+  the VIP; two claimants at one sample is a violation.
+- **Everything that should run runs** within a bound once the store is quorate:
+  `converged()` on a snapshot: every member node runs its clone instance, the
+  VIP is Started on exactly one member node and that node (alone) carries it.
+- **No restarts of healthy resources**: `restarts()` compares each resource's
+  last non-recurring operation (`<rsc>_last_0`: op and call id) on the nodes
+  the fault did not touch, before and after; the VIP may move only when its
+  holder was affected. A re-probe that finds an active resource still running
+  (its node rejoined) is not a restart.
+
+`python -m corral.lab.audit snapshot STORE_URL` prints what these need as JSON
+(run inside a lab host: the store lives on lab addresses).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+SAMPLE_S = 0.05
+
+
+@dataclass
+class ClaimSample:
+    t: float
+    claimants: list[str]
+
+
+@dataclass
+class ClaimSampler:
+    """Samples `claimants()` every `interval` s in a thread until stop(); bounded by `max_s`."""
+    claimants: Callable[[], list[str]]
+    interval: float = SAMPLE_S
+    max_s: float = 300.0
+    samples: list[ClaimSample] = field(default_factory=list)
+    errors: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ClaimSampler:
+        self._thread = threading.Thread(target=self._run, name="claims", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        end = time.monotonic() + self.max_s
+        while not self._stop.is_set() and time.monotonic() < end:
+            t = time.monotonic()
+            try:
+                self.samples.append(ClaimSample(t, list(self.claimants())))
+            except Exception:  # noqa: BLE001 - a failed sample is counted, never fatal
+                self.errors += 1
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - t)))
+
+    def stop(self) -> list[ClaimSample]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        return self.samples
+
+    def dual_claims(self) -> list[ClaimSample]:
+        return [s for s in self.samples if len(s.claimants) > 1]
+
+
+def dual_claim_violations(samples: Iterable[ClaimSample]) -> list[str]:
+    out = []
+    for s in samples:
+        if len(s.claimants) > 1:
+            out.append(f"VIP claimed by {', '.join(s.claimants)} at once (t={s.t:.3f})")
+    return out[:5]
+
+
+def last_ops(snap: dict[str, Any]) -> dict[tuple[str, str], tuple[str, int]]:
+    """(node, rsc) -> (op, call id) of its last non-recurring operation."""
+    out: dict[tuple[str, str], tuple[str, int]] = {}
+    for node, rscs in (snap.get("history") or {}).items():
+        for rsc, h in rscs.items():
+            last = h.get("last")
+            if last:
+                out[(node, rsc)] = (str(last["op"]), int(last["call_id"]))
+    return out
+
+
+def restarts(before: dict[str, Any], after: dict[str, Any], *, touched: Iterable[str],
+             movable: Iterable[str] = ()) -> list[str]:
+    """Resources whose last operation changed on a node the fault did not touch. `movable` resources
+    (the VIP when its holder was touched) may start on untouched nodes, but not restart where they
+    already ran."""
+    touched_set, movable_set = set(touched), set(movable)
+    b, a = last_ops(before), last_ops(after)
+    out = []
+    for (node, rsc), op in sorted(b.items()):
+        if node in touched_set or node not in (after.get("members") or []):
+            continue
+        now = a.get((node, rsc))
+        if now is None or now == op:
+            continue
+        was_active = op[0] in ("start", "probe_running", "promote")
+        if rsc in movable_set and not was_active:
+            continue
+        if was_active and now[0] == "probe_running":
+            continue  # re-probed (e.g. the node rejoined) and found still running: not restarted
+        out.append(f"{rsc} on {node}: last operation {op[0]}#{op[1]} became {now[0]}#{now[1]}")
+    return out
+
+
+def converged(snap: dict[str, Any] | None, *, vip: str, clone_base: str, claimants: list[str],
+              expected: Iterable[str]) -> list[str]:
+    """What is not (yet) as it should be: [] when every expected node is a member and runs its clone
+    instance, and the VIP is Started on one of them, which alone carries the address."""
+    if snap is None:
+        return ["no snapshot (the store did not answer)"]
+    problems = []
+    members = set(snap.get("members") or [])
+    exp = set(expected)
+    if not exp <= members:
+        problems.append(f"not members: {', '.join(sorted(exp - members))}")
+    running: dict[str, list[str]] = {}
+    for r in snap.get("resources") or []:
+        if r.get("role") == "Started" and r.get("node"):
+            running.setdefault(r["base"], []).append(r["node"])
+    missing = sorted(exp - set(running.get(clone_base, [])))
+    if missing:
+        problems.append(f"{clone_base} not running on {', '.join(missing)}")
+    vip_nodes = running.get(vip, [])
+    if len(vip_nodes) != 1:
+        problems.append(f"{vip} Started on {vip_nodes or 'no node'}")
+    elif claimants != vip_nodes:
+        problems.append(f"{vip} Started on {vip_nodes[0]} but claimed by {claimants or 'nobody'}")
+    if (snap.get("controller_status") or {}).get("state") not in ("idle", None):
+        problems.append(f"controller {snap['controller_status'].get('state')}")
+    return problems
+
+
+# -- the snapshot helper, run inside a lab host ------------------------------------------------------------
+def snapshot_json(url: str) -> dict[str, Any]:
+    from corral.cluster.snapshot import read_snapshot
+    from corral.cluster.status import cluster_status
+    from corral.store import open_store
+
+    store = open_store(url)
+    try:
+        snap = read_snapshot(store)
+    finally:
+        store.close()
+    st = cluster_status(snap)
+    history: dict[str, dict[str, Any]] = {}
+    for node, rscs in snap.history.items():
+        for rsc, rec in rscs.items():
+            last = next((o for o in rec.ops if o.id.endswith("_last_0")), None)
+            history.setdefault(node, {})[rsc] = {
+                "last": {"op": _op_name(last.op, last.rc), "call_id": last.call_id, "rc": last.rc}
+                if last else None}
+    return {"members": sorted(snap.members), "leader": snap.leader, "epoch": snap.epoch,
+            "nodes": st["nodes"], "resources": st["resources"], "failures": st["failures"],
+            "controller_status": snap.controller_status, "history": history}
+
+
+def _op_name(op: str, rc: int) -> str:
+    """A probe (monitor with interval 0 as last op) that found it running counts as active."""
+    if op == "monitor":
+        return "probe_running" if rc in (0, 8) else "probe"
+    return op
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "snapshot":
+        print("usage: python -m corral.lab.audit snapshot STORE_URL", file=sys.stderr)
+        return 2
+    try:
+        out = snapshot_json(argv[1])
+    except Exception as e:  # noqa: BLE001 - reported, exit 1
+        print(f"snapshot: {e}", file=sys.stderr)
+        return 1
+    json.dump(out, sys.stdout, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
