@@ -8,7 +8,7 @@ store says it is Started elsewhere and until a client gets an HTTP answer, then
 restarts the crashed node for the next run. Prints median and worst of N runs,
 and the agents' resident memory.
 
-    .venv/bin/python benchmarks/failover_bench.py [--runs 10] [--profile default|fast] [--backend sqlite|etcd]
+    .venv/bin/python benchmarks/failover_bench.py [--runs 10] [--profile default|fast|subsecond] [--backend sqlite|etcd]
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from corral.store import open_store  # noqa: E402
 PROFILES = {
     "default": Timing(),                                    # ttl 3 s, renew 0.5 s, store timeout 1 s
     "fast": Timing(ttl=1.0, renew=0.1, store_timeout=0.3),  # 0.1 + 2 x 0.3 < 1
+    "subsecond": Timing(ttl=0.6, renew=0.1, store_timeout=0.2),  # 0.1 + 2 x 0.2 < 0.6 (embedded store)
 }
 ETCD = "/usr/bin/etcd"
 
