@@ -212,9 +212,10 @@ class ActionPlanner:
         """Whether 'first' doing its action forces 'then' to do its action too.
 
         A clone's copies starting on other nodes don't restart what follows the
-        clone (it was already running after the clone); a copy restarting does.
+        clone (it was already running after the clone); a copy restarting does, and
+        so does the clone starting from nothing.
         """
-        if self._collective_first(o):
+        if self._collective_first(o) and any(f.active for f in firsts):
             return any(self.required(f, o.first_action) and f.active for f in firsts)
         return any(self.required(f, o.first_action) for f in firsts)
 
