@@ -21,12 +21,12 @@ one more scenario can be added to EXPECTED_PASS.
 from __future__ import annotations
 
 import collections
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from differential.summary import relax, summary_lines  # score.py's normalisation, one copy
 
 DATA = Path(__file__).resolve().parent / "data" / "conformance"
 EXPECTED_PASS_FILE = DATA / "EXPECTED_PASS"
@@ -77,30 +77,6 @@ SCENARIOS: tuple[str, ...] = (
     "failed-probe-primitive",
 )
 
-# score.py's normalisation, copied
-INSTANCE = re.compile(r"(\S+?):\d+\b")
-DUE_TO = re.compile(r"\s+due to .*$")
-
-
-def summary_lines(text: str) -> list[str] | None:
-    """The action lines of the 'Transition Summary:' section, normalised (None: no section)."""
-    lines = text.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == "Transition Summary:")
-    except StopIteration:
-        return None
-    out: list[str] = []
-    for line in lines[start + 1 :]:
-        if line and not line[0].isspace():
-            break  # the next heading
-        stripped = line.strip()
-        if stripped.startswith("* "):
-            out.append(" ".join(stripped[2:].split()))
-    return out
-
-
-def relax(line: str) -> str:
-    return INSTANCE.sub(r"\1", DUE_TO.sub("", line))
 
 
 def expected_pass() -> dict[str, str]:
