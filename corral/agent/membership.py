@@ -6,6 +6,13 @@ thread (which may hang for a store timeout), fires `on_lost` as soon as
 renew + 2 x store timeout have passed since then without a new success; the
 lease-timing rule guarantees the remaining TTL - (renew + 2 x store timeout) > 0
 to stop everything before the lease can expire and the node be declared lost.
+
+After every successful renewal the node also rewrites its lease-bound
+heartbeat key ({"seq": n, "every": renew interval}). The lease alone cannot
+tell a controller that a node went silent a moment ago (etcd reports a lease's
+remaining TTL in whole seconds); the heartbeat's watch events can, so with
+fencing enabled a silent node is fenced after `heartbeat-timeout` instead of
+after its lease runs out (corral.controller.liveness).
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ class Membership:
         self.on_lost = on_lost
         self.lease: int | None = None
         self._last_ok = 0.0  # monotonic send time of the last successful grant/renewal
+        self._beat = 0
         self._ever_joined = False
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -55,6 +63,7 @@ class Membership:
         lease = self.store.lease_grant(self.timing.ttl)
         try:
             self.store.txn([], [Put(keys.member(self.node), dumps(info), lease),
+                                self._heartbeat(lease),
                                 Put(keys.node(self.node), dumps({"expected": "member"})), *(ops or [])])
         except BaseException:
             self._revoke(lease)
@@ -106,8 +115,17 @@ class Membership:
                 log.warning("lease renewal failed: %s", exc)
                 continue
             with self._lock:
-                if self.lease == lease:
-                    self._last_ok = sent
+                if self.lease != lease:
+                    continue
+                self._last_ok = sent
+            try:
+                self.store.txn([], [self._heartbeat(lease)])
+            except StoreError as exc:  # the lease holds; a missed beat only makes us look slower
+                log.debug("heartbeat failed: %s", exc)
+
+    def _heartbeat(self, lease: int) -> Put:
+        self._beat += 1
+        return Put(keys.heartbeat(self.node), dumps({"seq": self._beat, "every": self.timing.renew}), lease)
 
     def _watchdog(self) -> None:
         while not self._stopped.wait(WATCHDOG_TICK_S):

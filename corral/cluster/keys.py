@@ -2,6 +2,7 @@
 
     /corral/config                      the configuration (JSON envelope around canonical YAML)
     /corral/members/<node>              lease-bound: present while the node's agent holds its lease
+    /corral/heartbeat/<node>            lease-bound: rewritten after every lease renewal (liveness)
     /corral/nodes/<node>                persistent: the node has joined once; {"expected": member|down}
     /corral/attrs/<node>/<name>         transient node attributes (fail-count-*, last-failure-*, shutdown)
     /corral/history/<node>/<rsc>        the node's operation history of one resource (written by its agent)
@@ -18,6 +19,7 @@ from __future__ import annotations
 ROOT = "/corral/"
 CONFIG = "/corral/config"
 MEMBERS = "/corral/members/"
+HEARTBEATS = "/corral/heartbeat/"
 NODES = "/corral/nodes/"
 ATTRS = "/corral/attrs/"
 HISTORY = "/corral/history/"
@@ -34,6 +36,10 @@ FENCE_HISTORY = "/corral/fencing/history/"
 
 def member(node: str) -> str:
     return f"{MEMBERS}{node}"
+
+
+def heartbeat(node: str) -> str:
+    return f"{HEARTBEATS}{node}"
 
 
 def node(node: str) -> str:

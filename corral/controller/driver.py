@@ -6,8 +6,9 @@ store refuses the write). The node's agent executes it and writes the result
 back into the same key; the driver then removes the key (fenced too). At most
 `parallel` actions are in flight; after a failure, or when the controller is
 told to abort (membership or configuration changed), nothing new is launched,
-the actions in flight are waited for, and the phase reports failure so the
-controller re-plans from the new state.
+the actions in flight are waited for (except those on nodes that left or fell
+silent), and the phase reports failure so the controller re-plans from the new
+state.
 """
 from __future__ import annotations
 
@@ -35,11 +36,13 @@ class PhaseResult:
 
 
 class Driver:
-    def __init__(self, store: Store, epoch: int, leading: Callable[[], bool], parallel: int = 16) -> None:
+    def __init__(self, store: Store, epoch: int, leading: Callable[[], bool], parallel: int = 16,
+                 silent: Callable[[], set[str]] = set) -> None:
         self.store = store
         self.epoch = epoch
         self.leading = leading
         self.parallel = parallel
+        self.silent = silent  # members counted as lost though their lease lives (controller.liveness)
 
     def write(self, ops: list[Put | Delete]) -> None:
         fenced_txn(self.store, keys.EPOCH, self.epoch, [], ops)  # raises Deposed
@@ -82,6 +85,7 @@ class Driver:
             members: set[str] | None = None
             if abort.is_set() or now - members_checked > 1.0:
                 members = {kv.key[len(keys.MEMBERS):] for kv in self.store.get_prefix(keys.MEMBERS)[0]}
+                members -= self.silent()
                 members_checked = now
             finished: list[str] = []
             for key, (s, rec, deadline) in inflight.items():

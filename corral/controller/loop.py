@@ -12,6 +12,11 @@ the configured devices, recorded in the fencing history under its epoch; a
 confirmed fence marks the node cleanly down, and only the next transition,
 planned from that state, recovers its resources. A failed fence is retried with
 backoff while recovery stays blocked, and the status says why.
+
+Failure detection: a node is lost when its lease-bound member key vanishes;
+with fencing enabled and `heartbeat-timeout` set, also as soon as its heartbeat
+has been silent that long (controller.liveness): it is fenced without waiting
+for its lease to run out, which is what makes sub-second failover possible.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from corral.cluster.timing import Timing
 from corral.controller.driver import Driver
 from corral.controller.fencing import FenceCoordinator
 from corral.controller.graph import Step, build_plan, prim_of
+from corral.controller.liveness import Liveness, heartbeat_timeout
 from corral.controller.recurring import missing_monitors
 from corral.model.config import Configuration
 from corral.scheduler import Transition, schedule
@@ -42,6 +48,7 @@ log = logging.getLogger("corral.controller")
 ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.ATTRS, keys.NODES)
 QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
 IDLE_REPLAN_S = 5.0  # re-plan now and then even without changes (failure-timeout expiry)
+LIVENESS_TICK_S = 0.02
 
 
 class Controller:
@@ -53,7 +60,12 @@ class Controller:
         self.timing = timing
         self.coalesce_s = coalesce_s
         self.epoch = election.epoch or 0
-        self.driver = Driver(store, self.epoch, self.leading, parallel)
+        self.liveness = Liveness(node)
+        self.members: set[str] = set()       # as our watch last saw them
+        self.heartbeat_timeout = 0.0         # seconds; 0 = wait for leases (no fencing, or not set)
+        self.silent: dict[str, float] = {}   # members we treat as lost for their silence
+        self.driver = Driver(store, self.epoch, self.leading, parallel,
+                             silent=lambda: set(self.liveness.silent(self.members, self.heartbeat_timeout)))
         self.dirty = threading.Event()
         self.abort = threading.Event()
         self.wake = threading.Event()
@@ -77,6 +89,7 @@ class Controller:
         watcher = threading.Thread(target=follow, args=(self.store, keys.ROOT, self._on_change, self.stopped),
                                    name="controller-watch", daemon=True)
         watcher.start()
+        threading.Thread(target=self._watch_liveness, name="controller-liveness", daemon=True).start()
         self.dirty.set()
         try:
             self._settle_inherited()
@@ -113,6 +126,15 @@ class Controller:
                 pass
 
     def _on_change(self, key: str, value: str | None, _rev: int, initial: bool) -> None:
+        if key.startswith(keys.HEARTBEATS):
+            self.liveness.beat(key[len(keys.HEARTBEATS):], value)
+            return
+        if key.startswith(keys.MEMBERS):
+            name = key[len(keys.MEMBERS):]
+            if value is None:
+                self.members.discard(name)
+            else:
+                self.members.add(name)
         if initial or key.startswith(QUIET_PREFIXES):
             if key.startswith(keys.ACTIONS):
                 self.wake.set()
@@ -124,16 +146,43 @@ class Controller:
         self.dirty.set()
         self.wake.set()
 
+    def _watch_liveness(self) -> None:
+        """Wake the loop at once when a member falls silent (it is then fenced: see _silence)."""
+        while not self.stopped.wait(LIVENESS_TICK_S):
+            if self.heartbeat_timeout <= 0:
+                continue
+            newly = set(self.liveness.silent(self.members, self.heartbeat_timeout)) - set(self.silent)
+            if newly:
+                log.warning("heartbeat of %s silent for more than %gs", ", ".join(sorted(newly)),
+                            self.heartbeat_timeout)
+                self.urgent = True
+                self.abort.set()
+                self.dirty.set()
+                self.wake.set()
+
+    def _silence(self, snap: Snapshot) -> None:
+        """Treat members whose heartbeat is silent as lost (only with fencing: the fence, not
+        the silence, is what proves them stopped)."""
+        cfg = snap.config
+        self.heartbeat_timeout = heartbeat_timeout(cfg) if cfg is not None else 0.0
+        self.silent = self.liveness.silent(snap.members, self.heartbeat_timeout)
+        for name in self.silent:
+            snap.members.pop(name, None)
+
     # --- one scheduling cycle ---------------------------------------------------
     def _cycle(self) -> None:
         self._last_cycle = time.monotonic()
         snap = read_snapshot(self.store)
+        self._silence(snap)
         self._tidy_actions(snap)
         if snap.config is None:
             self._status(snap, "idle", note=snap.config_error or "no configuration loaded (corral load FILE)")
             return
         cfg, state = scheduler_inputs(snap)
         tr = schedule(cfg, state)
+        if self.silent:
+            tr.fences = [(n, a, f"heartbeat silent for {self.silent[n]:.2f}s" if n in self.silent else r)
+                         for n, a, r in tr.fences]
         self.transition += 1
         runnable = [a for a in tr.actions if a.runnable and a.task != "fence"] + missing_monitors(tr, snap)
         blocked = [f"{a.task} {a.rsc} on {a.node}" for a in tr.actions if not a.runnable]
@@ -243,3 +292,4 @@ class Controller:
                   "summary": tr.summary_text() if tr is not None else [],
                   "waiting": waiting or [], "blocked": blocked or []}
         self.driver.write([Put(keys.CONTROLLER_STATUS, dumps(record))])
+

@@ -135,6 +135,8 @@ CLUSTER_OPTIONS: dict[str, Callable[[str], str | None]] = {
     "default-resource-stickiness": _score, "is-managed-default": _bool, "default-action-timeout": _interval,
     "pe-error-series-max": _int, "pe-warn-series-max": _int, "pe-input-series-max": _int,
     "remove-after-stop": _bool, "load-threshold": _any, "node-pending-timeout": _interval,
+    # Corral's own: with fencing, a member whose heartbeat is silent this long is fenced (docs/operations.md)
+    "heartbeat-timeout": _interval,
     # informational, written by Pacemaker itself
     "dc-version": _any, "cluster-infrastructure": _any, "cluster-name": _any, "last-lrm-refresh": _any,
     "expected-quorum-votes": _any, "crmd-transition-delay": _interval, "cluster-ipc-limit": _any,

@@ -93,6 +93,8 @@ class LeaderElection:
         if self.lease is not None and self._reclaim():
             return True
         self._drop()
+        if self.store.get(self.key) is not None:
+            return False  # the seat is taken: one read, instead of granting a lease to lose with
         started = time.monotonic()  # the lease counts from before the grant was sent
         lease = self.store.lease_grant(self.ttl)
         try:

@@ -59,12 +59,14 @@ sys.exit(0)
 '''
 
 
-def fenced_cluster(c: Cluster, port: int) -> Path:
-    """The fence agent, a config with fencing enabled, and n1 (never controller) running web."""
+def fenced_cluster(c: Cluster, port: int, cluster_options: str = "") -> Path:
+    """The fence agent, a config with fencing enabled (and cluster_options, "name: value, ..."),
+    and n1 (never controller) running web."""
     agent = c.workdir / "fence_test"
     agent.write_text(FENCE_AGENT.format(python=sys.executable, directory=str(c.workdir)))
     agent.chmod(0o755)
-    c.load(f"""cluster: {{stonith-enabled: true, stonith-timeout: 10s}}
+    extra = f", {cluster_options}" if cluster_options else ""
+    c.load(f"""cluster: {{stonith-enabled: true, stonith-timeout: 10s{extra}}}
 resources:
   - id: fence-all
     agent: stonith:{agent}

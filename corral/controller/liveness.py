@@ -1,0 +1,99 @@
+"""Which members have gone silent: failure detection faster than lease expiry.
+
+A member's lease proves it alive to the store, but the store only drops the
+member key once the lease has run out (TTL, plus etcd's expiry tick). With
+fencing enabled that wait is not needed for safety: a node that is fenced is
+known stopped, whatever its lease says. So, like Corosync's token timeout, the
+controller watches every member's heartbeat key (rewritten after each lease
+renewal, corral.agent.membership) and calls a member *silent* once no
+heartbeat has arrived for `heartbeat-timeout`; the controller then treats it as
+lost, fences it and, once the fence is confirmed, recovers its resources.
+
+Two guards against fencing a healthy node for our own delays:
+- the timeout is never shorter than two of the member's own heartbeat intervals;
+- nobody is silent while this controller's own heartbeat, which travels the
+  same path (agent -> store -> our watch), is overdue too: then the delay is
+  ours or the store's, not theirs.
+
+Times are local monotonic arrival times of watch events; a member first seen
+(or seen again after it rejoined) starts with a fresh grace period.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from corral.cluster.records import loads
+from corral.model.config import Configuration
+from corral.resource_agents.metadata import parse_duration_ms
+
+
+@dataclass
+class _Seen:
+    at: float           # monotonic arrival of the last heartbeat (or of the member)
+    every: float = 0.0  # the member's heartbeat interval, as it publishes it
+
+
+class Liveness:
+    def __init__(self, own_node: str) -> None:
+        self.own = own_node
+        self._seen: dict[str, _Seen] = {}
+        self._lock = threading.Lock()
+
+    def beat(self, node: str, value: str | None, now: float | None = None) -> None:
+        """A heartbeat key changed (value None: it is gone with the lease)."""
+        now = time.monotonic() if now is None else now
+        info = loads(value, {}) or {} if value is not None else {}
+        with self._lock:
+            if value is None:
+                self._seen.pop(node, None)
+                return
+            every = info.get("every", 0.0) if isinstance(info, dict) else 0.0
+            self._seen[node] = _Seen(now, float(every) if isinstance(every, int | float) else 0.0)
+
+    def silent(self, members: Iterable[str], timeout: float, now: float | None = None) -> dict[str, float]:
+        """{member: seconds since its last heartbeat} for members silent longer than the
+        timeout (stretched to two of their own intervals). Unknown members start their
+        grace period now. Empty while our own heartbeat is overdue."""
+        if timeout <= 0:
+            return {}
+        now = time.monotonic() if now is None else now
+        out: dict[str, float] = {}
+        with self._lock:
+            names = list(members)
+            for name in names:
+                self._seen.setdefault(name, _Seen(now))
+            own = self._seen.get(self.own)
+            if own is None or now - own.at > _limit(own, timeout):
+                return {}
+            for name in names:
+                seen = self._seen[name]
+                if name != self.own and now - seen.at > _limit(seen, timeout):
+                    out[name] = now - seen.at
+        return out
+
+    def known(self) -> list[str]:
+        """Nodes whose heartbeat key exists (their lease is alive)."""
+        with self._lock:
+            return sorted(self._seen)
+
+    def forget(self, node: str) -> None:
+        with self._lock:
+            self._seen.pop(node, None)
+
+
+def _limit(seen: _Seen, timeout: float) -> float:
+    return max(timeout, 2 * seen.every)
+
+
+def heartbeat_timeout(cfg: Configuration) -> float:
+    """`heartbeat-timeout` in seconds when fencing is enabled, else 0 (wait for the lease)."""
+    raw = cfg.option("heartbeat-timeout", "")
+    if not raw or not cfg.option_bool("stonith-enabled", True):
+        return 0.0
+    try:
+        return parse_duration_ms(str(raw)) / 1000.0
+    except ValueError:
+        return 0.0  # validation reported it when the configuration was loaded
