@@ -9,11 +9,14 @@ renewal, corral.agent.membership) and calls a member *silent* once no
 heartbeat has arrived for `heartbeat-timeout`; the controller then treats it as
 lost, fences it and, once the fence is confirmed, recovers its resources.
 
-Two guards against fencing a healthy node for our own delays:
+Guards against fencing a healthy node for our own or the store's delays:
 - the timeout is never shorter than two of the member's own heartbeat intervals;
 - nobody is silent while this controller's own heartbeat, which travels the
   same path (agent -> store -> our watch), is overdue too: then the delay is
-  ours or the store's, not theirs.
+  ours or the store's, not theirs;
+- and a member is silent only once at least OWN_BEATS of our own heartbeats
+  have come through since its last one: after a stall of the store, every
+  node's heartbeats resume together, and ours alone must not condemn them.
 
 Times are local monotonic arrival times of watch events; a member first seen
 (or seen again after it rejoined) starts with a fresh grace period.
@@ -29,17 +32,21 @@ from corral.cluster.records import loads
 from corral.model.config import Configuration
 from corral.resource_agents.metadata import parse_duration_ms
 
+OWN_BEATS = 3
+
 
 @dataclass
 class _Seen:
     at: float           # monotonic arrival of the last heartbeat (or of the member)
     every: float = 0.0  # the member's heartbeat interval, as it publishes it
+    own_mark: int = 0   # how many of our own heartbeats we had heard by then
 
 
 class Liveness:
     def __init__(self, own_node: str) -> None:
         self.own = own_node
         self._seen: dict[str, _Seen] = {}
+        self._own_beats = 0
         self._lock = threading.Lock()
 
     def beat(self, node: str, value: str | None, now: float | None = None) -> None:
@@ -51,7 +58,10 @@ class Liveness:
                 self._seen.pop(node, None)
                 return
             every = info.get("every", 0.0) if isinstance(info, dict) else 0.0
-            self._seen[node] = _Seen(now, float(every) if isinstance(every, int | float) else 0.0)
+            if node == self.own:
+                self._own_beats += 1
+            self._seen[node] = _Seen(now, float(every) if isinstance(every, int | float) else 0.0,
+                                     self._own_beats)
 
     def silent(self, members: Iterable[str], timeout: float, now: float | None = None) -> dict[str, float]:
         """{member: seconds since its last heartbeat} for members silent longer than the
@@ -64,13 +74,14 @@ class Liveness:
         with self._lock:
             names = list(members)
             for name in names:
-                self._seen.setdefault(name, _Seen(now))
+                self._seen.setdefault(name, _Seen(now, own_mark=self._own_beats))
             own = self._seen.get(self.own)
             if own is None or now - own.at > _limit(own, timeout):
                 return {}
             for name in names:
                 seen = self._seen[name]
-                if name != self.own and now - seen.at > _limit(seen, timeout):
+                if name != self.own and now - seen.at > _limit(seen, timeout) \
+                        and self._own_beats - seen.own_mark >= OWN_BEATS:
                     out[name] = now - seen.at
         return out
 

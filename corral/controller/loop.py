@@ -64,6 +64,7 @@ class Controller:
         self.members: set[str] = set()       # as our watch last saw them
         self.heartbeat_timeout = 0.0         # seconds; 0 = wait for leases (no fencing, or not set)
         self.silent: dict[str, float] = {}   # members we treat as lost for their silence
+        self._flagged: set[str] = set()      # silent as the liveness thread last saw them
         self.driver = Driver(store, self.epoch, self.leading, parallel,
                              silent=lambda: set(self.liveness.silent(self.members, self.heartbeat_timeout)))
         self.dirty = threading.Event()
@@ -151,7 +152,9 @@ class Controller:
         while not self.stopped.wait(LIVENESS_TICK_S):
             if self.heartbeat_timeout <= 0:
                 continue
-            newly = set(self.liveness.silent(self.members, self.heartbeat_timeout)) - set(self.silent)
+            now_silent = set(self.liveness.silent(self.members, self.heartbeat_timeout))
+            newly = now_silent - set(self.silent) - self._flagged
+            self._flagged = now_silent
             if newly:
                 log.warning("heartbeat of %s silent for more than %gs", ", ".join(sorted(newly)),
                             self.heartbeat_timeout)
