@@ -18,6 +18,7 @@ stays blocked meanwhile, and afterwards until an operator fences the node.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,23 @@ class FenceCoordinator:
         self.origin = origin
         self.epoch = epoch
         self.episodes: dict[str, NodeFence] = {}
+        self._warmed = -1
+
+    def warm(self, cfg: Configuration, revision: int) -> None:
+        """Fetch the devices' meta-data ahead of need (in the background, once per configuration
+        revision), so that the first fence does not also wait for a meta-data run of its agent."""
+        if revision == self._warmed or not cfg.option_bool("stonith-enabled", True):
+            return
+        self._warmed = revision
+
+        def fetch() -> None:
+            try:
+                for device in Fencer.from_config(cfg, rounds=1).devices.values():
+                    device.metadata()
+            except Exception as exc:  # noqa: BLE001 - a bad device is reported when it is used
+                log.debug("fetching fence agents' meta-data: %s", exc)
+
+        threading.Thread(target=fetch, name="fence-metadata", daemon=True).start()
 
     def run(self, snap: Snapshot, cfg: Configuration, fences: list[tuple[str, str, str]],
             leading: Callable[[], bool],

@@ -182,6 +182,7 @@ class Controller:
             self._status(snap, "idle", note=snap.config_error or "no configuration loaded (corral load FILE)")
             return
         cfg, state = scheduler_inputs(snap)
+        self.fences.warm(cfg, snap.config_revision)
         tr = schedule(cfg, state)
         if self.silent:
             tr.fences = [(n, a, f"heartbeat silent for {self.silent[n]:.2f}s" if n in self.silent else r)

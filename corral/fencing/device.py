@@ -40,6 +40,22 @@ HOST_CHECKS = ("static-list", "dynamic-list", "status", "none")
 BUILTIN_AGENTS: dict[str, tuple[str, ...]] = {
     "fence_corral_netns": (sys.executable, "-m", "corral.fencing.netns_agent"),
 }
+METADATA_CACHE_S = 600.0  # an agent's meta-data only changes with its package
+_METADATA_CACHE: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...], int],
+                      tuple[float, AgentMetadata | None]] = {}
+
+
+def clear_metadata_cache() -> None:
+    """Forget every agent's cached meta-data (tests that rewrite an agent in place)."""
+    _METADATA_CACHE.clear()
+
+
+def _mtime(path: str) -> int:
+    """The agent file's modification time: an upgraded agent is asked again."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
 _REMAPPABLE = ("on", "off", "reboot", "status", "list", "monitor")
 _SEP = re.compile(r"[;,\s]+")
 
@@ -252,9 +268,17 @@ class FenceDevice:
         return run_agent(self.argv(), stdin, timeout, env=self.env, kill_grace_s=self.kill_grace_s)
 
     def metadata(self) -> AgentMetadata | None:
-        """The agent's parsed meta-data, fetched once; None if it has none usable."""
+        """The agent's parsed meta-data, fetched once; None if it has none usable. Kept per
+        agent for METADATA_CACHE_S across devices, because devices are made anew for every
+        fence and running the agent once more would delay each fence by its start-up."""
         if not self._metadata_tried:
             self._metadata_tried = True
+            argv = self.argv()
+            key = (tuple(argv), tuple(sorted(self.env.items())) if self.env else (), _mtime(argv[0]))
+            cached = _METADATA_CACHE.get(key)
+            if cached is not None and time.monotonic() - cached[0] < METADATA_CACHE_S:
+                self._metadata = cached[1]
+                return self._metadata
             run = run_agent(self.argv(), "action=metadata\n", min(self.timeout_s, 10.0), env=self.env,
                             kill_grace_s=self.kill_grace_s)
             if run.ok:
@@ -262,6 +286,7 @@ class FenceDevice:
                     self._metadata = parse_metadata_xml(run.stdout, self.agent)
                 except MetadataError:
                     self._metadata = None
+                _METADATA_CACHE[key] = (time.monotonic(), self._metadata)
         return self._metadata
 
     # -- which nodes ----------------------------------------------------------------------------------

@@ -138,3 +138,13 @@ def kill_quietly(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metadata_cache() -> Iterator[None]:
+    """Fake agents change their meta-data in place; the per-process cache must not hide that."""
+    from corral.fencing.device import clear_metadata_cache
+
+    clear_metadata_cache()
+    yield
+    clear_metadata_cache()

@@ -13,6 +13,7 @@ from corral.fencing.device import (
     BUILTIN_AGENTS,
     FenceDevice,
     FenceDeviceError,
+    clear_metadata_cache,
     devices_from_config,
     parse_host_list,
     parse_host_map,
@@ -185,8 +186,11 @@ def test_status_and_none_checks(fake_agent: FakeAgent) -> None:
 def test_default_host_check_from_metadata(fake_agent: FakeAgent) -> None:
     assert dev(fake_agent).effective_host_check() == "dynamic-list"
     fake_agent.set(actions=["on", "off", "reboot", "status", "metadata"])
+    assert dev(fake_agent).effective_host_check() == "dynamic-list"  # the agent's meta-data is cached
+    clear_metadata_cache()
     assert dev(fake_agent).effective_host_check() == "status"
     fake_agent.set(actions=["off", "metadata"])
+    clear_metadata_cache()
     assert dev(fake_agent).effective_host_check() == "none"
     fake_agent.set("metadata", rc=1)  # metadata ignores behaviour, but a broken agent path does not answer
     assert FenceDevice("x", "/nonexistent/fence_x").effective_host_check() == "dynamic-list"
