@@ -30,7 +30,7 @@ class StoredConfig:
 
 
 def encode(cfg: Configuration, source: str) -> str:
-    from corral.model.yaml_config import dump_yaml_config
+    from corral.model.yaml_dump import dump_yaml_config
 
     return dumps({"format": "corral-yaml", "source": source, "loaded_at": time.time(),
                   "yaml": dump_yaml_config(cfg)})

@@ -49,18 +49,9 @@ from corral.model.state import (
     TicketState,
 )
 from corral.model.validate import ConfigErrors, is_role
-from corral.model.yaml_config import (
-    Attrs,
-    Interval,
-    Name,
-    PathT,
-    Text,
-    YamlDoc,
-    _read_text,
-    _Yaml,
-    pydantic_problems,
-    read_yaml,
-)
+from corral.model.yaml_config import _read_text
+from corral.model.yaml_reader import PathT, YamlDoc, read_yaml
+from corral.model.yaml_schema import Attrs, Interval, Name, Text, _Yaml, pydantic_problems
 
 # OCF exit codes by name (OCF resource agent API); kept here so the model does not
 # depend on the resource_agents package.
