@@ -6,13 +6,16 @@
     serve:  execute the actions in /corral/actions/<node>/, run recurring monitors,
             carry out operator requests, probe resources new in the configuration
     lead:   campaign for controller; the winner runs the controller loop
-    lose:   membership lost -> stop everything before the lease can expire, rejoin
+    lose:   membership lost, or expelled (our member key deleted by a fence) -> stop
+            everything before the lease can expire; a stop that overruns is escalated to
+            the watchdog's hard action (watchdog.py); rejoin
     leave:  SIGTERM -> `shutdown` attribute: the controller moves what runs here away;
             then stop any leftovers, record expected=down, revoke the lease
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -23,11 +26,14 @@ from corral.agent.book import HistoryBook
 from corral.agent.executor import Executor, Outcome
 from corral.agent.membership import Membership
 from corral.agent.monitors import RecurringMonitors
+from corral.agent.watchdog import TAG_ENV, Watchdog, margin, node_tag, resolve
 from corral.cluster import configstore, keys
 from corral.cluster.follow import follow
 from corral.cluster.records import DONE, PENDING, ActionRecord, AgentSpec, loads
 from corral.cluster.resources import exec_id, op_timeout_s, recurring_monitors, spec_of
 from corral.cluster.timing import Timing, with_store_timeout
+from corral.controller.liveness import Liveness
+from corral.controller.takeover import Takeover
 from corral.model.config import PROMOTED, STARTED, Configuration, Primitive
 from corral.resource_agents.environment import RSCTMP_ENV
 from corral.scheduler.resources import ResourceTree
@@ -49,11 +55,14 @@ ONE_SHOT = ("start", "stop", "promote", "demote", "migrate_to", "migrate_from")
 class Agent:
     def __init__(self, node: str, store_url: str, timing: Timing | None = None, *,
                  rsctmp: str | None = None, parallel: int = 8, campaign: bool = True,
-                 shutdown_timeout: float = 60.0) -> None:
+                 shutdown_timeout: float = 60.0, watchdog: str = "auto", watchdog_timeout: float | None = None,
+                 self_fence_command: str | None = None) -> None:
         self.node = node
         self.timing = timing or Timing()
         self.timing.check()  # safety rule 2, before anything else
+        self.watchdog_cfg = resolve(watchdog, self.timing, watchdog_timeout, self_fence_command)
         self.url = with_store_timeout(store_url, self.timing.store_timeout)
+        self.tag = node_tag(node, store_url)
         self.rsctmp = rsctmp
         self.parallel = parallel
         self.campaign_enabled = campaign
@@ -68,6 +77,10 @@ class Agent:
         self._probe_lock = threading.Lock()
         self._serving = False       # joined and not self-fencing: actions may run
         self._fencing = False
+        self._stopping = False      # self-fencing stops under way: the watchdog is not fed
+        self._join_gen = 0          # successful joins so far: tells our own rejoin from an expulsion
+        self._member_listed = False
+        self._threads: list[threading.Thread] = []
         self.controller_thread: threading.Thread | None = None
 
     # --- lifecycle -----------------------------------------------------------------
@@ -76,6 +89,7 @@ class Agent:
         if self.rsctmp:
             os.makedirs(self.rsctmp, exist_ok=True)
             os.environ[RSCTMP_ENV] = self.rsctmp
+        os.environ[TAG_ENV] = self.tag  # inherited by every agent and service run here: what a watchdog kills
         self.store = open_store(self.url)
         lease_store = open_store(self.url)       # renewals never queue behind other work
         self.elect_store = open_store(self.url)
@@ -87,19 +101,24 @@ class Agent:
                                  lambda: self._fencing)
         self.monitors = RecurringMonitors(self.executor, self.pool)
         self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
+        self.watchdog = Watchdog(self.watchdog_cfg, self.node, self.tag, self._watchdog_limit)
+        self.watchdog.start()  # before anything can start a resource
         self._read_config()
         self._join_until_done()
         threads = [threading.Thread(target=fn, name=name, daemon=True) for fn, name in (
             (self._follow_actions, "actions"), (self._follow_config, "config"),
-            (self._follow_requests, "requests"), (self._campaign, "campaign"))]
+            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"))]
         for t in threads:
             t.start()
+        self._threads = threads
         self.stopped.wait()
         self._drain()
         self.halted.set()
         self._leave()
         for s in (self.store, lease_store, self.elect_store):
             s.close()
+        # Only a clean exit disarms it: an agent that dies on an exception is a crash.
+        self.watchdog.close()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -147,11 +166,13 @@ class Agent:
                    for kv in self.store.get_prefix(prefix)[0]]
             ops: list[Put | Delete] = [Delete(k) for k in old if k not in fresh]
             ops += [Put(k, v) for k, v in fresh.items()]
-            self.membership.join({"pid": os.getpid(), "since": time.time(), "url": self.url.split("?")[0]}, ops)
+            self.membership.join({"pid": os.getpid(), "since": time.time(), "url": self.url.split("?")[0],
+                                  "candidate": self.campaign_enabled}, ops)
         finally:
             self.executor.deferring = False
         with self._state_lock:
             self._serving, self._fencing = True, False
+            self._join_gen += 1
 
     def _read_config(self) -> None:
         try:
@@ -311,6 +332,13 @@ class Agent:
         election = LeaderElection(self.elect_store, keys.ELECTION_NAME, self.node, self.timing.ttl,
                                   prefix=keys.ELECTION_PREFIX)
         self.election = election
+        # Heartbeats, to take over from a controller whose node fell silent (controller.takeover).
+        liveness = Liveness(self.node)
+        takeover = Takeover(self.elect_store, self.node, liveness)
+        threading.Thread(target=follow, name="heartbeats", daemon=True,
+                         args=(self.store, keys.HEARTBEATS,
+                               lambda k, v, _r, _i: liveness.beat(k[len(keys.HEARTBEATS):], v),
+                               self.halted)).start()
         while not self.halted.wait(self.timing.renew):
             try:
                 if not (self.campaign_enabled and self._serving):
@@ -319,6 +347,8 @@ class Agent:
                     continue
                 if election.lease is not None:
                     election.keepalive()
+                if not election.is_leader:
+                    takeover.attempt(self.config, liveness.known())
                 if election.is_leader or election.campaign():
                     if self.controller_thread is None or not self.controller_thread.is_alive():
                         ctl = Controller(open_store(self.url), election, self.node, self.timing)
@@ -332,20 +362,105 @@ class Agent:
         except StoreError:
             pass
 
+    # --- the watchdog ----------------------------------------------------------------------
+    def _watchdog_limit(self) -> float | str:
+        """The latest time the watchdog may fire if not fed again, or why it must not be fed:
+        only while the lease is provably valid (last good renewal sent less than renew +
+        2 x store timeout ago, Membership's own limit) and the agent's threads live."""
+        if self._stopping:
+            return "stopping everything after losing membership"
+        if not self.halted.is_set():
+            dead = [t.name for t in self._threads if not t.is_alive()]
+            if dead:
+                return f"agent thread(s) {', '.join(dead)} died"
+        m = self.membership
+        if self._serving or m.joined:
+            if time.monotonic() >= m.valid_until - self.timing.stop_budget:
+                return "the membership lease is not being renewed"
+            return m.valid_until - margin(self.timing)  # fired by then, the kill still has its margin
+        return math.inf  # no lease: nothing can expire elsewhere
+
+    # --- expelled: our member key deleted by someone else ----------------------------------
+    def _follow_member(self) -> None:
+        follow(self.store, keys.member(self.node), self._on_member, self.halted, on_listed=self._member_listing)
+
+    def _on_member(self, key: str, value: str | None, _rev: int, initial: bool) -> None:
+        if key != keys.member(self.node):  # the prefix also matches longer node names
+            return
+        if initial:
+            self._member_listed = True
+        elif value is None:
+            self._check_expelled("its member key was deleted")
+
+    def _member_listing(self) -> None:
+        """After each (re)listing: a delete missed while the watch was down shows as absence."""
+        listed, self._member_listed = self._member_listed, False
+        if not listed:
+            self._check_expelled("its member key is gone")
+
+    def _check_expelled(self, what: str) -> None:
+        """A member key deleted while we hold the lease it was put with: a controller (or an
+        operator) fenced this node and marked it down (cluster/fenced.py). Whatever the fence
+        did, the cluster now recovers our resources elsewhere: self-fence at once. Our own
+        leave and self-fencing clear _serving first; a late delete event of an older
+        incarnation finds the key back (a fresh read after our join)."""
+        gen = self._join_gen
+        if not self._serving:
+            return
+        try:
+            kv = self.store.get(keys.member(self.node))
+            record = None if kv is not None else self.store.get(keys.node(self.node))
+        except StoreError as exc:
+            log.debug("checking our member key: %s", exc)
+            return  # the store out of reach is the lease watchdog's business
+        if kv is not None:
+            return
+        fenced = (loads(record.value if record else None, {}) or {}).get("fenced") or {}
+        by = f" (fenced by {fenced.get('by')}, record {fenced.get('record')})" if fenced else ""
+        self._self_fence(f"expelled: {what} while this node was a member{by}", expelled_gen=gen)
+
     # --- losing the store and leaving --------------------------------------------------
     def _on_lost(self, reason: str) -> None:
+        self._self_fence(reason)
+
+    def _self_fence(self, reason: str, expelled_gen: int | None = None) -> None:
+        """Stop everything in parallel before the lease can expire (and before the watchdog,
+        no longer fed, fires); what is not confirmed stopped by then is escalated."""
         with self._state_lock:
             if self._fencing:
                 return
-            self._serving, self._fencing = False, True
+            if expelled_gen is not None and (not self._serving or expelled_gen != self._join_gen):
+                return
+            self._serving, self._fencing, self._stopping = False, True, True
+        old_lease = None
+        if expelled_gen is not None:
+            old_lease = self.membership.lease
+            self.membership.drop()
+            log.error("%s: %s; stopping everything", self.node, reason)
         deadline = self.membership.valid_until
+        until = min(deadline - 0.05, self.watchdog.expires_at - min(0.05, self.watchdog.timeout / 4))
+        started = time.monotonic()
         self.monitors.cancel_all()
-        self._stop_all(lambda _rid: max(0.2, deadline - time.monotonic() - 0.05), parallel=True)
-        left = deadline - time.monotonic()
-        log.error("%s: self-fenced (%s); %.2fs of the lease were left", self.node, reason, left)
-        threading.Thread(target=self._rejoin, name="rejoin", daemon=True).start()
+        left = self._stop_all(lambda _rid: max(0.2, until - time.monotonic()), parallel=True, until=until)
+        if left:
+            what = "; ".join(f"{rid}: {why}" for rid, why in left.items())
+            log.error("%s: self-fencing: %d resource(s) not confirmed stopped after %.2fs (%s); escalating to "
+                      "the watchdog's hard action: %s", self.node, len(left), time.monotonic() - started, what,
+                      self.watchdog.describe())
+            self.watchdog.fire(f"stop of {', '.join(left)} overran the self-fencing budget ({reason})")
+        with self._state_lock:
+            self._stopping = False
+        self.watchdog.pet()  # confirmed stopped (or escalated): nothing left to guard
+        log.error("%s: self-fenced (%s); %.2fs of the lease were left", self.node, reason,
+                  deadline - time.monotonic())
+        threading.Thread(target=self._rejoin, args=(old_lease,), name="rejoin", daemon=True).start()
 
-    def _rejoin(self) -> None:
+    def _rejoin(self, old_lease: int | None = None) -> None:
+        if old_lease is not None:  # expelled: its other keys (heartbeat) go with it
+            try:
+                self.store.lease_revoke(old_lease)
+            except StoreError as exc:
+                log.debug("revoking lease %s: %s", old_lease, exc)
         while not self.stopped.is_set():
             self.stopped.wait(self.timing.renew)
             try:
@@ -354,10 +469,14 @@ class Agent:
             except StoreError as exc:
                 log.debug("rejoin: %s", exc)
 
-    def _stop_all(self, timeout_s: Callable[[str], float], parallel: bool) -> None:
+    def _stop_all(self, timeout_s: Callable[[str], float], parallel: bool,
+                  until: float | None = None) -> dict[str, str]:
+        """Stop everything that may run here; in parallel, wait at most until `until`.
+        Returns the resources not confirmed stopped, with why."""
         running = list(self.executor.running.items())
         if not running:
-            return
+            return {}
+        results: dict[str, str] = {}
 
         def stop(rid: str, spec: AgentSpec) -> None:
             base = rid.split(":")[0]
@@ -366,20 +485,30 @@ class Agent:
                 budget = timeout_s(rid)
                 out = self.executor.run(rid, spec, "stop", timeout_s=budget, base=base, record=not fencing,
                                         lock_wait=budget / 3 if fencing else None)
+                results[rid] = f"rc={out.op.rc}" + (f" {out.op.exit_reason}" if out.op.exit_reason else "")
                 if fencing:
-                    log.warning("self-fencing: stop %s: rc=%d %s", rid, out.op.rc, out.op.exit_reason)
-            except Exception:
+                    log.warning("self-fencing: stop %s: %s", rid, results[rid])
+            except Exception as exc:
+                results[rid] = f"error: {exc}"
                 log.exception("stopping %s", rid)
 
+        threads: dict[str, threading.Thread] = {}
         if parallel:
-            threads = [threading.Thread(target=stop, args=item, daemon=True) for item in running]
-            for t in threads:
+            threads = {rid: threading.Thread(target=stop, args=(rid, spec), daemon=True) for rid, spec in running}
+            for t in threads.values():
                 t.start()
-            for t in threads:
-                t.join()
+            for t in threads.values():
+                t.join(None if until is None else max(0.0, until - time.monotonic()))
         else:
             for rid, spec in reversed(running):
                 stop(rid, spec)
+        left = {}
+        for rid, _spec in running:
+            if rid in threads and threads[rid].is_alive():
+                left[rid] = "its stop is still running"
+            elif rid in self.executor.running:
+                left[rid] = f"still active after its stop ({results.get(rid, 'no result')})"
+        return left
 
     def _drain(self) -> None:
         """Orderly shutdown, as Pacemaker does it: set the node's `shutdown` attribute so the

@@ -62,10 +62,21 @@ def _store(cmd: str, url: str) -> Iterator[Store]:
 @click.option("--shutdown-timeout", type=float, default=60.0, show_default=True,
               help="on SIGTERM, how long the controller may take to move this node's resources away "
                    "before they are stopped here (0: stop them here at once)")
+@click.option("--watchdog", default="auto", show_default=True, metavar="auto|none|timer|PATH",
+              help="what kills this node's resources if the agent stops proving its lease valid: a watchdog "
+                   "device PATH (the kernel resets the node), a timer process, none; auto: /dev/watchdog "
+                   "if present and the timing allows, else the timer")
+@click.option("--watchdog-timeout", type=float, default=None,
+              help="seconds without a keepalive before the watchdog fires; default: the longest the lease "
+                   "timing allows (renew + 2 x store timeout + this + margin <= TTL)")
+@click.option("--self-fence-command", default=None, metavar="CMD",
+              help="shell command run when the watchdog fires or an emergency stop overruns, e.g. "
+                   "'systemctl reboot --force --force'")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def agent(node: str, store_url: str, ttl: float, renew: float, store_timeout: float, rsctmp: str | None,
-          parallel: int, no_controller: bool, shutdown_timeout: float, log_level: str) -> None:
+          parallel: int, no_controller: bool, shutdown_timeout: float, watchdog: str,
+          watchdog_timeout: float | None, self_fence_command: str | None, log_level: str) -> None:
     """Run NODE's agent in the foreground (SIGTERM: stop what runs here and leave)."""
     from corral.agent.daemon import Agent
 
@@ -75,7 +86,8 @@ def agent(node: str, store_url: str, ttl: float, renew: float, store_timeout: fl
     try:
         timing.check()
         daemon = Agent(node, store_url, timing, rsctmp=rsctmp, parallel=parallel, campaign=not no_controller,
-                       shutdown_timeout=shutdown_timeout)
+                       shutdown_timeout=shutdown_timeout, watchdog=watchdog, watchdog_timeout=watchdog_timeout,
+                       self_fence_command=self_fence_command)
     except ValueError as exc:
         _fail("agent", str(exc))
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
