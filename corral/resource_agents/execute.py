@@ -93,13 +93,21 @@ def _killpg(pgid: int, sig: signal.Signals) -> None:
 
 
 def execute(argv: Sequence[str], env: Mapping[str, str], timeout_s: float, *,
-            cwd: str | None = "/", kill_grace_s: float = DEFAULT_KILL_GRACE_S) -> Completed:
-    """Run argv to completion or until timeout_s, killing its process group on timeout."""
+            cwd: str | None = "/", kill_grace_s: float = DEFAULT_KILL_GRACE_S,
+            stdin_text: str | None = None) -> Completed:
+    """Run argv to completion or until timeout_s, killing its process group on timeout.
+
+    stdin_text (fence agents take their parameters there) goes through an unlinked
+    temp file rather than a pipe, so an agent that never reads it cannot block us."""
     started_at = time.time()
     t0 = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        if stdin_text is not None:
+            inp.write(stdin_text.encode())
+            inp.seek(0)
         try:
-            proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd,
+                                    stdin=inp if stdin_text is not None else subprocess.DEVNULL,
                                     stdout=out, stderr=err, start_new_session=True, close_fds=True)
         except OSError as e:
             return Completed(None, "", "", started_at, time.monotonic() - t0, exec_error=e)
