@@ -15,13 +15,15 @@ with apt-get if missing). Systems: keepalived (VRRP defaults, advert_int 1),
 keepalived-garp (the same plus higher_prio_send_advert and garp_lower_prio_repeat 5), corral (Corral's
 agents on a 3-member etcd inside the lab, lease TTL 2 / renew 0.2 / store timeout 0.4 s), corral-fast
 (TTL 1 / renew 0.1 / store timeout 0.3 s), corral-fence (the default timing with stonith enabled and the
-lab fence agent fence_corral_netns). Corral needs /usr/bin/etcd.
+lab fence agent fence_corral_netns), corral-fence-fast (stonith, heartbeat every 100 ms, heartbeat-timeout
+300 ms: a silent host is fenced without waiting for its 2 s lease). Corral needs /usr/bin/etcd.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import asdict
@@ -30,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from corral.lab import cleanup_stale, lab_available  # noqa: E402
-from corral.lab.corral_sut import FAST  # noqa: E402
+from corral.lab.corral_sut import FAST, AgentTiming  # noqa: E402
 from corral.lab.etcd import etcd_available  # noqa: E402
 from corral.lab.failover import (  # noqa: E402
     DEFAULT_PORT,
@@ -45,7 +47,10 @@ from corral.lab.failover import (  # noqa: E402
 )
 from corral.lab.keepalived import Keepalived, find_keepalived  # noqa: E402
 
-SYSTEMS = ("keepalived", "keepalived-garp", "corral", "corral-fast", "corral-fence")
+SYSTEMS = ("keepalived", "keepalived-garp", "corral", "corral-fast", "corral-fence", "corral-fence-fast")
+# corral-fence-fast: heartbeats every 100 ms, a node silent for 300 ms is fenced (lease TTL stays 2 s)
+FENCE_FAST = AgentTiming(2.0, 0.1, 0.4)
+FENCE_FAST_HEARTBEAT_TIMEOUT = "300ms"
 # after a partition heals, the master that yields announces itself once more, and the one that stays
 # master answers that with gratuitous ARPs (keepalived.conf(5)), so clients follow the survivor
 GARP_TUNING = ["higher_prio_send_advert", "garp_lower_prio_repeat 5"]
@@ -61,6 +66,9 @@ def make_system(name: str, keep: str | None = None) -> SystemUnderTest:
         return Keepalived(DEFAULT_VIP, DEFAULT_PORT, name=name, extra=GARP_TUNING, run_dir=keep)
     if name == "corral-fast":
         return Corral(DEFAULT_VIP, DEFAULT_PORT, name=name, timing=FAST, work_dir=keep)
+    if name == "corral-fence-fast":
+        return Corral(DEFAULT_VIP, DEFAULT_PORT, name=name, stonith=True, timing=FENCE_FAST,
+                      heartbeat_timeout=FENCE_FAST_HEARTBEAT_TIMEOUT, work_dir=keep)
     if name == "corral-fence":
         return Corral(DEFAULT_VIP, DEFAULT_PORT, name=name, stonith=True, work_dir=keep)
     return Corral(DEFAULT_VIP, DEFAULT_PORT, work_dir=keep)
@@ -83,6 +91,8 @@ def print_run(r: CrashRun) -> None:
         print(f"  run {r.run:2}: {r.victim or '?'} crashed: FAILED: {r.error}", flush=True)
         return
     flaps = f", {len(r.flaps)} flap(s)" if r.flaps else ""
+    if r.victim_led:
+        flaps += ", the victim ran the controller"
     print(f"  run {r.run:2}: {r.victim} crashed -> {r.new_holder} answers; client outage {fmt(r.outage_s)} "
           f"(VIP configured on {r.new_holder} after {fmt(r.claimed_after_s)}; "
           f"{r.failures} failed of {r.attempts} attempts){flaps}", flush=True)
@@ -109,6 +119,11 @@ def print_partition(p: PartitionResult) -> None:
     print(f"    ARP claims seen by the client from: {', '.join(p.arp_claimants) or 'nobody'}; "
           f"answer flaps {len(p.answer_flaps)}, ARP flaps {len(p.arp_flaps)}; "
           f"split brain: {'YES' if p.split_brain else 'no'}", flush=True)
+
+
+def _median(runs: list[dict]) -> float | None:
+    vals = [r["outage"]["end"] - r["outage"]["start"] for r in runs if r.get("outage")]
+    return statistics.median(vals) if vals else None
 
 
 def main() -> int:
@@ -177,6 +192,12 @@ def main() -> int:
                            for p in partitions.get(name, [])) or "-"
             print(f"{name:<16} {s['runs']:>5}  {fmt(s['median_s']):>13}  {fmt(s['worst_s']):>12}  "
                   f"{fmt(s['best_s']):>11}  {s['failed']:>6}  {sb}")
+        for name in summaries:
+            runs_of = [r for r in report[name]["crash_runs"] if isinstance(r, dict)]  # type: ignore[union-attr]
+            led = [r for r in runs_of if r.get("victim_led")]
+            if led:
+                print(f"{name}: {len(led)} of {len(runs_of)} crashes hit the controller's host; outage there "
+                      f"median {fmt(_median(led))}, elsewhere median {fmt(_median([r for r in runs_of if r not in led]))}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2, default=str)

@@ -17,7 +17,11 @@ def lab() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="seed of the fault sequence")
 @click.option("--hosts", type=click.IntRange(3, 9), default=3, show_default=True, help="server hosts")
 @click.option("--kinds", default="", help="comma-separated fault kinds (default: all): crash, partition, "
-                                          "kill-agent, resource-fail, standby, restart, etcd-loss")
+                                          "kill-agent, resource-fail, standby, restart, etcd-loss, "
+                                          "simul-stop-start, stop-one-by-one, flip, maintenance, reattach, "
+                                          "near-quorum, etcd-majority-loss")
+@click.option("--each", is_flag=True, help="every chosen kind in turn (a seeded shuffle) instead of random "
+                                          "draws: --faults 7 --each runs 7 kinds once each")
 @click.option("--ttl", type=float, default=2.0, show_default=True, help="agents' lease TTL (s)")
 @click.option("--renew", type=float, default=0.2, show_default=True, help="lease renewal interval (s)")
 @click.option("--store-timeout", type=float, default=0.4, show_default=True, help="store call timeout (s)")
@@ -30,7 +34,7 @@ def lab() -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the report as JSON")
 def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: float, store_timeout: float,
              keep: str | None, json_out: str | None, order_kind: str,
-             stonith: bool) -> None:
+             stonith: bool, each: bool) -> None:
     """Inject FAULTS seeded random faults, auditing after each (exit 1 on a violation)."""
     from dataclasses import asdict
 
@@ -49,7 +53,8 @@ def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: 
         timing = AgentTiming(ttl, renew, store_timeout)
         timing.check()
         run = Campaign(faults=faults, seed=seed, hosts=hosts, kinds=chosen, timing=timing, work_dir=keep,
-                       log=lambda s: click.echo(s), order_kind=order_kind, stonith=stonith)
+                       log=lambda s: click.echo(s), order_kind=order_kind, stonith=stonith,
+                       each=each)
     except ValueError as exc:
         click.echo(f"corral lab campaign: {exc}", err=True)
         sys.exit(2)
@@ -68,6 +73,10 @@ def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: 
     click.echo(f"violations: {s['violations']}; errors: {s['errors']}")
     click.echo(f"converged after repair: median {f(s['recovered_median_s'])}, worst {f(s['recovered_worst_s'])}; "
                f"VIP without a holder: median {f(s['vip_outage_median_s'])}, worst {f(s['vip_outage_worst_s'])}")
+    for kind, k in s["per_kind"].items():
+        click.echo(f"  {kind:<18} {k['faults']:3} faults, {k['violations']} violations, {k['errors']} errors; "
+                   f"converged median {f(k['recovered_median_s'])}, worst {f(k['recovered_worst_s'])}; "
+                   f"VIP without a holder worst {f(k['vip_outage_worst_s'])}")
     click.echo(f"setup {s['setup_s']:.1f} s, total {s['total_s']:.1f} s")
     for v in report.violations:
         click.echo(f"VIOLATION {v}")

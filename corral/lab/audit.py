@@ -9,8 +9,13 @@
 - **No restarts of healthy resources**: `restarts()` compares each resource's
   last non-recurring operation (`<rsc>_last_0`: op and call id) on the nodes
   the fault did not touch, before and after; the VIP may move only when its
-  holder was affected. A re-probe that finds an active resource still running
+  holder was affected. A re-probe that finds a resource in the state it was
   (its node rejoined) is not a restart.
+- **Nothing runs where nothing may**: `still_running()` (stopped hosts, a
+  store without quorum), `claims_after()` (the VIP must be gone once the
+  lease TTL after a quorum loss has passed), `claims_other_than()` (in
+  maintenance mode the VIP never leaves its holder), `managed_mismatch()`
+  (maintenance mode has reached every resource).
 
 `python -m corral.lab.audit snapshot STORE_URL` prints what these need as JSON
 (run inside a lab host: the store lives on lab addresses).
@@ -78,6 +83,38 @@ def dual_claim_violations(samples: Iterable[ClaimSample]) -> list[str]:
     return out[:5]
 
 
+def claims_after(samples: Iterable[ClaimSample], since: float, until: float | None = None) -> list[str]:
+    """Samples taken after `since` (and before `until`) that still saw a holder of the VIP: after a
+    quorum loss every agent must have stopped it before its lease could expire (safety rule 2)."""
+    late = [s for s in samples if s.t > since and (until is None or s.t < until) and s.claimants]
+    if not late:
+        return []
+    return [f"VIP still on {', '.join(late[0].claimants)} {late[0].t - since:.2f} s after it had to be stopped "
+            f"({len(late)} samples, the last {late[-1].t - since:.2f} s after)"]
+
+
+def claims_other_than(samples: Iterable[ClaimSample], holder: str | None, since: float) -> list[str]:
+    """Samples after `since` where the VIP was not on `holder` alone (maintenance mode: nothing moves,
+    nothing stops)."""
+    want = [holder] if holder else []
+    off = [s for s in samples if s.t >= since and s.claimants != want]
+    if not off:
+        return []
+    return [f"VIP on {off[0].claimants or 'no host'} instead of {holder} at t={off[0].t:.3f} "
+            f"({len(off)} samples)"]
+
+
+def still_running(hosts: Iterable[str], claimants: Iterable[str], services: dict[str, bool]) -> list[str]:
+    """What runs on hosts that should run nothing: the VIP on their eth0, their name service."""
+    hs, claim = list(hosts), set(claimants)
+    return [f"VIP on {h}" for h in hs if h in claim] + [f"service on {h}" for h in hs if services.get(h)]
+
+
+def managed_mismatch(snap: dict[str, Any], *, managed: bool) -> list[str]:
+    """Resources whose `managed` flag (maintenance-mode, is-managed) is not `managed` in a snapshot."""
+    return sorted({r["id"] for r in snap.get("resources") or [] if bool(r.get("managed", True)) != managed})
+
+
 def last_ops(snap: dict[str, Any]) -> dict[tuple[str, str], tuple[str, int]]:
     """(node, rsc) -> (op, call id) of its last non-recurring operation."""
     out: dict[tuple[str, str], tuple[str, int]] = {}
@@ -108,6 +145,8 @@ def restarts(before: dict[str, Any], after: dict[str, Any], *, touched: Iterable
             continue
         if was_active and now[0] == "probe_running":
             continue  # re-probed (e.g. the node rejoined) and found still running: not restarted
+        if not was_active and now[0] == "probe":
+            continue  # re-probed and found still stopped: nothing happened to it
         out.append(f"{rsc} on {node}: last operation {op[0]}#{op[1]} became {now[0]}#{now[1]}")
     return out
 
@@ -135,8 +174,11 @@ def converged(snap: dict[str, Any] | None, *, vip: str, clone_base: str, claiman
         problems.append(f"{vip} Started on {vip_nodes or 'no node'}")
     elif claimants != vip_nodes:
         problems.append(f"{vip} Started on {vip_nodes[0]} but claimed by {claimants or 'nobody'}")
-    if (snap.get("controller_status") or {}).get("state") not in ("idle", None):
-        problems.append(f"controller {snap['controller_status'].get('state')}")
+    st = snap.get("controller_status") or {}
+    if st.get("state") not in ("idle", None):
+        # what it waits for, so a stuck controller can be told from a busy one
+        detail = "; ".join([*(st.get("waiting") or [])[:3], *(st.get("blocked") or [])[:2], st.get("note") or ""])
+        problems.append(f"controller {st.get('state')}" + (f" ({detail.strip('; ')})" if detail.strip("; ") else ""))
     return problems
 
 

@@ -6,27 +6,37 @@ converged again, and audits (corral/lab/audit.py):
 
 | fault | CTS analogue | what happens |
 | --- | --- | --- |
-| crash | StopOnebyOne / Flip (power) | the host loses power (links down, SIGKILL all); restarted after failover |
+| crash | (power loss) | the host loses power (links down, SIGKILL all); restarted after failover |
 | partition | SplitBrain | the host is cut off from the others (layer 2), held 3-5 s, healed |
 | kill-agent | ComponentFail | SIGKILL the agent of a host that does not hold the VIP (its services keep running); restarted after its lease expired |
 | resource-fail | ResourceRecover | the name service is killed behind Corral's back; the monitor notices, Corral restarts it |
 | standby | Standby | `corral node standby H`, wait until nothing runs there, `corral node online H` |
 | restart | Restart | SIGTERM the agent (clean leave: resources moved away), start it again |
 | etcd-loss | (store member loss) | SIGKILL the host's etcd member only; its agent must carry on through the others; restarted |
+| simul-stop-start | SimulStop + SimulStart | SIGTERM every agent at once: everything stops; start them all at once |
+| stop-one-by-one | StopOnebyOne + StartOnebyOne | stop the agents cleanly one at a time (the rest take over), then start them one at a time |
+| flip | Flip | 2-4 times: a host's agent is stopped if running, started if stopped; all started at the end |
+| maintenance | MaintenanceMode | maintenance-mode on, one agent killed and started again; nothing may stop or start; off |
+| reattach | Reattach | maintenance-mode on, every agent stopped cleanly and started again; nothing may stop or start; off |
+| near-quorum | NearQuorumPoint | a minority of hosts shut down (agent, then etcd member): the store keeps quorum, the rest runs everything |
+| etcd-majority-loss | (store quorum loss) | SIGKILL a majority of etcd members: every agent must self-fence (the VIP on no host within the TTL); restored |
 
-The VIP holder is the target of crash, partition, standby and restart half
-the time (it is the interesting case); kill-agent never targets it, because
-without fencing a dead agent's VIP keeps running untracked (Pacemaker needs
-fencing there too; docs/architecture.md).
+The VIP holder is the target of the single-host faults half the time (it is
+the interesting case); kill-agent never targets it without fencing, because
+then a dead agent's VIP keeps running untracked (Pacemaker needs fencing there
+too; docs/architecture.md).
 
 During each fault and its recovery, claims of the VIP are sampled every 50 ms:
 two at one sample is a violation. After recovery: convergence within
-`converge_s`, and no resource restarted on a host the fault did not touch.
-Every loop is bounded; the only traffic is between the lab's namespaces.
+`converge_s`, and no resource restarted on a host the fault did not touch;
+the kinds add their own audits (everything stopped, nothing moved in
+maintenance mode, self-fencing within the TTL). Every loop is bounded; the only
+traffic is between the lab's namespaces.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -35,19 +45,34 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.lab.audit import ClaimSampler, converged, dual_claim_violations, restarts
+from corral.lab.audit import (
+    ClaimSample,
+    ClaimSampler,
+    claims_after,
+    claims_other_than,
+    converged,
+    dual_claim_violations,
+    managed_mismatch,
+    restarts,
+    still_running,
+)
 from corral.lab.corral_sut import SERVICE_ID, VIP_ID, AgentTiming, CorralCluster
 from corral.lab.failover import DEFAULT_PORT, DEFAULT_VIP
 from corral.lab.hosts import Lab, LabError
-from corral.lab.keepalived import IFACE
-from corral.lab.netns import ip
 
-FAULTS = ("crash", "partition", "kill-agent", "resource-fail", "standby", "restart", "etcd-loss")
+BASIC = ("crash", "partition", "kill-agent", "resource-fail", "standby", "restart", "etcd-loss")
+CTS = ("simul-stop-start", "stop-one-by-one", "flip", "maintenance", "reattach", "near-quorum",
+       "etcd-majority-loss")
+FAULTS = BASIC + CTS
+# Faults on one host, aimed at the VIP holder half the time.
+_SINGLE = ("crash", "partition", "standby", "restart", "resource-fail", "flip", "maintenance")
 RSCTMP = "/run/resource-agents"
+
+Check = Callable[[list[ClaimSample]], list[str]]
 
 
 @dataclass
@@ -65,6 +90,8 @@ class FaultResult:
     samples: int = 0
     violations: list[str] = field(default_factory=list)
     error: str = ""
+    notes: list[str] = field(default_factory=list)  # what the kind measured on the way (self-fencing time...)
+    logs: dict[str, str] = field(default_factory=dict)  # agents' log tails, when asked for on a violation
 
 
 @dataclass
@@ -87,9 +114,18 @@ class CampaignReport:
         rec = [r.recovered_s for r in self.results if r.recovered_s is not None]
         out = [r.vip_outage_s for r in self.results]
         kinds: dict[str, int] = {}
+        per_kind: dict[str, dict[str, Any]] = {}
         for r in self.results:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
-        return {"seed": self.seed, "faults": len(self.results), "by_kind": kinds,
+        for kind in kinds:
+            rs = [r for r in self.results if r.kind == kind]
+            krec = [r.recovered_s for r in rs if r.recovered_s is not None]
+            per_kind[kind] = {"faults": len(rs), "violations": sum(len(r.violations) for r in rs),
+                              "errors": sum(1 for r in rs if r.error),
+                              "recovered_median_s": statistics.median(krec) if krec else None,
+                              "recovered_worst_s": max(krec) if krec else None,
+                              "vip_outage_worst_s": max(r.vip_outage_s for r in rs)}
+        return {"seed": self.seed, "faults": len(self.results), "by_kind": kinds, "per_kind": per_kind,
                 "violations": len(self.violations), "errors": len(self.errors),
                 "recovered_median_s": statistics.median(rec) if rec else None,
                 "recovered_worst_s": max(rec) if rec else None,
@@ -112,13 +148,16 @@ def _longest_empty(samples: Sequence[Any]) -> float:
 class Campaign:
     def __init__(self, *, faults: int, seed: int, hosts: int = 3, kinds: Sequence[str] = FAULTS,
                  timing: AgentTiming | None = None, work_dir: str | None = None, converge_s: float = 30.0,
-                 log: Callable[[str], None] = print, order_kind: str = "Mandatory", stonith: bool = False) -> None:
+                 log: Callable[[str], None] = print, order_kind: str = "Mandatory", stonith: bool = False,
+                 each: bool = False, log_tail_chars: int = 0) -> None:
         if hosts < 3:
             raise ValueError("a campaign needs at least 3 hosts (a majority must survive one fault)")
         bad = [k for k in kinds if k not in FAULTS]
         if bad or not kinds:
             raise ValueError(f"unknown fault kinds {bad}; choose from {', '.join(FAULTS)}")
         self.faults, self.seed, self.kinds = faults, seed, list(kinds)
+        self.each = each
+        self.log_tail_chars = log_tail_chars  # > 0: a step with a violation or error keeps the agents' log tails
         self.names = [f"h{i}" for i in range(1, hosts + 1)]
         self.rng = random.Random(seed)
         self.timing = timing or AgentTiming(2.0, 0.2, 0.4)
@@ -129,8 +168,22 @@ class Campaign:
         self.stonith = stonith
         self.lab: Lab | None = None
         self.cluster: CorralCluster | None = None
+        self.maintenance = False
+        self._checks: list[Check] = []  # the current step's audits on its claim samples
 
     # -- running --------------------------------------------------------------------------------------------
+    def sequence(self) -> Iterator[str]:
+        """The kinds of the steps: a seeded draw per step (interleaved with the targets' draws, as
+        before the `each` mode), or with `each` every kind in turn (a seeded shuffle)."""
+        if not self.each:
+            for _ in range(self.faults):
+                yield self.rng.choice(self.kinds)
+            return
+        order = list(dict.fromkeys(self.kinds))
+        self.rng.shuffle(order)
+        for i in range(self.faults):
+            yield order[i % len(order)]
+
     def run(self) -> CampaignReport:
         report = CampaignReport(self.seed, len(self.names))
         t0 = time.monotonic()
@@ -149,8 +202,7 @@ class Campaign:
             report.setup_s = time.monotonic() - t0
             self.log(f"campaign seed {self.seed}: {len(self.names)} hosts up, VIP on "
                      f"{self.holder()} ({report.setup_s:.1f} s)")
-            for step in range(1, self.faults + 1):
-                kind = self.rng.choice(self.kinds)
+            for step, kind in enumerate(self.sequence(), start=1):
                 r = self.one(step, kind)
                 report.results.append(r)
                 self.log(self.describe(r))
@@ -170,13 +222,17 @@ class Campaign:
     def describe(r: FaultResult) -> str:
         rec = f"{r.recovered_s:.2f} s" if r.recovered_s is not None else "-"
         verdict = "ok" if not r.violations and not r.error else "VIOLATION" if r.violations else "ERROR"
-        line = (f"  {r.step:3} {r.kind:<13} {r.target:<4} {'(VIP holder)' if r.held_vip else '            '} "
+        line = (f"  {r.step:3} {r.kind:<18} {r.target:<8} {'(VIP holder)' if r.held_vip else '            '} "
                 f"VIP {r.vip_before} -> {r.vip_after}; no holder for {r.vip_outage_s:.2f} s; "
                 f"converged {rec} after repair; max holders {r.max_claimants} ({r.samples} samples): {verdict}")
+        for n in r.notes:
+            line += f"\n        {n}"
         for v in r.violations:
             line += f"\n        violation: {v}"
         if r.error:
             line += f"\n        error: {r.error}"
+        for h, tail in r.logs.items():
+            line += f"\n        --- {h}'s agent log, last lines ---\n" + tail.rstrip()
         return line
 
     def holder(self) -> str | None:
@@ -195,10 +251,21 @@ class Campaign:
                 return snap
         return None
 
+    def audit_snapshot(self, tries: int = 3) -> dict[str, Any] | None:
+        """A snapshot for the restart audit: a read that times out on a loaded machine is retried."""
+        for i in range(tries):
+            snap = self.snapshot()
+            if snap is not None or i == tries - 1:
+                return snap
+            time.sleep(0.5)
+        return None
+
     def wait_converged(self, expected: Sequence[str], bound_s: float, avoid: Sequence[str] = ()) -> list[str]:
         assert self.cluster is not None
         deadline = time.monotonic() + bound_s
         while True:
+            if self.stonith:
+                self.boot_fenced()
             snap = self.snapshot(avoid)
             problems = converged(snap, vip=VIP_ID, clone_base=SERVICE_ID, claimants=self.cluster.claimants(),
                                  expected=expected)
@@ -213,24 +280,45 @@ class Campaign:
                 raise LabError(f"no {what} within {bound_s:g}s")
             time.sleep(0.05)
 
+    def targets(self, kind: str, holder: str | None) -> list[str]:
+        """Who the fault hits, drawn from the campaign's RNG."""
+        names = self.names
+        if kind in ("simul-stop-start", "reattach"):
+            return list(names)
+        if kind == "stop-one-by-one":
+            return self.rng.sample(names, len(names))  # the order of the stops
+        if kind == "etcd-majority-loss":
+            return sorted(self.rng.sample(names, len(names) // 2 + 1))
+        if kind == "near-quorum":  # as many as can go with the store keeping quorum
+            m = (len(names) - 1) // 2
+            if holder and self.rng.random() < 0.5:
+                return sorted([holder, *self.rng.sample([h for h in names if h != holder], m - 1)])
+            return sorted(self.rng.sample(names, m))
+        if kind == "kill-agent" and not self.stonith:
+            return [self.rng.choice([h for h in names if h != holder])]
+        if (kind in _SINGLE or kind == "kill-agent") and holder and self.rng.random() < 0.5:
+            return [holder]
+        return [self.rng.choice(names)]
+
     def one(self, step: int, kind: str) -> FaultResult:
         assert self.cluster is not None and self.lab is not None
         holder = self.holder()
-        if kind == "kill-agent" and not self.stonith:
-            target = self.rng.choice([h for h in self.names if h != holder])
-        elif kind in ("crash", "partition", "standby", "restart", "resource-fail") and holder \
-                and self.rng.random() < 0.5:
-            target = holder
+        targets = self.targets(kind, holder)
+        label = "all" if len(targets) == len(self.names) and kind != "etcd-majority-loss" else ",".join(targets)
+        r = FaultResult(step, kind, label, held_vip=holder in targets, vip_before=holder)
+        # Whom the fault may legitimately disturb; the fault may widen it (flip).
+        if kind in ("etcd-loss", "maintenance", "reattach"):
+            r.touched = []
+        elif kind == "etcd-majority-loss":  # every agent loses the store and stops everything
+            r.touched = list(self.names)
         else:
-            target = self.rng.choice(self.names)
-        r = FaultResult(step, kind, target, held_vip=target == holder, vip_before=holder)
-        r.touched = [] if kind == "etcd-loss" else [target]
-        movable = ([VIP_ID] if r.held_vip else []) + (["fence-lab"] if self.stonith else [])
-        before = self.snapshot()
+            r.touched = list(targets)
+        before = self.audit_snapshot()
+        self._checks = []
         sampler = ClaimSampler(self.cluster.claimants).start()
         t_repair = time.monotonic()
         try:
-            t_repair = getattr(self, "_fault_" + kind.replace("-", "_"))(target, r.held_vip)
+            t_repair = getattr(self, "_fault_" + kind.replace("-", "_"))(r, targets)
             if self.stonith:
                 self.revive_fenced()
             problems = self.wait_converged(self.names, self.converge_s)
@@ -246,39 +334,66 @@ class Campaign:
         r.max_claimants = max((len(s.claimants) for s in samples), default=0)
         r.vip_outage_s = _longest_empty(samples)
         r.violations[:0] = dual_claim_violations(samples)
+        if not r.error:
+            for check in self._checks:
+                r.violations += check(samples)
         r.vip_after = self.holder()
-        after = self.snapshot()
+        after = self.audit_snapshot()
+        movable = ([VIP_ID] if holder in r.touched else []) + (["fence-lab"] if self.stonith else [])
         if before is None or after is None:
             r.violations.append("could not read the store before or after the fault")
         elif not r.error:
             r.violations += restarts(before, after, touched=r.touched, movable=movable)
+        if self.log_tail_chars > 0 and (r.violations or r.error):
+            r.logs = {h: self.cluster.agent_log_tail(h, self.log_tail_chars) for h in self.names}
         return r
+
+    def fence_marker(self, host: str) -> str:
+        """The lab fence agent's "powered off" marker for host (lab.restart removes it)."""
+        assert self.lab is not None
+        return os.path.join(self.lab.fence_state_dir, f"{self.lab.host(host).netns}.off")
+
+    def fenced_hosts(self) -> list[str]:
+        return [h for h in self.names if os.path.exists(self.fence_marker(h))] if self.lab else []
 
     def wait_fenced(self, host: str, bound_s: float = 20.0) -> None:
         """Until the lab fence agent has powered host off: its marker written and no process left (its
         kill loop must be over before anything is started there again)."""
         assert self.lab is not None
-        marker = os.path.join(self.lab.fence_state_dir, f"{self.lab.host(host).netns}.off")
+        marker = self.fence_marker(host)
         self.wait_until(lambda: os.path.exists(marker) and not self.lab.pids(host),  # type: ignore[union-attr]
                         bound_s, f"fencing of {host}")
         time.sleep(0.3)
         self.wait_until(lambda: not self.lab.pids(host), 5, f"the end of {host}'s fencing")  # type: ignore[union-attr]
 
+    def reboot_fenced(self, host: str, tries: int = 3) -> None:
+        """Boot a fenced host again, as its power switch's "on" would after a real reboot. A controller
+        whose record of the fence did not reach the store fences again (the safe choice), possibly the
+        freshly booted host: then it is booted again (bounded)."""
+        for attempt in range(1, tries + 1):
+            self.wait_fenced(host)
+            try:
+                self.reboot(host)
+                return
+            except LabError:
+                if attempt == tries or not os.path.exists(self.fence_marker(host)):
+                    raise
+
+    def boot_fenced(self) -> None:
+        for h in self.fenced_hosts():
+            self.reboot_fenced(h)
+
     def revive_fenced(self, bound_s: float = 15.0) -> None:
-        """With stonith: a host the controller fenced (its agent and etcd member killed by the lab fence
-        agent) is booted again, as its power switch's "on" would after a real reboot."""
-        assert self.cluster is not None and self.cluster.etcd is not None
+        """With stonith, after a fault: wait (bounded) until a fence the fault called for has been carried
+        out, or the cluster looks settled without one; then boot every fenced host again (wait_converged
+        boots hosts fenced later)."""
+        assert self.cluster is not None
         deadline = time.monotonic() + bound_s
-        while time.monotonic() < deadline:
-            dead = [h for h in self.names if not self.cluster.agent_running(h) or not self.cluster.etcd.running(h)]
-            if dead:
-                for h in dead:
-                    self.wait_fenced(h)
-                    self.reboot(h)
-                return
+        while time.monotonic() < deadline and not self.fenced_hosts():
             if self.cluster.claimants() and not self.converging_fence():
-                return
+                break
             time.sleep(0.2)
+        self.boot_fenced()
 
     def converging_fence(self) -> bool:
         """Whether the store says a node is unclean (a fence pending)."""
@@ -291,37 +406,103 @@ class Campaign:
         try:
             self.lab.heal()
             for h in self.names:
-                if not self.cluster.agent_running(h) or not self.cluster.etcd.running(h):
+                if h in self.fenced_hosts():
+                    self.reboot_fenced(h)
+                elif not self.cluster.agent_running(h) or not self.cluster.etcd.running(h):
                     self.reboot(h)
+            if self.maintenance:
+                self.set_maintenance(False)
             self.cluster.corral(self.names[0], "node", "online", "h1")
             return not self.wait_converged(self.names, self.converge_s)
         except (LabError, subprocess.SubprocessError, OSError):
             return False
 
-    # -- the faults: each returns the moment its repair began -----------------------------------------------
-    def _fault_crash(self, target: str, held: bool) -> float:
+    def reboot(self, host: str) -> None:
+        """lab.restart (which forgets every address but the host's own, a stale VIP too) + its daemons."""
         assert self.cluster is not None and self.lab is not None
+        self.lab.restart(host)
+        self.cluster.start_host(host)
+
+    # -- helpers of the faults ------------------------------------------------------------------------------
+    def service_pids(self) -> dict[str, int | None]:
+        return {h: self.service_pid(h) for h in self.names}
+
+    def running_on(self, hosts: Sequence[str]) -> list[str]:
+        """What still runs on hosts that should run nothing (the VIP, the name service)."""
+        assert self.cluster is not None
+        return still_running(hosts, self.cluster.claimants(), {h: self.service_pid(h) is not None for h in hosts})
+
+    def settle(self, r: FaultResult, up: Sequence[str], when: str, avoid: Sequence[str] = ()) -> bool:
+        """With only `up` running agents: they must converge (bounded), and the others run nothing."""
+        down = [h for h in self.names if h not in up]
+        if up:
+            problems = self.wait_converged(up, self.converge_s, avoid=avoid)
+            if problems:
+                r.violations.append(f"{when}: not converged within {self.converge_s:g}s: {'; '.join(problems)}")
+                return False
+        left = self.running_on(down)
+        if left:
+            r.violations.append(f"{when}: still running on stopped hosts: {', '.join(left)}")
+        return not left
+
+    def set_maintenance(self, on: bool, bound_s: float = 20.0) -> None:
+        """maintenance-mode on or off (`corral load` with the option: no CLI verb sets cluster options),
+        then wait until the controller has planned with it (every resource (un)managed, controller idle)."""
+        assert self.cluster is not None
+        t = time.time()
+        self.cluster.load_options({"maintenance-mode": True} if on else {})
+        self.maintenance = on
+
+        def applied() -> bool:
+            snap = self.snapshot()
+            if snap is None or managed_mismatch(snap, managed=not on):
+                return False
+            st = snap.get("controller_status") or {}
+            return st.get("state") == "idle" and float(st.get("updated") or 0) > t
+
+        self.wait_until(applied, bound_s, f"controller planning with maintenance-mode={str(on).lower()}")
+
+    def untouched(self, r: FaultResult, pids: dict[str, int | None], holder: str | None, when: str) -> None:
+        """Nothing was stopped, started or moved: same service pids, the VIP on its holder alone."""
+        assert self.cluster is not None
+        now = self.service_pids()
+        for h in self.names:
+            if now[h] != pids[h]:
+                r.violations.append(f"{when}: name service on {h} was {pids[h]}, now {now[h]}")
+        claim = self.cluster.claimants()
+        if claim != ([holder] if holder else []):
+            r.violations.append(f"{when}: VIP on {claim or 'no host'}, was on {holder}")
+
+    def agent_joins(self, host: str) -> int:
+        """How often host's agent logged joining (the log is appended to across restarts)."""
+        assert self.cluster is not None
+        try:
+            with open(self.cluster.agent_log_path(host), errors="replace") as f:
+                return f.read().count(" joined the cluster")
+        except OSError:
+            return 0
+
+    # -- the faults: each takes the result and the targets, returns the moment its repair began ---------------
+    def _fault_crash(self, r: FaultResult, targets: list[str]) -> float:
+        assert self.cluster is not None and self.lab is not None
+        target = targets[0]
         self.lab.crash(target)
-        if held:
+        if r.held_vip:
             self.wait_until(lambda: bool(set(self.cluster.claimants()) - {target}), 20, "failover of the VIP")  # type: ignore[union-attr]
         else:
             time.sleep(2.0)
         if self.stonith:
             self.wait_fenced(target)
         t = time.monotonic()
-        self.reboot(target)
+        if self.stonith:
+            self.reboot_fenced(target)
+        else:
+            self.reboot(target)
         return t
 
-    def reboot(self, host: str) -> None:
-        """lab.restart + the host's daemons. A real reboot forgets addresses; the lab's restart brings the
-        links up with the old ones, so the stale VIP is dropped while the links are still down."""
-        assert self.cluster is not None and self.lab is not None
-        ip("-n", self.lab.host(host).netns, "addr", "del", f"{DEFAULT_VIP}/24", "dev", IFACE, check=False)
-        self.lab.restart(host)
-        self.cluster.start_host(host)
-
-    def _fault_partition(self, target: str, held: bool) -> float:
+    def _fault_partition(self, r: FaultResult, targets: list[str]) -> float:
         assert self.lab is not None
+        target = targets[0]
         others = [h for h in self.names if h != target]
         self.lab.partition([target], others)
         time.sleep(self.rng.uniform(3.0, 5.0))
@@ -329,21 +510,22 @@ class Campaign:
         self.lab.heal()
         return t
 
-    def _fault_kill_agent(self, target: str, held: bool) -> float:
+    def _fault_kill_agent(self, r: FaultResult, targets: list[str]) -> float:
         assert self.cluster is not None
+        target = targets[0]
         self.cluster.kill_agent(target)
         if self.stonith:  # the node is lost and fenced (powered off): boot it again
             self.wait_fenced(target)
             t = time.monotonic()
-            self.reboot(target)
+            self.reboot_fenced(target)
             return t
         time.sleep(self.cluster.timing.ttl + 1.5)  # the lease runs out: the node is lost
         t = time.monotonic()
         self.cluster.start_agent(target)
         return t
 
-    def _fault_resource_fail(self, target: str, held: bool) -> float:
-        assert self.lab is not None
+    def _fault_resource_fail(self, r: FaultResult, targets: list[str]) -> float:
+        target = targets[0]
         pid = self.service_pid(target)
         if pid is None:
             raise LabError(f"no name service pid file on {target}")
@@ -354,39 +536,197 @@ class Campaign:
                         f"restart of the killed service on {target}")
         return t
 
-    def _fault_standby(self, target: str, held: bool) -> float:
+    def _fault_standby(self, r: FaultResult, targets: list[str]) -> float:
         assert self.cluster is not None
-        r = self.cluster.corral(self.via([target]), "node", "standby", target)
-        if r.returncode != 0:
-            raise LabError(f"corral node standby {target}: {r.stderr.strip()[-500:]}")
+        target = targets[0]
+        out = self.cluster.corral(self.via([target]), "node", "standby", target)
+        if out.returncode != 0:
+            raise LabError(f"corral node standby {target}: {out.stderr.strip()[-500:]}")
         self.wait_until(lambda: target not in self.cluster.claimants()  # type: ignore[union-attr]
                         and self.service_pid(target) is None, 20, f"{target} emptied by standby")
         t = time.monotonic()
-        r = self.cluster.corral(self.via([target]), "node", "online", target)
-        if r.returncode != 0:
-            raise LabError(f"corral node online {target}: {r.stderr.strip()[-500:]}")
+        out = self.cluster.corral(self.via([target]), "node", "online", target)
+        if out.returncode != 0:
+            raise LabError(f"corral node online {target}: {out.stderr.strip()[-500:]}")
         return t
 
-    def _fault_restart(self, target: str, held: bool) -> float:
+    def _fault_restart(self, r: FaultResult, targets: list[str]) -> float:
         assert self.cluster is not None
-        p = self.cluster.agents.get(target)
-        if p is None:
-            raise LabError(f"no agent on {target}")
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"the agent on {target} did not leave within 20 s of SIGTERM") from None
+        if not self.cluster.agent_running(targets[0]):
+            raise LabError(f"no agent on {targets[0]}")
+        self.cluster.stop_agents(targets, 20)
         t = time.monotonic()
-        self.cluster.start_agent(target)
+        self.cluster.start_agent(targets[0])
         return t
 
-    def _fault_etcd_loss(self, target: str, held: bool) -> float:
+    def _fault_etcd_loss(self, r: FaultResult, targets: list[str]) -> float:
         assert self.cluster is not None and self.cluster.etcd is not None
-        self.cluster.etcd.kill_member(target)
+        self.cluster.etcd.kill_member(targets[0])
         time.sleep(3.0)
         t = time.monotonic()
-        self.cluster.etcd.start_member(target)
+        self.cluster.etcd.start_member(targets[0])
+        return t
+
+    def _fault_simul_stop_start(self, r: FaultResult, targets: list[str]) -> float:
+        """SimulStop: every agent leaves at once; everything must stop. SimulStart: all start at once."""
+        assert self.cluster is not None
+        self.cluster.stop_agents(self.names)
+        left = self.running_on(self.names)
+        if left:
+            r.violations.append(f"every agent stopped, but still running: {', '.join(left)}")
+        t = time.monotonic()
+        for h in self.names:
+            self.cluster.start_agent(h)
+        return t
+
+    def _fault_stop_one_by_one(self, r: FaultResult, targets: list[str]) -> float:
+        """Stop the agents cleanly in turn (the others take over each time), then start them in turn."""
+        assert self.cluster is not None
+        r.notes.append(f"order: {', '.join(targets)}")
+        up = list(self.names)
+        for h in targets:
+            self.cluster.stop_agents([h])
+            up.remove(h)
+            self.settle(r, up, f"after stopping {h}")
+        t = time.monotonic()
+        for h in targets:
+            self.cluster.start_agent(h)
+            self.cluster.wait_members([h], 30, via=h)
+        return t
+
+    def _fault_flip(self, r: FaultResult, targets: list[str]) -> float:
+        """2-4 flips of a host's agent (stopped if running, started if stopped), the cluster settling
+        on the running ones after each; then every stopped agent is started (the repair)."""
+        assert self.cluster is not None
+        up = set(self.names)
+        flips = []
+        for i in range(self.rng.randint(2, 4)):
+            h = targets[0] if i == 0 else self.rng.choice(self.names)
+            if h in up:
+                self.cluster.stop_agents([h])
+                up.discard(h)
+                flips.append(f"{h} off")
+            else:
+                self.cluster.start_agent(h)
+                self.cluster.wait_members([h], 30, via=h)
+                up.add(h)
+                flips.append(f"{h} on")
+            if not self.settle(r, sorted(up), f"after {', '.join(flips)}"):
+                break
+        r.notes.append(f"flips: {', '.join(flips)}")
+        r.touched = sorted({f.split()[0] for f in flips})
+        t = time.monotonic()
+        for h in self.names:
+            if h not in up:
+                self.cluster.start_agent(h)
+        return t
+
+    def _fault_maintenance(self, r: FaultResult, targets: list[str]) -> float:
+        """MaintenanceMode: with maintenance-mode on, one agent leaves cleanly and starts again (the
+        operator's upgrade path); nothing may stop, start or move, during maintenance nor when it ends.
+        (Not a SIGKILL of the agent: its watchdog then kills what it ran, by design, as SBD resets a
+        node whose cluster stack died, maintenance mode or not.)"""
+        assert self.cluster is not None
+        host, holder, pids = targets[0], r.vip_before, self.service_pids()
+        t0 = time.monotonic()
+        self.set_maintenance(True)
+        joins = self.agent_joins(host)
+        self.cluster.stop_agents([host])
+        self.untouched(r, pids, holder, f"{host}'s agent stopped in maintenance mode")
+        self.cluster.start_agent(host)
+        self.wait_until(lambda: self.agent_joins(host) > joins, 30, f"{host}'s agent joining again")
+        self.cluster.wait_members(self.names, 30)
+        self.untouched(r, pids, holder, f"{host}'s agent back in maintenance mode")
+        return self._end_maintenance(r, pids, holder, t0)
+
+    def _fault_reattach(self, r: FaultResult, targets: list[str]) -> float:
+        """Reattach: with maintenance-mode on, every agent leaves cleanly and starts again; the
+        resources keep running untouched throughout, and nothing restarts when maintenance ends."""
+        assert self.cluster is not None
+        holder, pids = r.vip_before, self.service_pids()
+        t0 = time.monotonic()
+        self.set_maintenance(True)
+        self.cluster.stop_agents(self.names)
+        self.untouched(r, pids, holder, "every agent stopped in maintenance mode")
+        for h in self.names:
+            self.cluster.start_agent(h)
+        self.cluster.wait_members(self.names, 30)
+        self.untouched(r, pids, holder, "every agent back in maintenance mode")
+        return self._end_maintenance(r, pids, holder, t0)
+
+    def _end_maintenance(self, r: FaultResult, pids: dict[str, int | None], holder: str | None,
+                         t0: float) -> float:
+        t = time.monotonic()
+        self.set_maintenance(False)
+
+        def check(samples: list[ClaimSample]) -> list[str]:
+            out = claims_other_than(samples, holder, since=t0)
+            self.untouched(r, pids, holder, "after maintenance-mode off")
+            return out
+
+        self._checks.append(check)
+        return t
+
+    def stop_etcd_member(self, host: str, bound_s: float = 10.0) -> None:
+        """SIGTERM host's etcd member, as a clean shutdown of the host does (a leader hands its
+        leadership over before it exits), and wait until it has exited; SIGKILL past the bound."""
+        assert self.cluster is not None and self.cluster.etcd is not None and self.lab is not None
+        pids = [p for p in self.lab.pids(host) if _argv0(p).endswith("etcd")]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(LabError):
+            self.wait_until(lambda: not any(_running(p) for p in pids), bound_s, f"etcd on {host} exiting")
+        self.cluster.etcd.kill_member(host)  # reaps it (or kills it, if it is still there)
+
+    def _fault_near_quorum(self, r: FaultResult, targets: list[str]) -> float:
+        """NearQuorumPoint: shut a minority of hosts down cleanly (agent, then etcd member); the store
+        keeps quorum and the rest must run everything; then bring them back."""
+        assert self.cluster is not None and self.cluster.etcd is not None
+        self.cluster.stop_agents(targets)
+        for h in targets:
+            self.stop_etcd_member(h)
+        rest = [h for h in self.names if h not in targets]
+        if self.settle(r, rest, f"with {', '.join(targets)} down", avoid=targets):
+            time.sleep(2.0)  # and it keeps running at the quorum point
+            self.settle(r, rest, f"with {', '.join(targets)} down 2 s later", avoid=targets)
+        t = time.monotonic()
+        for h in targets:
+            self.cluster.etcd.start_member(h, wait=False)
+        self.cluster.etcd.wait_healthy(targets)
+        for h in targets:
+            self.cluster.start_agent(h)
+        return t
+
+    def _fault_etcd_majority_loss(self, r: FaultResult, targets: list[str]) -> float:
+        """The store loses quorum: every agent must self-fence (stop everything) before its lease could
+        expire, so the VIP is on no host within the TTL; then the members come back."""
+        assert self.cluster is not None and self.cluster.etcd is not None
+        ttl = self.cluster.timing.ttl
+        t_kill = time.monotonic()
+        for h in targets:
+            self.cluster.etcd.kill_member(h)
+        late: list[str] = []
+        left: list[str] = []
+        while time.monotonic() < t_kill + ttl + 5.0:  # bounded: well past the TTL
+            looked = time.monotonic()
+            left = self.running_on(self.names)
+            if not left:
+                r.notes.append(f"everything stopped {looked - t_kill:.2f} s after the quorum loss (TTL {ttl:g} s)")
+                break
+            if looked > t_kill + ttl and not late:
+                late = left
+                r.violations.append(f"{looked - t_kill:.2f} s after the quorum loss (TTL {ttl:g} s) still "
+                                    f"running: {', '.join(left)}")
+            time.sleep(0.05)
+        else:
+            r.violations.append(f"{ttl + 5.0:g} s after the quorum loss still running: {', '.join(left)}")
+        time.sleep(max(0.0, t_kill + ttl + 1.0 - time.monotonic()))  # hold the loss beyond the TTL
+        t = time.monotonic()
+        self._checks.append(lambda samples: claims_after(samples, t_kill + ttl, until=t))
+        for h in targets:
+            self.cluster.etcd.start_member(h, wait=False)
+        self.cluster.etcd.wait_healthy(targets)
         return t
 
     def service_pid(self, host: str) -> int | None:
@@ -395,8 +735,24 @@ class Campaign:
         with contextlib.suppress(subprocess.SubprocessError, OSError, ValueError):
             r = self.lab.run(host, ["sh", "-c", f"cat {RSCTMP}/corral-process-{SERVICE_ID}*.pid"], timeout=5)
             if r.returncode == 0 and r.stdout.strip():
-                import json
                 pid = int(json.loads(r.stdout.strip().splitlines()[0])["pid"])
                 if pid in self.lab.pids(host):
                     return pid
         return None
+
+
+def _argv0(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child stays unreaped until kill_member waits for it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False

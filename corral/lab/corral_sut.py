@@ -107,11 +107,13 @@ class CorralCluster:
 
     def __init__(self, lab: Lab, hosts: Sequence[str], *, vip: str, port: int,
                  timing: AgentTiming | None = None, work_dir: str | None = None, monitor: str = "1s",
-                 log_level: str = "info", order_kind: str = "Mandatory", stonith: bool = False) -> None:
+                 log_level: str = "info", order_kind: str = "Mandatory", stonith: bool = False,
+                 heartbeat_timeout: str = "") -> None:
         if order_kind not in ("Mandatory", "Optional"):
             raise ValueError(f"order kind {order_kind!r}: Mandatory or Optional")
         self.order_kind = order_kind
         self.stonith = stonith
+        self.heartbeat_timeout = heartbeat_timeout  # with stonith: fence a silent node after this long
         self.lab, self.hosts = lab, list(hosts)
         self.vip, self.port = vip, port
         self.timing = timing or AgentTiming()
@@ -134,7 +136,7 @@ class CorralCluster:
         config = os.path.join(self.work, "cluster.yaml")
         with open(config, "w") as f:
             f.write(CONFIG.format(stonith="true" if self.stonith else "false", fencing=self.fencing_yaml(),
-                                  stonith_action="  stonith-action: \"off\"\n" if self.stonith else "",
+                                  stonith_action=self.fencing_options(),
                                   clone=CLONE_ID, service=SERVICE_ID, python=self.python,
                                   script=script, port=self.port, monitor=self.monitor, vip_id=VIP_ID,
                                   vip=self.vip, iface=IFACE, order_kind=self.order_kind))
@@ -147,6 +149,13 @@ class CorralCluster:
         for h in self.hosts:
             self.start_agent(h)
         self.wait_members(self.hosts, ready_s)
+
+    def fencing_options(self) -> str:
+        """Cluster options that come with stonith: power off, and the heartbeat timeout if any."""
+        if not self.stonith:
+            return ""
+        hb = f"  heartbeat-timeout: {self.heartbeat_timeout}\n" if self.heartbeat_timeout else ""
+        return "  stonith-action: \"off\"\n" + hb
 
     def fencing_yaml(self) -> str:
         """With stonith: one fence_corral_netns device that powers any server host off (docs/fencing.md)."""
@@ -174,7 +183,10 @@ class CorralCluster:
         argv = [*_env_prefix(), self.python, "-m", "corral.cli.main", "agent", "--node", host,
                 "--store", self.etcd.url(host), "--ttl", f"{t.ttl:g}", "--renew", f"{t.renew:g}",
                 "--store-timeout", f"{t.store_timeout:g}", "--rsctmp", "/run/resource-agents",
-                "--shutdown-timeout", "5", "--log-level", self.log_level]
+                "--shutdown-timeout", "5", "--log-level", self.log_level,
+                # A lab host has no watchdog device to reset it; the timer watchdog kills the agent's
+                # processes, and this drops what a reset would also lose: the VIP (not a process).
+                "--self-fence-command", f"ip addr del {self.vip}/24 dev {IFACE} 2>/dev/null; true"]
         with open(self.agent_log_path(host), "ab") as log:
             self.agents[host] = self.lab.spawn(host, argv, cwd="/", stdout=log, stderr=subprocess.STDOUT)
 
@@ -259,3 +271,38 @@ class CorralCluster:
 
     def claimants(self) -> list[str]:
         return vip_claimants(self.lab, self.hosts, self.vip)
+
+    # -- campaign helpers (corral/lab/campaign.py) ------------------------------------------------------
+    def load_options(self, options: dict[str, str | bool], via: str | None = None) -> None:
+        """`corral load` the configuration written by start() with these cluster options on top, e.g.
+        {"maintenance-mode": True}; {} loads it as it was. There is no CLI verb for cluster options."""
+        import yaml
+
+        with open(os.path.join(self.work, "cluster.yaml")) as f:
+            cfg = yaml.safe_load(f)
+        cfg.setdefault("cluster", {}).update(options)
+        path = os.path.join(self.work, "cluster-options.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False)
+        r = self.corral(via or self.hosts[0], "load", path, timeout=30)
+        if r.returncode != 0:
+            raise LabError(f"corral load with {options} failed ({r.returncode}): {r.stderr.strip()[-1500:]}")
+
+    def stop_agents(self, hosts: Sequence[str], bound_s: float = 30.0) -> None:
+        """SIGTERM the hosts' agents all at once (a clean leave, like stopping the cluster service) and
+        wait until every one has exited."""
+        procs = {h: p for h in hosts if (p := self.agents.pop(h, None)) is not None}
+        for p in procs.values():
+            if p.poll() is None:
+                with contextlib.suppress(OSError):
+                    p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + bound_s
+        stuck = []
+        for h, p in procs.items():
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.agents[h] = p  # still ours: kill_agent() or stop() gets rid of it
+                stuck.append(h)
+        if stuck:
+            raise LabError(f"the agent on {', '.join(stuck)} did not leave within {bound_s:g}s of SIGTERM")

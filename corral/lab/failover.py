@@ -98,14 +98,17 @@ class Corral:
 
     `prepare(lab, hosts)`, if given, runs before the cluster starts (e.g. to
     set up extra devices); `timing` is the agents' lease timing; `stonith=True`
-    enables fencing with the lab fence agent (fence_corral_netns) instead.
+    enables fencing with the lab fence agent (fence_corral_netns) instead, and
+    `heartbeat_timeout` (with stonith) fences a silent node after that long
+    instead of waiting for its lease.
     """
 
     def __init__(self, vip: str = DEFAULT_VIP, port: int = DEFAULT_PORT, *, name: str = "corral",
                  prepare: Callable[[Lab, Sequence[str]], object] | None = None,
                  timing: AgentTiming | None = None, work_dir: str | None = None,
-                 ready_timeout_s: float = 40.0, stonith: bool = False) -> None:
+                 ready_timeout_s: float = 40.0, stonith: bool = False, heartbeat_timeout: str = "") -> None:
         self.stonith = stonith
+        self.heartbeat_timeout = heartbeat_timeout
         self.name = name
         self.vip, self.port = vip, port
         self.prepare = prepare
@@ -121,7 +124,8 @@ class Corral:
         if self.prepare is not None:
             self.prepare(lab, self.hosts)
         self.cluster = CorralCluster(lab, self.hosts, vip=self.vip, port=self.port, timing=self.timing,
-                                     work_dir=self.work_dir, stonith=self.stonith)
+                                     work_dir=self.work_dir, stonith=self.stonith,
+                                     heartbeat_timeout=self.heartbeat_timeout)
         self.cluster.start(self.ready_timeout_s)
 
     def start_host(self, lab: Lab, host: str) -> None:
@@ -135,6 +139,17 @@ class Corral:
 
     def claimants(self, lab: Lab) -> list[str]:
         return vip_claimants(lab, self.hosts, self.vip)
+
+    def controller(self, lab: Lab) -> str | None:
+        """The node running the controller, as the store says."""
+        if self.cluster is None:
+            return None
+        for host in self.hosts:
+            snap = self.cluster.snapshot(host)
+            if snap is not None:
+                leader = snap.get("leader")
+                return str(leader) if leader else None
+        return None
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -260,6 +275,7 @@ class CrashRun:
     attempts: int = 0
     failures: int = 0
     flaps: list[Flap] = field(default_factory=list)
+    victim_led: bool | None = None  # the crashed host ran the controller (None: no such thing)
     error: str = ""
 
     @property
@@ -304,6 +320,9 @@ def crash_once(lab: Lab, sut: SystemUnderTest, work: str, run: int, *, ready_s: 
         prober = Prober(lab, CLIENT, sut.vip, sut.port, os.path.join(work, f"probe-{sut.name}-{run}.jsonl"),
                         duration_s=ready_s + failover_bound_s + after_s + 10).start()
         prober.wait_for(lambda r: _steady(r) == victim, ready_s, f"steady answers from {victim}")
+        leader = getattr(sut, "controller", None)
+        if callable(leader):
+            result.victim_led = leader(lab) == victim
         t_crash = time.monotonic()
         crashed = True
         lab.crash(victim)

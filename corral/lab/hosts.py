@@ -275,7 +275,9 @@ class Lab:
         return netns.power_off(self.host(name).netns)
 
     def restart(self, name: str) -> None:
-        """Boot again after crash(): a fresh mount namespace (empty /run/resource-agents), links up.
+        """Boot again after crash(): a fresh mount namespace (empty /run/resource-agents), links up
+        with only the host's lab address (a real power cycle forgets every address that is not
+        configured at boot, e.g. a VIP the host held when it died).
 
         Nothing is started: starting the host's daemons is the caller's business.
         """
@@ -283,6 +285,10 @@ class Lab:
         netns.kill_all(h.netns)
         self._drop_mount_ns(h)
         self._make_mount_ns(h)
+        # Flushed while the links are still down, so a stale address is never up for an instant.
+        netns.set_links(h.netns, up=False)
+        ip("-n", h.netns, "addr", "flush", "dev", "eth0")
+        ip("-n", h.netns, "addr", "add", f"{h.address}/24", "dev", "eth0")
         netns.power_on(h.netns)
         # Powered on by hand: the lab fence agent's "off" marker no longer holds.
         with contextlib.suppress(FileNotFoundError):

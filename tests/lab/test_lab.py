@@ -217,3 +217,33 @@ def test_bad_lab_arguments() -> None:
         Lab(2, subnet="192.168.1")
     with pytest.raises(ValueError, match="distinct"):
         Lab(["a", "a"])
+
+
+def inet_addresses(lab: Lab, host: str) -> list[str]:
+    out = nsutil.ip("-n", lab.host(host).netns, "-4", "-o", "addr", "show", "dev", "eth0").stdout
+    return sorted(line.split()[3] for line in out.splitlines())
+
+
+def test_restart_forgets_addresses_not_configured_at_boot() -> None:
+    """A power cycle loses every address that is not the host's own: a VIP a dead host held must not
+    come back with its links (that is a second holder of the VIP)."""
+    with Lab(2) as lab:
+        ns = lab.host("h1").netns
+        nsutil.ip("-n", ns, "addr", "add", "10.203.0.100/24", "dev", "eth0")  # a VIP held at the crash
+        nsutil.ip("-n", ns, "addr", "add", "10.203.0.77/24", "dev", "eth0")
+        assert inet_addresses(lab, "h1") == ["10.203.0.1/24", "10.203.0.100/24", "10.203.0.77/24"]
+        lab.crash("h1")
+        assert inet_addresses(lab, "h1") == ["10.203.0.1/24", "10.203.0.100/24", "10.203.0.77/24"]
+        lab.restart("h1")
+        assert link_state(lab, "h1") == "UP"
+        assert inet_addresses(lab, "h1") == ["10.203.0.1/24"]
+        assert inet_addresses(lab, "h2") == ["10.203.0.2/24"]  # the other host is untouched
+        start_server(lab, "h1")
+        wait_reachable(lab, "h2", "h1")
+        # a restart without a crash first (e.g. after a fence) forgets them too
+        nsutil.ip("-n", ns, "addr", "add", "10.203.0.100/24", "dev", "eth0")
+        lab.restart("h1")
+        assert inet_addresses(lab, "h1") == ["10.203.0.1/24"]
+        start_server(lab, "h1")
+        wait_reachable(lab, "h2", "h1")
+    assert leftovers(lab.prefix) == []
