@@ -8,11 +8,16 @@ what etcd3gw hides: the exact connection error (to know whether a write may
 have reached the server), the gateway's error text (lease not found,
 compaction), and a watch stream we can stop and resume on another endpoint.
 
-Failover: calls go to the endpoint that answered last. A request that never
-left (connection refused, connect timeout) moves on to the next endpoint; so
-does any failure of a read or lease call, which are safe to repeat. A write
-whose outcome is unknown is not repeated (a repeated CAS could report failure
-for a write that succeeded): it raises StoreUnavailable.
+Failover, all within the store timeout (one call never takes longer): calls go
+to the endpoint that answered last, then the others, then those that failed
+recently. Connects get a short timeout (a host that is gone answers nothing, not
+even a RST). A call that is safe to repeat (reads, lease calls) is hedged: while
+nothing answers it asks the next endpoint, or one already asked afresh, every
+quarter of the timeout, and asks again members that answer "no leader" (an
+election). A write goes to one member, once: if its outcome is unknown it is not
+repeated (a repeated CAS could report failure for a write that succeeded) and
+raises StoreUnavailable. A silent watch stream has its member probed, and moves
+to another member when that one is gone. docs/store.md has the details.
 """
 from __future__ import annotations
 
@@ -21,12 +26,18 @@ import codecs
 import json
 import math
 import queue
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import etcd3gw
 import requests
+import urllib3
 import urllib3.exceptions
 from etcd3gw import exceptions as gw_exceptions
 
@@ -45,9 +56,30 @@ from corral.store.base import (
     WatchEvent,
 )
 
-#: A watch stream silent this long is reopened (from its last revision, so
-#: nothing is lost): the only way to notice a peer that vanished without a FIN.
+#: A watch stream silent this long is reopened (from its last revision, so nothing is lost): a
+#: backstop for a stream broken on the way while its member is fine (probes catch a member gone).
 WATCH_IDLE_REOPEN = 30.0
+#: Bounds of the per-endpoint connect timeout (a share of the store timeout). A live member on a
+#: LAN accepts in well under a millisecond; a lost SYN is resent only after 1 s anyway.
+CONNECT_TIMEOUT_MIN = 0.05
+CONNECT_TIMEOUT_MAX = 1.0
+#: A call safe to repeat also asks the next endpoint when those asked have not answered within
+#: this share of the store timeout (at least MIN_SLICE); nothing asked is given up before the deadline.
+HEDGE_SHARE = 0.25
+MIN_SLICE = 0.05
+#: A member that answered "no leader" (an election) is asked again after this pause.
+ROUND_PAUSE_S = 0.05
+MAX_PENDING = 2  # attempts of one call under way at one endpoint (a fresh one next to a stuck one)
+MAX_STEPS = 10000  # a bound on the failover loop's steps (the deadline ends it long before)
+#: Threads running the attempts of calls safe to repeat (per store, started as needed, until close()).
+POOL_WORKERS = 16
+#: An endpoint that failed this recently is tried after the others.
+SUSPECT_S = 10.0
+#: Bounds of how long a watch stream may be silent before its member is probed (the store timeout).
+WATCH_PROBE_MIN = 0.2
+WATCH_PROBE_MAX = 2.0
+#: Answers of a member that is alive but cannot serve now (election, overload): another may.
+_UNREADY = ("no leader", "leader changed", "timed out", "too many requests", "proposal dropped")
 
 _RESULTS = {"==": "EQUAL", "!=": "NOT_EQUAL", "<": "LESS", ">": "GREATER"}
 _TARGETS = {"value": "VALUE", "mod_revision": "MOD", "create_revision": "CREATE"}
@@ -109,10 +141,12 @@ def _op(op: Put | Delete) -> dict[str, Any]:
     return {"request_delete_range": _range(op.key, op.prefix)}
 
 
+class _DiscoveryFailed(requests.exceptions.ConnectionError):
+    """The GET of /version (API path discovery) failed: the request itself was never sent."""
+
+
 def _never_sent(exc: BaseException) -> bool:
     """True if the request surely did not reach the server (safe to send elsewhere)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -120,8 +154,9 @@ def _never_sent(exc: BaseException) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
-            return True
+        if isinstance(e, (_DiscoveryFailed, requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError,
+                          urllib3.exceptions.ClosedPoolError, ConnectionRefusedError)):
+            return True  # (urllib3's NewConnectionError is a ConnectTimeoutError)
         todo += [e.__cause__, e.__context__, getattr(e, "reason", None)]
         todo += [a for a in e.args if isinstance(a, BaseException)]
     return False
@@ -130,9 +165,62 @@ def _never_sent(exc: BaseException) -> bool:
 def _error_text(resp: requests.Response) -> str:
     try:
         body = resp.json()
-        return str(body.get("error") or body.get("message") or body)
-    except ValueError:
+        err = body.get("error") or body.get("message") or body
+        return str(err.get("message") or err) if isinstance(err, dict) else str(err)
+    except (ValueError, AttributeError):
         return resp.text.strip() or resp.reason
+
+
+def _answer(resp: requests.Response) -> tuple[int, dict[str, Any] | None, str]:
+    """(HTTP status, body if it is a good answer, error text otherwise)."""
+    if resp.status_code == 200:
+        try:
+            body = resp.json()
+        except ValueError:
+            return 500, None, f"unreadable answer: {resp.text[:200]!r}"
+        err = body.get("error") if isinstance(body, dict) else None
+        if err is None:
+            return 200, body, ""
+        # A gateway stream that failed after sending its header carries the error in the body.
+        code = int(err.get("http_code", 500)) if isinstance(err, dict) else 500
+        return code, None, str(err.get("message") or err) if isinstance(err, dict) else str(err)
+    return resp.status_code, None, _error_text(resp)
+
+
+def _unready(status: int, text: str) -> bool:
+    return status >= 500 or any(m in text.lower() for m in _UNREADY)
+
+
+def _error(status: int, text: str, where: str) -> Exception:
+    if "lease not found" in text:
+        return LeaseExpired(text)
+    if "duplicate key" in text:
+        return ValueError(text)
+    if status in (502, 503, 504) or "timed out" in text or "no leader" in text:
+        return StoreUnavailable(f"etcd {where}: {text}")
+    return StoreError(f"etcd {where}: HTTP {status}: {text}")
+
+
+def _brief(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "no answer in time"
+    if _never_sent(exc):
+        return "connection refused"
+    return str(exc)[:200]
+
+
+@dataclass
+class _Outcome:
+    """How one attempt ended. kind: "ok" (body), "error" (a definite answer to raise), or a
+    failure: "down" (nothing sent), "timeout" (no answer in time), "answer" (the member cannot
+    serve now), "late" (never tried)."""
+    index: int
+    kind: str
+    text: str = ""
+    body: dict[str, Any] | None = None
+    error: Exception | None = None
 
 
 class EtcdStore(Store):
@@ -141,63 +229,217 @@ class EtcdStore(Store):
             raise ValueError("EtcdStore needs at least one endpoint")
         self.timeout = timeout
         self.endpoints = list(endpoints)
+        n = len(endpoints)
+        #: Per-endpoint connect timeout: a share of the deadline, so that a host that is gone
+        #: (SYNs unanswered) leaves time for the others.
+        self.connect_timeout = min(timeout, CONNECT_TIMEOUT_MAX, max(CONNECT_TIMEOUT_MIN, timeout / (n + 1)))
+        #: A watch whose stream has been silent this long has its member asked whether it is alive.
+        self.watch_probe_after = min(WATCH_PROBE_MAX, max(WATCH_PROBE_MIN, timeout))
         self._clients = [etcd3gw.client(host=h, port=p, timeout=timeout) for h, p in endpoints]
+        self._discovery = [threading.Lock() for _ in endpoints]
         self._current = 0
+        self._failed_at: list[float | None] = [None] * n
+        self._clock: Callable[[], float] = time.monotonic
         self._closed = False
+        self._closing = threading.Event()
         self._watches: set[_Watch] = set()
+        self._monitor: threading.Thread | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+
+    # --- endpoints: order, health, one attempt ------------------------------
+
+    def _order(self) -> list[int]:
+        """Endpoints in the order to try: the one that answered last, the others in list order,
+        then those that failed in the last SUSPECT_S seconds, the longest-failed first."""
+        now = self._clock()
+        with self._lock:
+            n = len(self._clients)
+            rotated = [(self._current + i) % n for i in range(n)]
+            recent = {i: t for i, t in enumerate(self._failed_at) if t is not None and now - t < SUSPECT_S}
+        return [i for i in rotated if i not in recent] + sorted(recent, key=recent.__getitem__)
+
+    def _succeeded(self, index: int) -> None:
+        with self._lock:
+            self._failed_at[index] = None
+            self._current = index
+
+    def _failed(self, index: int, kind: str, since: float) -> None:
+        """Remember a failure of an attempt started at `since`. kind: "down" (nothing could be sent:
+        refused, connect timeout), "timeout" (sent, no answer in time) or "answer" (the member
+        answered that it cannot serve now)."""
+        with self._lock:
+            self._failed_at[index] = self._clock()
+        if kind == "answer":
+            return
+        # Pooled connections to a member that went silent would each cost a read timeout (no RST
+        # comes from a host that is gone): start over with fresh ones, which fail at connect.
+        client = self._clients[index]
+        old, client.session = client.session, requests.Session()
+        old.close()  # idle connections only; requests under way finish on theirs
+        if kind == "down":  # its watch streams are as dead, unless they heard from it since
+            self._interrupt_watches(index, since)
+
+    def _timeout(self, budget: float) -> urllib3.Timeout:
+        # total bounds connect + read together (urllib3 gives the read what the connect left).
+        return urllib3.Timeout(connect=min(self.connect_timeout, budget), read=budget, total=budget)
+
+    def _url(self, index: int, path: str, budget: float) -> str:
+        client = self._clients[index]
+        # The API path is discovered by a GET of /version on first use; bound it by our budget.
+        if not self._discovery[index].acquire(timeout=max(0.0, budget)):
+            raise requests.exceptions.ConnectTimeout(f"{client.base_url}: API discovery still under way")
+        try:
+            client.timeout = self._timeout(budget)  # type: ignore[assignment]
+            return client.get_url(path)
+        except gw_exceptions.Etcd3Exception as e:
+            # Discovery is a GET of /version: always safe to try elsewhere.
+            raise _DiscoveryFailed(f"{client.base_url}/version: {e.detail_text or e}") from e
+        finally:
+            self._discovery[index].release()
+
+    def _attempt(self, index: int, path: str, payload: dict[str, Any], budget: float, *,
+                 stream: bool = False) -> requests.Response:
+        """One POST to one endpoint, all of it (API discovery, connect, answer) within budget seconds."""
+        start = self._clock()
+        url = self._url(index, path, budget)
+        left = budget - (self._clock() - start)
+        if left <= 0:
+            raise requests.exceptions.ConnectTimeout(f"{self._clients[index].base_url}: no time left")
+        return self._clients[index].session.post(url, json=payload, stream=stream, timeout=self._timeout(left))
 
     # --- HTTP with failover -------------------------------------------------
 
-    def _url(self, index: int, path: str) -> str:
-        client = self._clients[index]
-        try:
-            return client.get_url(path)  # discovers the API path on first use
-        except gw_exceptions.Etcd3Exception as e:
-            # Discovery is a GET of /version: always safe to try elsewhere.
-            raise requests.exceptions.ConnectionError(f"{client.base_url}/version: {e.detail_text or e}") from e
-
     def _post(self, path: str, payload: dict[str, Any], *, retry: bool) -> dict[str, Any]:
-        """POST to the current endpoint, failing over. retry: safe to resend after any failure."""
+        """POST with failover, all within the store timeout. retry: safe to resend after any failure."""
         if self._closed:
             raise StoreError("etcd store is closed")
-        failures = []
-        start = self._current
-        for i in range(len(self._clients)):
-            index = (start + i) % len(self._clients)
+        deadline = self._clock() + self.timeout
+        return self._post_hedged(path, payload, deadline) if retry else self._post_write(path, payload, deadline)
+
+    def _post_write(self, path: str, payload: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """A write goes to the first endpoint (in _order()) that accepts the connection, with all
+        that is left of the deadline; it moves on only while nothing was sent, and is never resent."""
+        failures: list[str] = []
+        for index in self._order():
             client = self._clients[index]
+            started = self._clock()
+            if deadline - started <= 0:
+                break
             try:
-                url = self._url(index, path)
-            except requests.RequestException as e:  # API discovery failed: nothing was sent
-                failures.append(str(e))
-                continue
-            try:
-                resp = client.session.post(url, json=payload, timeout=self.timeout)
+                resp = self._attempt(index, path, payload, deadline - started)
             except requests.RequestException as e:
-                if not (retry or _never_sent(e)):
+                down = _never_sent(e)
+                self._failed(index, "down" if down else "timeout", started)
+                if not down:
                     raise StoreUnavailable(f"etcd {client.base_url}: {e}; the write may or may not "
                                            "have been applied") from e
-                failures.append(f"{client.base_url}: {e}")
+                failures.append(f"{client.base_url}: {_brief(e)}")
                 continue
-            if resp.status_code in (502, 503, 504) and retry:  # no leader, timeout: another member may do
-                failures.append(f"{client.base_url}: HTTP {resp.status_code} {_error_text(resp)}")
-                continue
-            self._current = index
-            return self._check(resp, client.base_url)
-        raise StoreUnavailable("no etcd endpoint answered: " + "; ".join(failures))
+            status, body, text = _answer(resp)
+            if status == 200 and body is not None:
+                self._succeeded(index)
+                return body
+            if _unready(status, text):  # alive but cannot serve now: others first next time
+                self._failed(index, "answer", started)
+            else:
+                self._succeeded(index)  # a definite answer: the member works
+            raise _error(status, text, client.base_url)
+        raise StoreUnavailable(f"no etcd endpoint answered within {self.timeout:g}s: "
+                               + ("; ".join(failures) or "no time to try one"))
 
-    @staticmethod
-    def _check(resp: requests.Response, where: str) -> dict[str, Any]:
-        if resp.status_code == 200:
-            return resp.json()
-        text = _error_text(resp)
-        if "lease not found" in text:
-            raise LeaseExpired(text)
-        if "duplicate key" in text:
-            raise ValueError(text)
-        if resp.status_code in (502, 503, 504) or "timed out" in text or "no leader" in text:
-            raise StoreUnavailable(f"etcd {where}: {text}")
-        raise StoreError(f"etcd {where}: HTTP {resp.status_code}: {text}")
+    def _try(self, index: int, path: str, payload: dict[str, Any], deadline: float) -> _Outcome:
+        """One attempt of a call safe to repeat, run in the pool; records its own failure, since the
+        caller may have moved on by the time it ends."""
+        client = self._clients[index]
+        started = self._clock()
+        if deadline - started <= 0:  # waited in the pool's queue past the deadline: not the member's fault
+            return _Outcome(index, "late", f"{client.base_url}: not tried in time")
+        try:
+            resp = self._attempt(index, path, payload, deadline - started)
+        except requests.RequestException as e:
+            kind = "down" if _never_sent(e) else "timeout"
+            self._failed(index, kind, started)
+            return _Outcome(index, kind, f"{client.base_url}: {_brief(e)}")
+        status, body, text = _answer(resp)
+        if status == 200 and body is not None:
+            return _Outcome(index, "ok", body=body)
+        if _unready(status, text):
+            self._failed(index, "answer", started)
+            return _Outcome(index, "answer", f"{client.base_url}: HTTP {status} {text}")
+        return _Outcome(index, "error", error=_error(status, text, client.base_url))
+
+    def _post_hedged(self, path: str, payload: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """A call safe to repeat: ask the endpoints in _order(), and whenever nothing has answered
+        for HEDGE_SHARE of the timeout, ask again: the next endpoint not yet asked, else one asked
+        earlier, afresh. Nothing asked is given up (each attempt may run until the deadline) and
+        the first good answer wins. Fresh attempts matter: a follower asked before it noticed
+        that its leader died forwards the request to the dead leader and stays stuck, while the
+        same request sent after the election is answered at once. A member that answers "no
+        leader" / 5xx is asked again ROUND_PAUSE_S later; one that cannot be connected to is not
+        asked again in this call."""
+        pending: dict[Future[_Outcome], int] = {}
+        asked_at: dict[int, float] = {}  # the latest attempt at each endpoint
+        again_at: dict[int, float] = {}  # when an endpoint that failed may be asked again
+        failures: dict[int, str] = {}
+        hedge_after = max(MIN_SLICE, self.timeout * HEDGE_SHARE)
+        next_ask = self._clock()
+        pool = self._pool()
+        for _ in range(MAX_STEPS):
+            now = self._clock()
+            if now >= deadline or self._closed:
+                break
+            if now >= next_ask:
+                busy = Counter(pending.values())
+                askable = [i for i in self._order() if again_at.get(i, now) <= now and busy[i] < MAX_PENDING]
+                ready = [i for i in askable if not busy[i] or now - asked_at[i] >= hedge_after]
+                ready.sort(key=lambda i: busy[i] > 0)  # (stable) endpoints not being asked first
+                if ready:
+                    try:
+                        fut = pool.submit(self._try, ready[0], path, payload, deadline)
+                    except RuntimeError:  # the store was closed meanwhile (its pool shut down)
+                        break
+                    pending[fut] = ready[0]
+                    asked_at[ready[0]] = now
+                    next_ask = now + hedge_after
+                else:  # when one being asked may be asked afresh
+                    next_ask = min((asked_at[i] + hedge_after for i in askable), default=deadline)
+            wake = [t for t in again_at.values() if now < t < deadline]
+            if pending:
+                wake.append(max(next_ask, now))
+            elif not wake:
+                break  # nothing under way and nobody to ask again: every endpoint is down
+            wait_s = max(0.0, min(min(wake), deadline) - now)
+            if not pending:  # (wait() returns at once on no futures)
+                self._closing.wait(wait_s)
+                next_ask = min(next_ask, self._clock())
+                continue
+            done, _ = wait(pending, timeout=wait_s, return_when=FIRST_COMPLETED)
+            for fut in done:
+                del pending[fut]
+                out = fut.result()
+                if out.kind == "ok":
+                    self._succeeded(out.index)
+                    assert out.body is not None
+                    return out.body
+                if out.kind == "error":
+                    self._succeeded(out.index)  # a definite answer: the member works
+                    assert out.error is not None
+                    raise out.error
+                failures[out.index] = out.text
+                again_at[out.index] = deadline if out.kind == "down" else self._clock() + ROUND_PAUSE_S
+                next_ask = self._clock()  # an attempt ended: the next may start now
+        if self._closed:
+            raise StoreError("etcd store is closed")
+        raise StoreUnavailable(f"no etcd endpoint answered within {self.timeout:g}s: "
+                               + ("; ".join(failures.values()) or "no answer yet"))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                # Attempts outlive the call that gave up waiting for them (until its deadline).
+                self._executor = ThreadPoolExecutor(max_workers=POOL_WORKERS, thread_name_prefix="etcd-call")
+            return self._executor
 
     # --- the Store interface ------------------------------------------------
 
@@ -268,6 +510,10 @@ class EtcdStore(Store):
             if self._closed:
                 return
             self._watches.add(watch)
+            if self._monitor is None:
+                self._monitor = threading.Thread(target=self._monitor_watches, name="etcd-watch-probe",
+                                                 daemon=True)
+                self._monitor.start()
         watch.start()
         try:
             while True:
@@ -286,12 +532,51 @@ class EtcdStore(Store):
             with self._lock:
                 self._watches.discard(watch)
 
+    def _interrupt_watches(self, index: int, since: float) -> None:
+        """Break the streams on endpoint index that have heard nothing since `since`: they reopen elsewhere."""
+        with self._lock:
+            watches = [w for w in self._watches if w.index == index and w.alive_at < since]
+        for w in watches:
+            w.interrupt(index)
+
+    def _monitor_watches(self) -> None:
+        """Probe the member of every watch stream silent for watch_probe_after: a member whose host
+        is gone sends neither data nor FIN, so only asking tells. A linearizable read is the probe,
+        so a member cut off from the quorum (whose watches see nothing) fails it too."""
+        while not self._closing.wait(self.watch_probe_after / 2):
+            now = self._clock()
+            with self._lock:
+                silent: dict[int, list[_Watch]] = {}
+                for w in self._watches:
+                    if w.index is not None and now - w.alive_at >= self.watch_probe_after:
+                        silent.setdefault(w.index, []).append(w)
+            for index in silent:
+                started = self._clock()
+                try:
+                    resp = self._attempt(index, "/kv/range", {"key": _b64("\0"), "count_only": True}, self.timeout)
+                    ok = _answer(resp)[0] == 200
+                    kind = "answer"
+                except requests.RequestException as e:
+                    ok, kind = False, "down" if _never_sent(e) else "timeout"
+                if self._closing.is_set():
+                    return
+                if ok:
+                    with self._lock:
+                        for w in silent[index]:
+                            w.alive_at = max(w.alive_at, started)
+                else:
+                    self._failed(index, kind, started)
+                    self._interrupt_watches(index, started)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             watches, self._watches = list(self._watches), set()
+        self._closing.set()
         for w in watches:
             w.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
         for client in self._clients:
             client.session.close()
 
@@ -305,9 +590,10 @@ class _Watch:
         self.prefix = prefix
         self.cursor = start_revision
         self.queue: queue.Queue[object] = queue.Queue()
+        self.index: int | None = None  # the endpoint of the open stream
+        self.alive_at = 0.0  # when the stream last proved alive: data received, or its member answered a probe
         self._stopped = threading.Event()
         self._resp: requests.Response | None = None
-        self._index = store._current
         self._thread = threading.Thread(target=self._run, name=f"etcd-watch {prefix!r}", daemon=True)
 
     def start(self) -> None:
@@ -320,12 +606,19 @@ class _Watch:
             _abort(resp)
         self.queue.put(_CLOSED)
 
+    def interrupt(self, index: int) -> None:
+        resp = self._resp
+        if self.index == index and resp is not None:
+            _abort(resp)
+
     def _run(self) -> None:
         failures: list[str] = []
         n = len(self.store._clients)
+        index = self.store._order()[0]
         while not self._stopped.is_set():
+            started = self.store._clock()
             try:
-                self._stream(failures)
+                self._stream(index, failures)
                 failures.append("stream ended")
             except (RevisionCompacted, StoreError) as e:
                 self.queue.put(e)
@@ -333,28 +626,46 @@ class _Watch:
             except Exception as e:  # any transport failure: reopen elsewhere
                 if self._stopped.is_set():
                     return
-                failures.append(f"{self.store._clients[self._index].base_url}: {e}")
+                failures.append(f"{self.store._clients[index].base_url}: {e}")
+                if isinstance(e, requests.RequestException) and _never_sent(e):
+                    kind = "down"
+                elif isinstance(e, requests.exceptions.Timeout):  # the member never confirmed the watch
+                    kind = "timeout"
+                else:
+                    kind = "answer"
+                self.store._failed(index, kind, started)
+            finally:
+                self.index, self._resp = None, None
             if len(failures) >= 2 * n:  # every endpoint failed twice without a working stream
                 self.queue.put(StoreUnavailable("etcd watch lost every endpoint: " + "; ".join(failures)))
                 return
-            self._index = (self._index + 1) % n
-            self._stopped.wait(0.05 * len(failures))
+            order = self.store._order()
+            index = next((i for i in order if i != index), index)
+            # At once the first time (the stream resumes quickly), then backing off.
+            self._stopped.wait(0.01 + 0.05 * (len(failures) - 1))
 
-    def _stream(self, failures: list[str]) -> None:
-        client = self.store._clients[self._index]
+    def _stream(self, index: int, failures: list[str]) -> None:
+        store = self.store
         body = {"create_request": {**_range(self.prefix, True), "start_revision": self.cursor}}
-        resp = client.session.post(self.store._url(self._index, "/watch"), json=body, stream=True,
-                                   timeout=(self.store.timeout, WATCH_IDLE_REOPEN))
+        self.index = index
+        # The member must confirm the watch (its first message) within the store timeout; then the
+        # stream may stay silent as long as there are no events (the probes watch over it).
+        resp = store._attempt(index, "/watch", body, store.timeout, stream=True)
         self._resp = resp
+        self.alive_at = store._clock()
         try:
             if self._stopped.is_set():
                 return
             if resp.status_code != 200:
                 raise requests.exceptions.ConnectionError(f"HTTP {resp.status_code}: {_error_text(resp)}")
+            sock = _socket(resp)
+            if sock is not None:
+                sock.settimeout(WATCH_IDLE_REOPEN)
             decoder = json.JSONDecoder()
             text = codecs.getincrementaldecoder("utf-8")()
             buf = ""
             for chunk in resp.iter_content(chunk_size=None):
+                self.alive_at = store._clock()
                 buf += text.decode(chunk)
                 while True:  # messages are JSON objects, newline-separated; chunks may split them
                     buf = buf.lstrip()
@@ -390,16 +701,21 @@ class _Watch:
         return bool(result.get("created") or events)
 
 
-def _abort(resp: requests.Response) -> None:
-    """Unblock a thread reading resp: shut its socket down (close() alone does not wake a recv)."""
-    import socket
-
-    sock = getattr(getattr(resp.raw, "_connection", None), "sock", None)
+def _socket(resp: requests.Response) -> socket.socket | None:
+    """The socket under a streamed response (None if urllib3 hides it)."""
+    conn = getattr(resp.raw, "connection", None) or getattr(resp.raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
     if sock is None:
         try:
             sock = resp.raw._fp.fp.raw._sock  # type: ignore[union-attr]
         except AttributeError:
             sock = None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _abort(resp: requests.Response) -> None:
+    """Unblock a thread reading resp: shut its socket down (close() alone does not wake a recv)."""
+    sock = _socket(resp)
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
@@ -409,4 +725,3 @@ def _abort(resp: requests.Response) -> None:
         resp.close()
     except Exception:  # noqa: BLE001 - best effort: the reader thread may be closing it too
         pass
-

@@ -7,59 +7,34 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from live_helpers import Cluster, free_port
+from live_helpers import Cluster
 
 from corral.cluster.timing import Timing
 from corral.store import open_store
+from corral.store.etcd_testing import EtcdStartError, LoopbackEtcd, etcd_available
 
-ETCD = "/usr/bin/etcd"
 BACKENDS = ["sqlite", pytest.param("etcd", marks=pytest.mark.etcd)]
 
 
 @pytest.fixture(scope="session")
 def live_etcd() -> Iterator[str]:
     """host:port of a single-member etcd on loopback, for this session."""
-    if not os.path.exists(ETCD):
-        pytest.skip(f"{ETCD} is absent (apt-get install etcd-server)")
-    client, peer = free_port(), free_port()
-    root = Path(tempfile.mkdtemp(prefix="corral-live-etcd-"))
-    log = (root / "etcd.log").open("wb")
-    proc = subprocess.Popen(
-        [ETCD, "--name", "default", "--data-dir", str(root / "data"),
-         "--listen-client-urls", f"http://127.0.0.1:{client}",
-         "--advertise-client-urls", f"http://127.0.0.1:{client}",
-         "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-cluster", f"default=http://127.0.0.1:{peer}",
-         "--heartbeat-interval", "10", "--election-timeout", "100"],
-        stdout=log, stderr=subprocess.STDOUT)
+    if (why := etcd_available()) is not None:
+        pytest.skip(why)
+    etcd = LoopbackEtcd()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"etcd exited with {proc.returncode}:\n{(root / 'etcd.log').read_text()[-3000:]}")
-            try:
-                if requests.get(f"http://127.0.0.1:{client}/health", timeout=1).json().get("health") == "true":
-                    break
-            except (requests.RequestException, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("etcd not healthy after 20 s")
-            time.sleep(0.05)
-        yield f"127.0.0.1:{client}"
+        try:
+            etcd.start()
+        except EtcdStartError as e:
+            pytest.fail(str(e))
+        yield etcd.endpoint
     finally:
-        proc.kill()
-        proc.wait()
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+        etcd.stop()
 
 
 @pytest.fixture

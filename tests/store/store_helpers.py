@@ -19,6 +19,7 @@ class TcpProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = 0
+        self.frozen = False
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -29,6 +30,10 @@ class TcpProxy:
                 downstream, _ = self.listener.accept()
             except OSError:
                 return
+            if self.frozen:
+                with self._lock:
+                    self._socks.append(downstream)
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
@@ -40,11 +45,11 @@ class TcpProxy:
             for a, b in ((downstream, upstream), (upstream, downstream)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not self.frozen:
+                    dst.sendall(data)
         except OSError:
             pass
         for s in (src, dst):
@@ -52,6 +57,11 @@ class TcpProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def freeze(self) -> None:
+        """Go silent without closing anything (the member's host froze or lost its links): data is
+        dropped both ways, new connections are accepted and left unanswered."""
+        self.frozen = True
 
     def stop(self) -> None:
         self.listener.close()
@@ -62,3 +72,49 @@ class TcpProxy:
                 except OSError:
                     pass
                 s.close()
+
+
+class SilentServer:
+    """Accepts connections and reads what is sent, but never answers: a member whose host froze
+    (its connections stay open, nothing comes back)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._socks.append(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        with self._lock:
+            for s in self._socks:
+                s.close()
+
+
+class DeadHost:
+    """A loopback port whose connects hang (SYNs dropped, as for a host that lost power): a
+    listener with a full accept queue that never accepts."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.port = self.listener.getsockname()[1]
+        # Linux queues one connection beyond a backlog of 0; once it is taken, SYNs are dropped.
+        self._filler = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+
+    def close(self) -> None:
+        self._filler.close()
+        self.listener.close()
