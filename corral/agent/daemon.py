@@ -19,8 +19,9 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from corral.agent.book import HistoryBook
 from corral.agent.executor import Executor, Outcome
@@ -188,7 +189,7 @@ class Agent:
         cfg = self.config
         if cfg is None:
             return
-        tree = ResourceTree(cfg)
+        tree = ResourceTree(self._with_known_nodes(cfg))
         todo = {}
         for prim in tree.primitives():
             rid = exec_id(prim)
@@ -285,6 +286,20 @@ class Agent:
             return
         if self._serving:  # its own thread: it waits on probes that run in the pool
             threading.Thread(target=self._probe_new_locked, name="probe", daemon=True).start()
+
+    def _with_known_nodes(self, cfg: Configuration) -> Configuration:
+        """cfg with every node that ever joined (and this one) in its node list, as the controller
+        sees it: clone-max defaults to the number of nodes, so with nodes missing from the file a
+        clone would have no instance here to probe."""
+        from corral.model.config import Node as ConfigNode
+
+        names = {kv.key[len(keys.NODES):] for kv in self.store.get_prefix(keys.NODES)[0]} | {self.node}
+        missing = sorted(n for n in names if n not in cfg.nodes)
+        if not missing:
+            return cfg
+        nodes = dict(cfg.nodes)
+        nodes.update({n: ConfigNode(name=n, id=n) for n in missing})
+        return replace(cfg, nodes=nodes)
 
     def _probe_new_locked(self) -> None:
         with self._probe_lock:
@@ -470,10 +485,11 @@ class Agent:
                 log.debug("rejoin: %s", exc)
 
     def _stop_all(self, timeout_s: Callable[[str], float], parallel: bool,
-                  until: float | None = None) -> dict[str, str]:
-        """Stop everything that may run here; in parallel, wait at most until `until`.
+                  until: float | None = None, keep: Iterable[str] = ()) -> dict[str, str]:
+        """Stop everything that may run here but `keep`; in parallel, wait at most until `until`.
         Returns the resources not confirmed stopped, with why."""
-        running = list(self.executor.running.items())
+        kept = set(keep)
+        running = [(rid, spec) for rid, spec in self.executor.running.items() if rid not in kept]
         if not running:
             return {}
         results: dict[str, str] = {}
@@ -555,10 +571,25 @@ class Agent:
             prim = next((p for p in _primitives(cfg) if p.id == rid.split(":")[0]), None) if cfg else None
             return op_timeout_s(prim, cfg, "stop", 0) if cfg else 20.0
 
-        self._stop_all(timeout, parallel=False)
+        kept = _unmanaged_ids(cfg, self.executor.running)
+        if kept:
+            log.info("%s: leaving %s running (unmanaged%s)", self.node, ", ".join(kept),
+                     ", maintenance mode" if cfg is not None and cfg.option_bool("maintenance-mode", False) else "")
+        self._stop_all(timeout, parallel=False, keep=kept)
         self.membership.leave()
         self.membership.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _unmanaged_ids(cfg: Configuration | None, running: Iterable[str]) -> list[str]:
+    """Which of the running resources Corral must not stop (maintenance-mode, is-managed=false):
+    Pacemaker leaves unmanaged resources running when its node leaves."""
+    if cfg is None:
+        return []
+    if cfg.option_bool("maintenance-mode", False):
+        return sorted(running)
+    unmanaged = {p.base for p in ResourceTree(cfg).primitives() if not p.managed}
+    return sorted(rid for rid in running if rid.split(":")[0] in unmanaged)
 
 
 def _primitives(cfg: Configuration | None) -> Iterator[Primitive]:

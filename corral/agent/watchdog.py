@@ -80,8 +80,14 @@ Limit = Callable[[], "float | str"]
 
 def node_tag(node: str, store_url: str) -> str:
     """The environment tag of one node's processes: stable across agent restarts (a new
-    agent also covers services its predecessor started), distinct per cluster."""
-    digest = hashlib.sha1(f"{node}\0{store_url.split('?')[0]}".encode()).hexdigest()[:12]
+    agent also covers services its predecessor started), distinct per cluster and per
+    network namespace (labs of namespace "hosts" reuse node names and store addresses,
+    and one lab's watchdog must never kill another's services)."""
+    try:
+        netns = os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        netns = 0
+    digest = hashlib.sha1(f"{node}\0{store_url.split('?')[0]}\0{netns}".encode()).hexdigest()[:12]
     return f"{node}:{digest}"
 
 

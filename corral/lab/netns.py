@@ -83,9 +83,21 @@ def kill_all(name: str, sig: int = signal.SIGKILL, timeout_s: float = 5.0) -> in
 
 
 def power_off(name: str) -> int:
-    """A host losing power: its links go down first (no last words on the wire), then everything dies."""
+    """A host losing power: its links go down first (no last words on the wire), then everything dies,
+    and the addresses added at run time (secondary ones, such as a VIP) are gone, as after a reboot."""
     set_links(name, up=False)
-    return kill_all(name)
+    killed = kill_all(name)
+    drop_secondary_addresses(name)
+    return killed
+
+
+def drop_secondary_addresses(name: str) -> None:
+    out = ip("-n", name, "-o", "-4", "addr", "show", check=False).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if "secondary" in fields and "inet" in fields:
+            dev, cidr = fields[1], fields[fields.index("inet") + 1]
+            ip("-n", name, "addr", "del", cidr, "dev", dev, check=False)
 
 
 def power_on(name: str) -> None:

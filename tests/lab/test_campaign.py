@@ -2,7 +2,8 @@
 
 Pure parts (the audits' arithmetic, the seeded choice of kinds and targets) run anywhere. The lab
 parts need root, `ip netns` and /usr/bin/etcd, else they skip: the new kinds once each (~75 s), the
-maintenance kinds (a strict xfail until the agent's known defects are fixed, ~45 s), and fencing on
+maintenance kinds (they found two agent defects, now fixed: a clean leave stopped unmanaged
+resources; the join probes skipped clone instances; ~45 s), and fencing on
 with a partition and a kill-agent aimed at the VIP holder (~45 s). The 4-fault campaign of the older
 kinds is in test_corral_lab.py.
 """
@@ -127,8 +128,6 @@ def test_cts_kinds_once_each_have_no_violations() -> None:
 
 @pytest.mark.lab
 @NEEDS_ETCD
-@pytest.mark.xfail(strict=True, reason="agent defects the maintenance kinds found (docs/lab.md): a clean leave "
-                                       "stops unmanaged resources; the join probes skip clone instances")
 def test_maintenance_kinds_leave_resources_alone() -> None:
     report, out = _run(Campaign(faults=2, seed=11, kinds=MAINTENANCE, each=True, log_tail_chars=3000))
     assert sorted(r.kind for r in report.results) == sorted(MAINTENANCE), out

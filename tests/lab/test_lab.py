@@ -232,8 +232,8 @@ def test_restart_forgets_addresses_not_configured_at_boot() -> None:
         nsutil.ip("-n", ns, "addr", "add", "10.203.0.100/24", "dev", "eth0")  # a VIP held at the crash
         nsutil.ip("-n", ns, "addr", "add", "10.203.0.77/24", "dev", "eth0")
         assert inet_addresses(lab, "h1") == ["10.203.0.1/24", "10.203.0.100/24", "10.203.0.77/24"]
-        lab.crash("h1")
-        assert inet_addresses(lab, "h1") == ["10.203.0.1/24", "10.203.0.100/24", "10.203.0.77/24"]
+        lab.crash("h1")  # off: runtime addresses are lost with the power
+        assert inet_addresses(lab, "h1") == ["10.203.0.1/24"]
         lab.restart("h1")
         assert link_state(lab, "h1") == "UP"
         assert inet_addresses(lab, "h1") == ["10.203.0.1/24"]
@@ -246,4 +246,18 @@ def test_restart_forgets_addresses_not_configured_at_boot() -> None:
         assert inet_addresses(lab, "h1") == ["10.203.0.1/24"]
         start_server(lab, "h1")
         wait_reachable(lab, "h2", "h1")
+    assert leftovers(lab.prefix) == []
+
+
+def test_fence_agent_power_off_drops_runtime_addresses() -> None:
+    """fence_corral_netns off then on: the VIP the host held is gone (a power cycle), its own address stays."""
+    with Lab(2) as lab:
+        ns = lab.host("h1").netns
+        nsutil.ip("-n", ns, "addr", "add", "10.203.0.100/24", "dev", "eth0")
+        nsutil.power_off(ns)
+        assert inet_addresses(lab, "h1") == ["10.203.0.1/24"]
+        nsutil.power_on(ns)
+        assert link_state(lab, "h1") == "UP"
+        assert inet_addresses(lab, "h1") == ["10.203.0.1/24"]
+        assert inet_addresses(lab, "h2") == ["10.203.0.2/24"]
     assert leftovers(lab.prefix) == []
