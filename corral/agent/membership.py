@@ -28,6 +28,7 @@ from corral.store import Delete, LeaseExpired, Put, Store, StoreError
 
 log = logging.getLogger("corral.agent")
 WATCHDOG_TICK_S = 0.02
+RETRY_S = 0.02  # after a failed renewal
 
 
 class Membership:
@@ -42,7 +43,9 @@ class Membership:
         self._ever_joined = False
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._beat_due = threading.Event()
         self._threads = [threading.Thread(target=self._renew_loop, name="lease", daemon=True),
+                         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
                          threading.Thread(target=self._watchdog, name="watchdog", daemon=True)]
         for t in self._threads:
             t.start()
@@ -100,7 +103,9 @@ class Membership:
             pass  # it expires by itself
 
     def _renew_loop(self) -> None:
-        while not self._stopped.wait(self.timing.renew):
+        wait = self.timing.renew
+        while not self._stopped.wait(wait):
+            wait = self.timing.renew
             lease = self.lease
             if lease is None:
                 continue
@@ -113,11 +118,24 @@ class Membership:
                 continue
             except StoreError as exc:
                 log.warning("lease renewal failed: %s", exc)
+                wait = RETRY_S  # the call already took its time: try again at once, not a renew later
                 continue
             with self._lock:
                 if self.lease != lease:
                     continue
                 self._last_ok = sent
+            self._beat_due.set()
+
+    def _heartbeat_loop(self) -> None:
+        """Beats on a thread of their own: a slow heartbeat write must never hold back the
+        next renewal (the lease is what keeps the node safe; the beat only says so sooner)."""
+        while not self._stopped.is_set():
+            if not self._beat_due.wait(0.5):
+                continue
+            self._beat_due.clear()
+            lease = self.lease
+            if lease is None:
+                continue
             try:
                 self.store.txn([], [self._heartbeat(lease)])
             except StoreError as exc:  # the lease holds; a missed beat only makes us look slower
