@@ -11,7 +11,9 @@ writes can never land out of order.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -138,9 +140,19 @@ class Executor:
         corral.fencing wherever it runs. start/stop/promote/demote/migrations succeed; a probe
         says whether it was started here; a recurring monitor runs the device's `monitor`
         action (as Pacemaker's fencer does), so a broken device shows as a failed resource."""
+        marker = _stonith_marker(rid)
         if task != "monitor":
+            # Started-ness survives a restart of the agent (a file in HA_RSCTMP, which a reboot
+            # clears), so a re-probe does not make the scheduler start the device again.
+            with contextlib.suppress(OSError):
+                if task in ("start", "migrate_from", "promote", "demote"):
+                    os.makedirs(os.path.dirname(marker), exist_ok=True)
+                    with open(marker, "w"):
+                        pass
+                elif task == "stop":
+                    os.unlink(marker)
             return OperationResult(OCF_SUCCESS, "", 0.0, started)
-        if rid not in self.running:
+        if rid not in self.running and not os.path.exists(marker):
             return OperationResult(OCF_NOT_RUNNING, "", 0.0, started)
         if interval_ms <= 0:
             return OperationResult(OCF_SUCCESS, "", 0.0, started)
@@ -224,3 +236,9 @@ def _score(text: str) -> int:
         return parse_score(text)
     except ValueError:
         return 0
+
+
+def _stonith_marker(rid: str) -> str:
+    from corral.resource_agents.environment import rsctmp_dir
+
+    return os.path.join(rsctmp_dir(), f"corral-stonith-{rid.replace('/', '_')}.started")

@@ -29,12 +29,15 @@ def lab() -> None:
               show_default=True, help="kind of the order name-clone then vip")
 @click.option("--stonith", is_flag=True, help="fencing on: stonith-enabled with the lab fence agent "
                                              "(fence_corral_netns); fenced hosts are booted again")
+@click.option("--heartbeat-timeout", default="", metavar="INTERVAL",
+              help="with --stonith: the cluster option heartbeat-timeout (e.g. 300ms): silent hosts are "
+                   "fenced without waiting for their lease")
 @click.option("--keep", type=click.Path(file_okay=False), default=None,
               help="keep the agents' logs, etcd data and config under this directory")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the report as JSON")
 def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: float, store_timeout: float,
              keep: str | None, json_out: str | None, order_kind: str,
-             stonith: bool, each: bool) -> None:
+             stonith: bool, each: bool, heartbeat_timeout: str) -> None:
     """Inject FAULTS seeded random faults, auditing after each (exit 1 on a violation)."""
     from dataclasses import asdict
 
@@ -50,11 +53,13 @@ def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: 
         sys.exit(2)
     chosen = [k.strip() for k in kinds.split(",") if k.strip()] or list(FAULTS)
     try:
+        if heartbeat_timeout and not stonith:
+            raise ValueError("--heartbeat-timeout needs --stonith (a silent host is fenced, not waited for)")
         timing = AgentTiming(ttl, renew, store_timeout)
         timing.check()
         run = Campaign(faults=faults, seed=seed, hosts=hosts, kinds=chosen, timing=timing, work_dir=keep,
                        log=lambda s: click.echo(s), order_kind=order_kind, stonith=stonith,
-                       each=each)
+                       each=each, heartbeat_timeout=heartbeat_timeout)
     except ValueError as exc:
         click.echo(f"corral lab campaign: {exc}", err=True)
         sys.exit(2)

@@ -149,7 +149,7 @@ class Campaign:
     def __init__(self, *, faults: int, seed: int, hosts: int = 3, kinds: Sequence[str] = FAULTS,
                  timing: AgentTiming | None = None, work_dir: str | None = None, converge_s: float = 30.0,
                  log: Callable[[str], None] = print, order_kind: str = "Mandatory", stonith: bool = False,
-                 each: bool = False, log_tail_chars: int = 0) -> None:
+                 each: bool = False, log_tail_chars: int = 0, heartbeat_timeout: str = "") -> None:
         if hosts < 3:
             raise ValueError("a campaign needs at least 3 hosts (a majority must survive one fault)")
         bad = [k for k in kinds if k not in FAULTS]
@@ -166,6 +166,7 @@ class Campaign:
         self.log = log
         self.order_kind = order_kind
         self.stonith = stonith
+        self.heartbeat_timeout = heartbeat_timeout  # with stonith: fence silent nodes after this
         self.lab: Lab | None = None
         self.cluster: CorralCluster | None = None
         self.maintenance = False
@@ -194,7 +195,7 @@ class Campaign:
             lab.start()
             self.cluster = CorralCluster(lab, self.names, vip=DEFAULT_VIP, port=DEFAULT_PORT, timing=self.timing,
                                          work_dir=os.path.join(work, "cluster"), order_kind=self.order_kind,
-                                         stonith=self.stonith)
+                                         stonith=self.stonith, heartbeat_timeout=self.heartbeat_timeout)
             self.cluster.start()
             problems = self.wait_converged(self.names, self.converge_s)
             if problems:

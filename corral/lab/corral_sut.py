@@ -13,7 +13,10 @@ its resources before its lease expires, safety rule 2) with
 
 - `name-clone`: a clone of `corral:process` running the keepalived rig's name
   service (answers VIP:PORT with the host's name) on every host;
-- `vip`: `ocf:heartbeat:IPaddr2` (ip=VIP, cidr_netmask=24, nic=eth0),
+- `vip`: `ocf:heartbeat:IPaddr2` (ip=VIP, cidr_netmask=24, nic=eth0,
+  arp_count_refresh=1: every monitor re-announces the VIP, so a client that
+  was partitioned with a fenced holder learns the new holder's MAC at once
+  after the heal instead of when its ARP entry goes stale),
   colocated with and ordered after `name-clone` (order kind Mandatory by
   default; Optional avoids a scheduler divergence from Pacemaker that restarts
   the VIP whenever an instance of the clone starts or stops elsewhere: see
@@ -68,7 +71,7 @@ resources:
         - {{name: stop, timeout: 5s}}
   - id: {vip_id}
     agent: ocf:heartbeat:IPaddr2
-    params: {{ip: "{vip}", cidr_netmask: "24", nic: {iface}}}
+    params: {{ip: "{vip}", cidr_netmask: "24", nic: {iface}, arp_count_refresh: "1"}}
     ops:
       - {{name: monitor, interval: {monitor}, timeout: 5s}}
       - {{name: start, timeout: 10s}}

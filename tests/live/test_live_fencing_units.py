@@ -166,3 +166,17 @@ def test_stonith_resources_are_bookkeeping(agent, tmp_path):
     out = ex.run("f", spec, "monitor", interval_ms=1000)
     assert out.op.rc == 1 and "monitor failed" in out.op.exit_reason
     assert ex.run("f", spec, "stop").op.rc == 0 and "f" not in ex.running
+
+
+def test_a_started_fence_device_stays_started_across_an_agent_restart(agent, tmp_path, monkeypatch):
+    monkeypatch.setenv("CORRAL_RSCTMP", str(tmp_path / "rsctmp"))
+    store = open_store(f"memory://{uuid.uuid4().hex}")
+    spec = AgentSpec("stonith", str(agent), None, {"pcmk_host_list": "n1"})
+
+    def fresh() -> Executor:  # what a restarted agent has: no memory of what it started
+        return Executor(store, "n1", HistoryBook(), lambda: {"#uname": "n1"}, lambda: True)
+
+    assert fresh().run("f", spec, "start").op.rc == 0
+    assert fresh().run("f", spec, "monitor", target_rc=7).op.rc == 0   # its probe finds it started
+    assert fresh().run("f", spec, "stop").op.rc == 0
+    assert fresh().run("f", spec, "monitor", target_rc=7).op.rc == 7
