@@ -436,7 +436,31 @@ class Agent:
 
     # --- losing the store and leaving --------------------------------------------------
     def _on_lost(self, reason: str) -> None:
-        self._self_fence(reason)
+        policy = self._freeze_policy()
+        if policy is None:
+            self._self_fence(reason)
+            return
+        # no-quorum-policy freeze/ignore, with fencing: as in Pacemaker, a node without quorum
+        # keeps what it runs; the quorate side fences it before recovering any of it (and with
+        # the fence failing, recovery stays blocked). Without fencing that would be a split
+        # brain, so there it is always stop (safety rule 2).
+        with self._state_lock:
+            if self._fencing:
+                return
+            self._serving, self._fencing = False, True
+        self.monitors.cancel_all()
+        log.error("%s: %s; no-quorum-policy=%s with fencing: leaving %d resource(s) running, frozen, until "
+                  "the store is back (the cluster fences this node before it recovers them)", self.node, reason,
+                  policy, len(self.executor.running))
+        threading.Thread(target=self._rejoin, name="rejoin", daemon=True).start()
+
+    def _freeze_policy(self) -> str | None:
+        """'freeze' or 'ignore' when the node keeps its resources on losing the store, else None."""
+        cfg = self.config
+        if cfg is None or not cfg.option_bool("stonith-enabled", True):
+            return None
+        policy = str(cfg.option("no-quorum-policy", "stop")).strip().lower()
+        return policy if policy in ("freeze", "ignore") else None
 
     def _self_fence(self, reason: str, expelled_gen: int | None = None) -> None:
         """Stop everything in parallel before the lease can expire (and before the watchdog,

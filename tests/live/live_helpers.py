@@ -160,6 +160,17 @@ class Partition:
     def cut(self) -> None:
         self.cut_at = time.monotonic()
 
+    def heal(self) -> None:
+        """Traffic flows again; the connections held open while cut are closed (clients reconnect)."""
+        self.cut_at = None
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
     def close(self) -> None:
         self.listener.close()
         with self._lock:

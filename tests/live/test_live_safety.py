@@ -46,3 +46,44 @@ def test_partitioned_node_stops_before_its_lease_expires(make_cluster, live_etcd
         assert port_open(port)
     finally:
         wall.close()
+
+
+@pytest.mark.etcd
+def test_no_quorum_policy_freeze_keeps_a_cut_off_node_running_while_its_fence_fails(make_cluster, live_etcd):
+    """With fencing and no-quorum-policy=freeze, a node that loses the store keeps its resources
+    (Pacemaker's freeze); the others may not recover them until it is fenced, and its fence fails
+    here, so web stays on n1 alone. After the heal n1 rejoins and web was never restarted."""
+    from test_live_fencing import fenced_cluster, set_failing
+
+    c = make_cluster("etcd")
+    port = free_port()
+    wall = Partition(int(live_etcd.rsplit(":", 1)[1]))
+    try:
+        direct = c.store_url
+        real_start = c.start
+
+        def start(name, *extra):  # n1 reaches etcd only through the partition
+            c.store_url = f"etcd://127.0.0.1:{wall.port}" if name == "n1" else direct
+            try:
+                return real_start(name, *extra)
+            finally:
+                c.store_url = direct
+        c.start = start  # type: ignore[method-assign]
+        fenced_cluster(c, port, cluster_options="no-quorum-policy: freeze")
+        pid = c.service_pid("n1", "web")
+        assert pid is not None
+        set_failing(c, True)
+        wall.cut()
+        time.sleep(5.0)  # well past n1's lease (2 s) and its self-fencing point (1.2 s)
+        info = proc_info(pid)
+        assert info is not None and info.alive, "n1 stopped web although the policy is freeze\n" + c.logs()
+        assert c.store.get(keys.member("n1")) is None  # its lease is gone: lost, unclean
+        assert c.where("web") == ["n1"]  # recovery waits for a fence that keeps failing
+        assert "frozen" in (c.workdir / "n1.log").read_text()
+        wall.heal()
+        c.wait("n1 back", lambda: c.store.get(keys.member("n1")) is not None, timeout=20)
+        c.wait_idle(timeout=30)
+        assert c.where("web") == ["n1"] and c.service_pid("n1", "web") == pid  # never restarted
+        assert port_open(port)
+    finally:
+        wall.close()
