@@ -2,7 +2,9 @@
 
 One place knows how to run /usr/bin/etcd for Corral's own use: the command
 line of a member, the bounded wait until it is healthy, and a single-member
-etcd on loopback (`LoopbackEtcd`) that the store and live test suites share.
+etcd on loopback (`LoopbackEtcd`) that the store and live test suites share,
+and a TCP forwarder in front of a member that can go silent (`TcpProxy`: a
+frozen or partitioned member).
 corral/lab/etcd.py builds its per-namespace members from the same pieces.
 It lives in the package, not under tests/, because the lab (and so
 `corral lab campaign`) needs it too.
@@ -18,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -167,3 +170,75 @@ class LoopbackEtcd:
         elif self.root:
             shutil.rmtree(os.path.join(self.root, "data"), ignore_errors=True)
         self.root = ""
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port to a target; stop() kills it like a crashed member."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self.frozen = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.frozen:
+                with self._lock:
+                    self._socks.append(downstream)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                downstream.close()
+                continue
+            with self._lock:
+                self.connections += 1
+                self._socks += [downstream, upstream]
+            for a, b in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if not self.frozen:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def freeze(self) -> None:
+        """Go silent without closing anything (the member's host froze or lost its links): data is
+        dropped both ways, new connections are accepted and left unanswered."""
+        self.frozen = True
+
+    def thaw(self) -> None:
+        """Traffic flows again; the connections held while frozen are closed (clients reconnect)."""
+        self.frozen = False
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def stop(self) -> None:
+        self.listener.close()
+        with self._lock:
+            for s in self._socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()

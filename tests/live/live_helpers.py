@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from corral.cluster.local import LocalCluster
 from corral.cluster.snapshot import read_snapshot
 from corral.cluster.status import cluster_status
 from corral.store import Store
+from corral.store.etcd_testing import TcpProxy
 
 DUMMY_STATE = "${node:#uname}"  # a Dummy's state file goes in the node's own directory
 
@@ -116,66 +116,19 @@ def dummy_rsc(rid: str, workdir: Path, meta: str = "") -> str:
 """
 
 
-class Partition:
-    """A TCP forwarder to a store endpoint; cut() makes it a black hole (connections stay
-    open, nothing gets through, new ones hang): a network partition, not a refusal."""
+class Partition(TcpProxy):
+    """A forwarder to a store endpoint; cut() makes it a black hole (connections stay open,
+    nothing gets through, new ones hang): a network partition, not a refusal; heal() ends it."""
 
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.cut_at: float | None = None
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                down, _ = self.listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self._socks.append(down)
-            if self.cut_at is not None:
-                continue  # accepted, never answered
-            try:
-                up = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
-                down.close()
-                continue
-            with self._lock:
-                self._socks.append(up)
-            for a, b in ((down, up), (up, down)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                if self.cut_at is None:
-                    dst.sendall(data)
-        except OSError:
-            pass
+    cut_at: float | None = None
 
     def cut(self) -> None:
         self.cut_at = time.monotonic()
+        self.freeze()
 
     def heal(self) -> None:
-        """Traffic flows again; the connections held open while cut are closed (clients reconnect)."""
         self.cut_at = None
-        with self._lock:
-            socks, self._socks = self._socks, []
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
+        self.thaw()
 
     def close(self) -> None:
-        self.listener.close()
-        with self._lock:
-            for s in self._socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        self.stop()
