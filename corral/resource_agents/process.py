@@ -42,6 +42,7 @@ from corral.resource_agents.native import ActionOutcome, NativeAgent, ocf_main
 from corral.resource_agents.procfs import boot_id, group_members, proc_info
 
 POLL_S = 0.05
+EXIT_SETTLE_S = 0.3  # how long a refused port may wait for its process to finish exiting
 _ENV_NAME_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 # Started through a throw-away interpreter so the daemon is orphaned at once
@@ -182,6 +183,16 @@ def _port_open(host: str, port: int, timeout: float) -> bool:
         return False
 
 
+def _gone_soon(rec: PidRecord, within: float) -> bool:
+    """True once the recorded process has exited, polling for at most `within` seconds."""
+    until = time.monotonic() + within
+    while _is_ours(rec):
+        if time.monotonic() >= until:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _is_ours(rec: PidRecord) -> bool:
     info = proc_info(rec.pid)
     return (info is not None and info.alive and info.starttime == rec.starttime
@@ -266,6 +277,10 @@ class ProcessAgent(NativeAgent):
         if port is not None:
             host = cfg.param("check_host") or "127.0.0.1"
             if not _port_open(host, port, min(2.0, deadline - time.monotonic())):
+                # A process being killed closes its sockets before it becomes a zombie:
+                # give it a moment, so a dead daemon reads as "not running", not "error".
+                if _gone_soon(rec, min(EXIT_SETTLE_S, max(0.0, deadline - time.monotonic()))):
+                    return ActionOutcome(OCF_NOT_RUNNING, f"process {rec.pid} is gone")
                 return ActionOutcome(OCF_ERR_GENERIC, f"process {rec.pid} runs but {host}:{port} refuses connections")
         return ActionOutcome(OCF_SUCCESS)
 

@@ -124,6 +124,21 @@ def test_pid_reuse_is_not_mistaken_for_our_process(rsctmp: Path, reaper: Reaper)
     assert runner.run(spec, "stop", 5).rc == OCF_SUCCESS and alive(stranger.pid)
 
 
+def test_a_process_dying_during_monitor_is_not_running(rsctmp: Path, reaper: Reaper) -> None:
+    # A killed daemon closes its sockets a moment before it becomes a zombie; a monitor that
+    # lands in that moment must say "not running" (7, recover), not "failed" (1).
+    dying = reaper.popen(["sleep", "0.1"])
+    info = proc_info(dying.pid)
+    assert info is not None
+    rsctmp.mkdir(parents=True, exist_ok=True)
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    pidfile_of(rsctmp, "dying").write_text(json.dumps({"pid": dying.pid, "starttime": info.starttime,
+                                                       "boot_id": boot, "argv": ["sleep"]}))
+    spec = proc_spec("dying", "sleep 0.1", check_port=str(free_port()))
+    res = NativeRunner().run(spec, "monitor", 5)
+    assert res.rc == OCF_NOT_RUNNING and str(dying.pid) in res.exit_reason, res
+
+
 def test_cwd_env_and_logfile(rsctmp: Path, workdir: Path) -> None:
     out = workdir / "out"
     log = workdir / "logs" / "svc.log"
