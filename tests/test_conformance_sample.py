@@ -69,6 +69,7 @@ SCENARIOS: tuple[str, ...] = (
     "rec-node-2",
     "concurrent-fencing",
     "stop-failure-with-fencing",
+    "no_quorum_demote",
     # resource failures
     "rec-rsc-0",
     "rec-rsc-1",

@@ -68,6 +68,24 @@ class HistoryBook:
                 rec.ops = [o for o in rec.ops if not is_failure(o)]
                 rec.extra = {k: v for k, v in rec.extra.items() if any(o.id == k for o in rec.ops)}
 
+    def promoted(self, rid: str) -> bool:
+        """Whether rid may be running promoted here: promoted last, a failed demote, or an
+        agent that answered "running promoted" (8) to its latest probe or monitor."""
+        with self._lock:
+            rec = self.records.get(rid)
+            if rec is None:
+                return False
+            for op in rec.ops:
+                if op.id == f"{rid}_last_failure_0":
+                    continue
+                if op.op == "promote" and not is_failure(op):
+                    return True
+                if op.op == "demote" and is_failure(op):
+                    return True
+                if op.op == "monitor" and op.rc == 8:
+                    return True
+            return False
+
     def snapshot(self, rid: str) -> HistoryRecord | None:
         with self._lock:
             rec = self.records.get(rid)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from corral.agent.attr_tools import NODE_ENV, OFFLINE_ENV, STORE_ENV, install_shims
 from corral.agent.book import HistoryBook
 from corral.agent.executor import Executor, Outcome
 from corral.agent.membership import Membership
@@ -35,8 +36,8 @@ from corral.cluster.resources import exec_id, op_timeout_s, recurring_monitors, 
 from corral.cluster.timing import Timing, with_store_timeout
 from corral.controller.liveness import Liveness
 from corral.controller.takeover import Takeover
-from corral.model.config import PROMOTED, STARTED, Configuration, Primitive
-from corral.resource_agents.environment import RSCTMP_ENV
+from corral.model.config import PROMOTED, STARTED, Configuration, Primitive, is_true
+from corral.resource_agents.environment import DEFAULT_PATH, RSCTMP_ENV, rsctmp_dir
 from corral.scheduler.resources import ResourceTree
 from corral.store import (
     Compare,
@@ -91,6 +92,7 @@ class Agent:
             os.makedirs(self.rsctmp, exist_ok=True)
             os.environ[RSCTMP_ENV] = self.rsctmp
         os.environ[TAG_ENV] = self.tag  # inherited by every agent and service run here: what a watchdog kills
+        self._export_attr_tools()
         self.store = open_store(self.url)
         lease_store = open_store(self.url)       # renewals never queue behind other work
         self.elect_store = open_store(self.url)
@@ -123,6 +125,14 @@ class Agent:
 
     def stop(self) -> None:
         self.stopped.set()
+
+    def _export_attr_tools(self) -> None:
+        """Agents set node attributes (promotion scores, bootstrap facts) with Pacemaker's
+        tools: point them at Corral's (HA_SBIN_DIR for ocf-shellfuncs, PATH for the rest)."""
+        shims = str(install_shims(os.path.join(rsctmp_dir(), ".corral-sbin")))
+        os.environ.update({NODE_ENV: self.node, STORE_ENV: self.url, "HA_SBIN_DIR": shims})
+        path = os.environ.get("PATH", DEFAULT_PATH).split(os.pathsep)
+        os.environ["PATH"] = os.pathsep.join([shims, *(d for d in path if d != shims)])
 
     def node_attrs(self) -> dict[str, str]:
         cfg = self.config
@@ -252,7 +262,9 @@ class Agent:
         rid = rec.exec_rsc
         if not self._serving:
             raise RuntimeError("this node is not serving (self-fencing or leaving)")
-        target = 8 if rec.role == PROMOTED else 0
+        # Only a monitor of the promoted role expects "running promoted" (8); promote, demote
+        # and stop succeed with 0 whatever the role.
+        target = 8 if rec.role == PROMOTED and rec.task == "monitor" else 0
         if rec.task == "monitor" and rec.interval_ms > 0:
             return self.monitors.start(rid, rec.base, rec.spec, rec.interval_ms, rec.timeout_s, target)
         spec = rec.spec
@@ -438,7 +450,7 @@ class Agent:
     def _on_lost(self, reason: str) -> None:
         policy = self._freeze_policy()
         if policy is None:
-            self._self_fence(reason)
+            self._self_fence(reason, demote=self._quorum_policy() == "demote")
             return
         # no-quorum-policy freeze/ignore, with fencing: as in Pacemaker, a node without quorum
         # keeps what it runs; the quorate side fences it before recovering any of it (and with
@@ -459,12 +471,18 @@ class Agent:
         cfg = self.config
         if cfg is None or not cfg.option_bool("stonith-enabled", True):
             return None
-        policy = str(cfg.option("no-quorum-policy", "stop")).strip().lower()
+        policy = self._quorum_policy()
         return policy if policy in ("freeze", "ignore") else None
 
-    def _self_fence(self, reason: str, expelled_gen: int | None = None) -> None:
+    def _quorum_policy(self) -> str:
+        cfg = self.config
+        return "stop" if cfg is None else str(cfg.option("no-quorum-policy", "stop")).strip().lower()
+
+    def _self_fence(self, reason: str, expelled_gen: int | None = None, demote: bool = False) -> None:
         """Stop everything in parallel before the lease can expire (and before the watchdog,
-        no longer fed, fires); what is not confirmed stopped by then is escalated."""
+        no longer fed, fires); what is not confirmed stopped by then is escalated.
+        demote (no-quorum-policy=demote): promotable clone instances are demoted and left
+        running unpromoted instead (one that fails to demote is stopped)."""
         with self._state_lock:
             if self._fencing:
                 return
@@ -480,7 +498,15 @@ class Agent:
         until = min(deadline - 0.05, self.watchdog.expires_at - min(0.05, self.watchdog.timeout / 4))
         started = time.monotonic()
         self.monitors.cancel_all()
-        left = self._stop_all(lambda _rid: max(0.2, until - time.monotonic()), parallel=True, until=until)
+        keep: list[str] = []
+        demoting: list[str] = []
+        if demote:
+            keep = _promotable_ids(self.config, self.executor.running)
+            demoting = [rid for rid in keep if self.book.promoted(rid)]
+            log.error("%s: %s; no-quorum-policy=demote: demoting %s, keeping %d unpromoted instance(s)",
+                      self.node, reason, ", ".join(demoting) or "nothing", len(keep) - len(demoting))
+        left = self._stop_all(lambda _rid: max(0.2, until - time.monotonic()), parallel=True, until=until,
+                              keep=[rid for rid in keep if rid not in demoting], demote=demoting)
         if left:
             what = "; ".join(f"{rid}: {why}" for rid, why in left.items())
             log.error("%s: self-fencing: %d resource(s) not confirmed stopped after %.2fs (%s); escalating to "
@@ -509,22 +535,36 @@ class Agent:
                 log.debug("rejoin: %s", exc)
 
     def _stop_all(self, timeout_s: Callable[[str], float], parallel: bool,
-                  until: float | None = None, keep: Iterable[str] = ()) -> dict[str, str]:
+                  until: float | None = None, keep: Iterable[str] = (),
+                  demote: Iterable[str] = ()) -> dict[str, str]:
         """Stop everything that may run here but `keep`; in parallel, wait at most until `until`.
-        Returns the resources not confirmed stopped, with why."""
-        kept = set(keep)
+        Those in `demote` are demoted instead (stopped if that fails).
+        Returns the resources not confirmed stopped (or demoted), with why."""
+        kept, demoting = set(keep), set(demote)
         running = [(rid, spec) for rid, spec in self.executor.running.items() if rid not in kept]
         if not running:
             return {}
         results: dict[str, str] = {}
+        demoted: set[str] = set()
 
         def stop(rid: str, spec: AgentSpec) -> None:
             base = rid.split(":")[0]
             fencing = self._fencing  # the store is out of reach: do not wait on it to record
             try:
                 budget = timeout_s(rid)
+                # Cut off from the store, an agent's attribute calls answer at once (Pacemaker's
+                # are local too) instead of spending the stop's budget waiting on the store.
+                env = {OFFLINE_ENV: "1"} if fencing else None
+                if rid in demoting:
+                    out = self.executor.run(rid, spec, "demote", timeout_s=budget, base=base, record=not fencing,
+                                            lock_wait=budget / 3 if fencing else None, env_extra=env)
+                    log.warning("self-fencing: demote %s: rc=%d", rid, out.op.rc)
+                    if not out.failed:
+                        demoted.add(rid)
+                        return
+                    budget = timeout_s(rid)
                 out = self.executor.run(rid, spec, "stop", timeout_s=budget, base=base, record=not fencing,
-                                        lock_wait=budget / 3 if fencing else None)
+                                        lock_wait=budget / 3 if fencing else None, env_extra=env)
                 results[rid] = f"rc={out.op.rc}" + (f" {out.op.exit_reason}" if out.op.exit_reason else "")
                 if fencing:
                     log.warning("self-fencing: stop %s: %s", rid, results[rid])
@@ -544,6 +584,8 @@ class Agent:
                 stop(rid, spec)
         left = {}
         for rid, _spec in running:
+            if rid in demoted:
+                continue
             if rid in threads and threads[rid].is_alive():
                 left[rid] = "its stop is still running"
             elif rid in self.executor.running:
@@ -612,8 +654,35 @@ def _unmanaged_ids(cfg: Configuration | None, running: Iterable[str]) -> list[st
         return []
     if cfg.option_bool("maintenance-mode", False):
         return sorted(running)
-    unmanaged = {p.base for p in ResourceTree(cfg).primitives() if not p.managed}
+    unmanaged = {base for base, (meta, _) in _base_meta(cfg).items()
+                 if not is_true(meta.get("is-managed", "true")) or is_true(meta.get("maintenance", "false"))}
     return sorted(rid for rid in running if rid.split(":")[0] in unmanaged)
+
+
+def _promotable_ids(cfg: Configuration | None, running: Iterable[str]) -> list[str]:
+    """Which of the running resources are instances of a promotable clone."""
+    promotable = {base for base, (_, is_promotable) in _base_meta(cfg).items() if is_promotable}
+    return sorted(rid for rid in running if rid.split(":")[0] in promotable)
+
+
+def _base_meta(cfg: Configuration | None) -> dict[str, tuple[dict[str, str], bool]]:
+    """Per configured primitive: its meta attributes as inherited from resource defaults, its
+    clone and group, and whether it is in a promotable clone. By configured id, so clone
+    instances are covered however many nodes have joined (ResourceTree sizes clones by nodes)."""
+    from corral.model.config import Clone, Group
+
+    out: dict[str, tuple[dict[str, str], bool]] = {}
+    if cfg is None:
+        return out
+    defaults = ResourceTree(cfg).defaults
+    for r in cfg.resources:
+        promotable = isinstance(r, Clone) and r.promotable
+        outer = {**defaults, **r.meta}
+        child = r.child if isinstance(r, Clone) else r
+        inner = {**outer, **child.meta} if child is not r else outer
+        for m in (child.members if isinstance(child, Group) else [child]):
+            out[m.id] = ({**inner, **m.meta} if m is not child else inner, promotable)
+    return out
 
 
 def _primitives(cfg: Configuration | None) -> Iterator[Primitive]:

@@ -125,6 +125,7 @@ class Executor:
             rs = resource_spec(rid, spec, self.node_attrs())
         except MissingNodeAttribute as exc:  # node-specific: ban from this node, like OCF_ERR_ARGS
             return OperationResult(OCF_ERR_ARGS, str(exc), 0.0, started), EXEC_DONE
+        rs.meta.setdefault("on_node", self.node)  # OCF_RESKEY_CRM_meta_on_node: agents name their node by it
         if rs.rsc_class == "stonith":
             return self._stonith(rid, rs, task, interval_ms, timeout_s, started), EXEC_DONE
         try:

@@ -22,6 +22,7 @@ MEMBERS = "/corral/members/"
 HEARTBEATS = "/corral/heartbeat/"
 NODES = "/corral/nodes/"
 ATTRS = "/corral/attrs/"
+NODE_ATTRS = "/corral/node-attrs/"   # permanent (lifetime forever) node attributes
 HISTORY = "/corral/history/"
 ACTIONS = "/corral/actions/"
 REQUESTS = "/corral/requests/"
@@ -52,6 +53,10 @@ def attrs(node: str) -> str:
 
 def attr(node: str, name: str) -> str:
     return f"{ATTRS}{node}/{name}"
+
+
+def node_attr(node: str, name: str) -> str:
+    return f"{NODE_ATTRS}{node}/{name}"
 
 
 def history(node: str) -> str:

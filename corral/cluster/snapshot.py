@@ -30,7 +30,8 @@ class Snapshot:
     config_source: str = ""
     members: dict[str, dict] = field(default_factory=dict)
     nodes: dict[str, dict] = field(default_factory=dict)            # persistent node records
-    attrs: dict[str, dict[str, str]] = field(default_factory=dict)
+    attrs: dict[str, dict[str, str]] = field(default_factory=dict)       # transient (lifetime reboot)
+    node_attrs: dict[str, dict[str, str]] = field(default_factory=dict)  # permanent (lifetime forever)
     history: dict[str, dict[str, HistoryRecord]] = field(default_factory=dict)
     actions: dict[str, ActionRecord] = field(default_factory=dict)  # key -> action
     action_revisions: dict[str, int] = field(default_factory=dict)
@@ -64,6 +65,9 @@ def snapshot_from(kvs: list[KeyValue], revision: int, parse_config: bool = True)
         elif k.startswith(keys.ATTRS):
             node, name = keys.split(k, keys.ATTRS)
             snap.attrs.setdefault(node, {})[name] = kv.value
+        elif k.startswith(keys.NODE_ATTRS):
+            node, name = keys.split(k, keys.NODE_ATTRS)
+            snap.node_attrs.setdefault(node, {})[name] = kv.value
         elif k.startswith(keys.HISTORY):
             node, rsc = keys.split(k, keys.HISTORY)
             try:
@@ -105,6 +109,9 @@ def scheduler_inputs(snap: Snapshot, now: float | None = None) -> tuple[Configur
     for name in sorted(set(snap.nodes) | set(snap.members)):
         if name not in cfg.nodes:
             cfg.nodes[name] = ConfigNode(name=name, id=name)
+    for name, values in snap.node_attrs.items():  # set by agents (crm_attribute -l forever)
+        if name in cfg.nodes:
+            cfg.nodes[name].attrs.update(values)
     fencing = cfg.option_bool("stonith-enabled", True)
     state = ClusterState(now=int(now if now is not None else time.time()), dc=snap.leader)
     for name in sorted(set(snap.nodes) | set(snap.members)):

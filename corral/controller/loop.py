@@ -45,7 +45,7 @@ log = logging.getLogger("corral.controller")
 
 # Changes under these prefixes abort a running transition (re-plan at once);
 # history changes do not (our own actions make them), but they do trigger a re-plan.
-ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.ATTRS, keys.NODES)
+ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.ATTRS, keys.NODE_ATTRS, keys.NODES)
 QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
 IDLE_REPLAN_S = 5.0  # re-plan now and then even without changes (failure-timeout expiry)
 LIVENESS_TICK_S = 0.02

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from corral.model.config import PROMOTED, STOPPED, Configuration, TicketDependency
+from corral.model.config import PROMOTED, STOPPED, UNPROMOTED, Configuration, TicketDependency
 from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
@@ -167,14 +167,21 @@ def requires(p: Prim, fencing: bool) -> str:
 
 
 def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
-    """Without quorum nothing that needs quorum may start; with policy 'stop' it stops too."""
+    """Without quorum nothing that needs quorum may start; with policy 'stop' it stops too;
+    with 'demote' promoted instances are demoted (left running) and everything else stops."""
     for p, plan in plans.items():
         if not p.managed or requires(p, fencing) == "nothing":
             continue
         if plan.start_on is not None:
             plan.start_runnable = False
             plan.reason = "no quorum"
-        if policy == "stop" and p.active:
+        if policy == "demote" and p.is_promotable_instance and p.active:
+            plan.promote = False
+            if p.current_role == PROMOTED:
+                plan.demote = True
+                p.next_role = UNPROMOTED
+            continue
+        if policy in ("stop", "demote") and p.active:
             plan.stop_on = list(p.active)
             plan.reason = "no quorum"
             if p.assigned is not None and p.next_role != STOPPED:
