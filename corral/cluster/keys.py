@@ -4,7 +4,9 @@
     /corral/members/<node>              lease-bound: present while the node's agent holds its lease
     /corral/heartbeat/<node>            lease-bound: rewritten after every lease renewal (liveness)
     /corral/nodes/<node>                persistent: the node has joined once; {"expected": member|down}
-    /corral/attrs/<node>/<name>         transient node attributes (fail-count-*, last-failure-*, shutdown)
+    /corral/attrs/<node>/<name>         transient node attributes (fail-count-*, last-failure-*, shutdown,
+                                        promotion scores master-<rsc> set by agents)
+    /corral/node-attrs/<node>/<name>    permanent node attributes set by agents (crm_attribute -l forever)
     /corral/history/<node>/<rsc>        the node's operation history of one resource (written by its agent)
     /corral/actions/<node>/<id>         an action assigned by the controller (fenced by its epoch),
                                         then its result written back by the node's agent
