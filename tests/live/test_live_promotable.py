@@ -13,6 +13,7 @@ from live_helpers import Partition
 from test_live_cluster import FENCING_OFF, three_nodes
 
 from corral.cluster import keys
+from corral.cluster.timing import Timing
 
 STATEFUL = """
   - promotable: db-clone
@@ -85,6 +86,9 @@ def test_one_instance_is_promoted_and_moves_when_its_node_crashes(make_cluster, 
 @pytest.mark.etcd
 def test_no_quorum_policy_demote_keeps_the_cut_off_instance_unpromoted(make_cluster, live_etcd):
     c = make_cluster("etcd")
+    # A lease long enough that the cut-off node's demote (a shell agent and its crm_master call)
+    # fits in its self-fencing budget on a loaded machine: it starts at 1.2 s, the lease ends at 4 s.
+    c.timing = Timing(ttl=4.0, renew=0.2, store_timeout=0.5)
     wall = Partition(int(live_etcd.rsplit(":", 1)[1]))
     try:
         c.load("cluster: {stonith-enabled: false, no-quorum-policy: demote}\nresources:" + STATEFUL
