@@ -24,6 +24,7 @@ from corral.agent.book import HistoryBook, is_failure
 from corral.cluster import keys
 from corral.cluster.records import AgentSpec
 from corral.cluster.resources import MissingNodeAttribute, resource_spec
+from corral.model.digest import params_digest
 from corral.model.scores import INFINITY, format_score, parse_score
 from corral.model.state import EXEC_DONE, EXEC_NOT_INSTALLED, EXEC_TIMEOUT, OpRecord
 from corral.resource_agents import (
@@ -110,7 +111,8 @@ class Executor:
         op = OpRecord(rsc=rid, op=task, interval_ms=interval_ms, rc=result.rc, op_status=status,
                       call_id=self.book.next_call_id(), target_rc=target_rc,
                       last_rc_change=int(time.time()), exit_reason=result.exit_reason,
-                      migrate_source=migrate[0], migrate_target=migrate[1])
+                      migrate_source=migrate[0], migrate_target=migrate[1],
+                      op_digest=params_digest(spec.params))
         failed = is_failure(op)
         self._track(rid, spec, op, failed)
         out = Outcome(op, result, failed)

@@ -86,10 +86,12 @@ class ActionPlanner:
             nxt = None
             p.next_role = STOPPED
         for node in cur:
-            if node != nxt or p.failed or len(cur) > 1:
+            if node != nxt or p.failed or len(cur) > 1 or node in p.redefined:
                 plan.stop_on.append(node)
         if nxt is not None and (nxt not in cur or nxt in plan.stop_on):
             plan.start_on = nxt
+            if nxt in p.redefined and not p.failed:
+                plan.reason = "resource definition change"
         cur_role = p.current_role
         if p.next_role == PROMOTED and (cur_role != PROMOTED or plan.start):
             plan.promote = True

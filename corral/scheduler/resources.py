@@ -72,6 +72,7 @@ class Prim(Rsc):
     partial_migration: tuple[str, str] | None = None       # (source, target) of an unfinished migration
     migrated_from: str | None = None
     banned: set[str] = field(default_factory=set)
+    redefined: set[str] = field(default_factory=set)       # nodes where it runs with other parameters
     # placement
     scores: dict[str, int] = field(default_factory=dict)
     promotion_scores: dict[str, int] = field(default_factory=dict)

@@ -178,3 +178,23 @@ def test_agent_restart_keeps_its_resources_running(make_cluster):
     pid_now = c.service_pid(node, "web")
     os.killpg(pid_now, signal.SIGKILL)  # and it is monitored again
     c.wait("web restarted", lambda: c.service_pid(node, "web") not in (None, pid_now) and port_open(port))
+
+
+def test_changed_parameters_restart_the_resource_in_place(make_cluster, backend):
+    c = make_cluster(backend)
+    port, new_port = free_port(), free_port()
+    three_nodes(c, FENCING_OFF + "resources:" + process_rsc("web", port) + dummy_rsc("db", c.workdir))
+    node = c.wait_running("web")
+    db_node = c.wait_running("db")
+    c.wait_idle()
+    pid, db_state = c.service_pid(node, "web"), (c.workdir / db_node / "db.state")
+    assert pid is not None and db_state.exists()
+    c.load(FENCING_OFF + "resources:" + process_rsc("web", new_port) + dummy_rsc("db", c.workdir))
+    c.wait("web serving on its new port", lambda: port_open(new_port) and not port_open(port))
+    st = c.wait_idle()
+    web = next(r for r in st["resources"] if r["id"] == "web")
+    assert web["node"] == node and c.service_pid(node, "web") not in (None, pid)  # restarted, not moved
+    assert not st["failures"] and web["failcount"] == 0
+    assert c.where("db") == [db_node]
+    db_hist = c.store.get(keys.history_rsc(db_node, "db")).value
+    assert '"op": "stop"' not in db_hist  # an unchanged resource is left alone

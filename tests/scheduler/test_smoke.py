@@ -59,3 +59,34 @@ def test_running_resource_with_failed_monitor_is_recovered():
     status = NODE_UP.format(i=1, n="n1", lrm=lrm) + "".join(
         NODE_UP.format(i=i, n=f"n{i}", lrm="") for i in (2, 3))
     assert run(cib(dummy("a"), status=status)) == ["Recover a ( n1 )"]
+
+
+def _running(rid: str, digest: str) -> str:
+    op = (f'<lrm_rsc_op id="{rid}_last_0" operation="start" call-id="2" rc-code="0" op-status="0" interval="0"'
+          f' op-digest="{digest}" transition-key="1:1:0:x"/>')
+    return f'<lrm_resource id="{rid}" class="ocf" provider="heartbeat" type="Dummy">{op}</lrm_resource>'
+
+
+def test_changed_parameters_restart_in_place_with_corral_digests_only():
+    from corral.model.digest import params_digest
+
+    def prim(rid: str, value: str) -> str:
+        return (f'<primitive id="{rid}" class="ocf" provider="heartbeat" type="Dummy">'
+                f'<instance_attributes id="{rid}-ia"><nvpair id="{rid}-p" name="fake" value="{value}"/>'
+                '</instance_attributes></primitive>')
+
+    def status(a_digest: str) -> str:
+        lrm = ('<lrm id="1"><lrm_resources>' + _running("a", a_digest) + _running("b", params_digest({"fake": "1"}))
+               + '</lrm_resources></lrm>')
+        return NODE_UP.format(i=1, n="n1", lrm=lrm) + "".join(NODE_UP.format(i=i, n=f"n{i}", lrm="") for i in (2, 3))
+
+    order = ('<rsc_order id="o" first="a" then="b" kind="Mandatory"/>'
+             '<rsc_location id="la" rsc="a" node="n1" score="100"/><rsc_location id="lb" rsc="b" node="n1" score="100"/>')
+    resources = prim("a", "2") + prim("b", "1")
+    # a ran with fake=1 and is configured with fake=2: restarted where it is, and b, ordered after it, too.
+    out = run(cib(resources, order, status(params_digest({"fake": "1"}))))
+    assert out == ["Restart a ( n1 ) due to resource definition change",
+                   "Restart b ( n1 ) due to required a start"]
+    assert run(cib(resources, order, status(params_digest({"fake": "2"})))) == []
+    # A Pacemaker digest (another algorithm) is never compared.
+    assert run(cib(resources, order, status("5c3b8e0b0f5c4ee7c1b8a1b0d3c0a8f1"))) == []
