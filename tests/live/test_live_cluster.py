@@ -10,6 +10,7 @@ import time
 from live_helpers import dummy_rsc, free_port, port_open, process_rsc
 
 from corral.cluster import keys
+from corral.cluster.timing import Timing
 
 FENCING_OFF = "cluster: {stonith-enabled: false}\n"
 
@@ -160,6 +161,9 @@ def test_lost_node_with_fencing_is_not_recovered(make_cluster):
 
 def test_agent_restart_keeps_its_resources_running(make_cluster):
     c = make_cluster("sqlite")
+    # The restarted agent must rejoin before its old lease expires (else, fencing off, the others
+    # rightly recover web elsewhere): a new interpreter can take ~3 s to get there on a loaded host.
+    c.timing = Timing(ttl=6.0, renew=0.2, store_timeout=0.5)
     port = free_port()
     three_nodes(c, FENCING_OFF + "resources:" + process_rsc("web", port) + dummy_rsc("db", c.workdir)
                 + "constraints:\n  - colocation: {rsc: db, with: web}\n")
