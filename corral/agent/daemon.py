@@ -555,11 +555,14 @@ class Agent:
                 # Cut off from the store, an agent's attribute calls answer at once (Pacemaker's
                 # are local too) instead of spending the stop's budget waiting on the store.
                 env = {OFFLINE_ENV: "1"} if fencing else None
-                if rid in demoting:
+                # A promoted instance is demoted before it is stopped, as Pacemaker always does
+                # (agents such as Stateful refuse to stop a promoted instance: rc 8).
+                if rid in demoting or self.book.promoted(rid):
                     out = self.executor.run(rid, spec, "demote", timeout_s=budget, base=base, record=not fencing,
                                             lock_wait=budget / 3 if fencing else None, env_extra=env)
-                    log.warning("self-fencing: demote %s: rc=%d", rid, out.op.rc)
-                    if not out.failed:
+                    log.warning("%s: demote %s before stopping: rc=%d", "self-fencing" if fencing else "leaving",
+                                rid, out.op.rc)
+                    if rid in demoting and not out.failed:
                         demoted.add(rid)
                         return
                     budget = timeout_s(rid)

@@ -84,14 +84,18 @@ def test_one_instance_is_promoted_and_moves_when_its_node_crashes(make_cluster, 
 
 
 @pytest.mark.etcd
-def test_no_quorum_policy_demote_keeps_the_cut_off_instance_unpromoted(make_cluster, live_etcd):
+@pytest.mark.parametrize("policy", ["demote", "stop"])
+def test_cut_off_promoted_instance_is_demoted_first(make_cluster, live_etcd, policy):
+    """no-quorum-policy=demote leaves the cut-off node's instance running unpromoted; with stop
+    it is demoted, then stopped (Stateful refuses to stop a promoted instance), within the
+    self-fencing budget: the watchdog never has to fire."""
     c = make_cluster("etcd")
     # A lease long enough that the cut-off node's demote (a shell agent and its crm_master call)
     # fits in its self-fencing budget on a loaded machine: it starts at 1.2 s, the lease ends at 4 s.
     c.timing = Timing(ttl=4.0, renew=0.2, store_timeout=0.5)
     wall = Partition(int(live_etcd.rsplit(":", 1)[1]))
     try:
-        c.load("cluster: {stonith-enabled: false, no-quorum-policy: demote}\nresources:" + STATEFUL
+        c.load(f"cluster: {{stonith-enabled: false, no-quorum-policy: {policy}}}\nresources:" + STATEFUL
                + "constraints:\n  - location: {rsc: db-clone, node: n1, score: 100, role: promoted}\n")
         c.store_url, direct = f"etcd://127.0.0.1:{wall.port}", c.store_url
         c.start("n1", "--no-controller")  # n1 reaches etcd only through the partition
@@ -107,11 +111,13 @@ def test_no_quorum_policy_demote_keeps_the_cut_off_instance_unpromoted(make_clus
             c.wait("db promoted on a node that still has quorum",
                    lambda: roles(c, "db").get("n2") == "Promoted" or roles(c, "db").get("n3") == "Promoted",
                    timeout=20)
-            # n1 demoted its instance (before its lease ran out) and keeps it running unpromoted.
-            n1 = c.nodes["n1"].rsctmp
-            state = next(n1.glob("Stateful-db*.state"))
-            assert state.read_text().strip() == "slave", c.logs()
-            assert "no-quorum-policy=demote" in (c.workdir / "n1.log").read_text()
+            n1_log = (c.workdir / "n1.log").read_text()
+            states = [f.read_text().strip() for f in c.nodes["n1"].rsctmp.glob("Stateful-db*.state")]
+            if policy == "demote":  # demoted before its lease ran out, and still running unpromoted
+                assert states == ["slave"] and "no-quorum-policy=demote" in n1_log, c.logs()
+            else:  # demoted, then stopped
+                assert states == [] and "demote db before stopping: rc=0" in n1_log, c.logs()
+            assert "watchdog fired" not in n1_log, c.logs()
         finally:
             most = sampler.stop()
         assert most == 1, f"db ran promoted on {most} nodes at once\n" + c.logs()
