@@ -2,10 +2,14 @@
 
 - **No singleton on two hosts**: a `ClaimSampler` asks every server host every
   50 ms during a fault (and its recovery) whether its eth0 is up and carries
-  the VIP; two claimants at one sample is a violation.
+  the VIP, and which powered hosts run the promotable clone's instance
+  promoted (Stateful's own state file says "master"); two claimants, or two
+  promoted hosts, at one sample is a violation.
 - **Everything that should run runs** within a bound once the store is quorate:
   `converged()` on a snapshot: every member node runs its clone instance, the
-  VIP is Started on exactly one member node and that node (alone) carries it.
+  VIP is Started on exactly one member node and that node (alone) carries it;
+  with a promotable clone, every member runs an instance of it, exactly one
+  Promoted, and that node alone runs it promoted by its state file.
 - **No restarts of healthy resources**: `restarts()` compares each resource's
   last non-recurring operation (`<rsc>_last_0`: op and call id) on the nodes
   the fault did not touch, before and after; the VIP may move only when its
@@ -15,7 +19,8 @@
   store without quorum), `claims_after()` (the VIP must be gone once the
   lease TTL after a quorum loss has passed), `claims_other_than()` (in
   maintenance mode the VIP never leaves its holder), `managed_mismatch()`
-  (maintenance mode has reached every resource).
+  (maintenance mode has reached every resource); the first two take
+  `promoted=ID` to audit the promoted instance the same way.
 
 `python -m corral.lab.audit snapshot STORE_URL` prints what these need as JSON
 (run inside a lab host: the store lives on lab addresses).
@@ -36,13 +41,16 @@ SAMPLE_S = 0.05
 @dataclass
 class ClaimSample:
     t: float
-    claimants: list[str]
+    claimants: list[str]                                   # hosts carrying the VIP
+    promoted: list[str] = field(default_factory=list)      # hosts running the promoted instance
 
 
 @dataclass
 class ClaimSampler:
-    """Samples `claimants()` every `interval` s in a thread until stop(); bounded by `max_s`."""
+    """Samples `claimants()` every `interval` s in a thread until stop(); bounded by `max_s`. With
+    `observe` (VIP claimants and promoted hosts in one pass) it samples that instead."""
     claimants: Callable[[], list[str]]
+    observe: Callable[[], tuple[list[str], list[str]]] | None = None
     interval: float = SAMPLE_S
     max_s: float = 300.0
     samples: list[ClaimSample] = field(default_factory=list)
@@ -60,7 +68,8 @@ class ClaimSampler:
         while not self._stop.is_set() and time.monotonic() < end:
             t = time.monotonic()
             try:
-                self.samples.append(ClaimSample(t, list(self.claimants())))
+                claim, promoted = self.observe() if self.observe else (self.claimants(), [])
+                self.samples.append(ClaimSample(t, list(claim), list(promoted)))
             except Exception:  # noqa: BLE001 - a failed sample is counted, never fatal
                 self.errors += 1
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - t)))
@@ -83,31 +92,49 @@ def dual_claim_violations(samples: Iterable[ClaimSample]) -> list[str]:
     return out[:5]
 
 
-def claims_after(samples: Iterable[ClaimSample], since: float, until: float | None = None) -> list[str]:
-    """Samples taken after `since` (and before `until`) that still saw a holder of the VIP: after a
-    quorum loss every agent must have stopped it before its lease could expire (safety rule 2)."""
-    late = [s for s in samples if s.t > since and (until is None or s.t < until) and s.claimants]
+def dual_promoted_violations(samples: Iterable[ClaimSample], rsc: str) -> list[str]:
+    """Samples where more than one host ran `rsc` promoted (promoted-max 1)."""
+    out = [f"{rsc} promoted on {', '.join(s.promoted)} at once (t={s.t:.3f})" for s in samples if len(s.promoted) > 1]
+    return out[:5]
+
+
+def _holders(s: ClaimSample, promoted: str | None) -> list[str]:
+    return s.promoted if promoted else s.claimants
+
+
+def claims_after(samples: Iterable[ClaimSample], since: float, until: float | None = None, *,
+                 promoted: str | None = None) -> list[str]:
+    """Samples taken after `since` (and before `until`) that still saw a holder of the VIP (or, with
+    `promoted`, a host running that resource promoted): after a quorum loss every agent must have
+    stopped it before its lease could expire (safety rule 2)."""
+    what = f"{promoted} promoted" if promoted else "VIP"
+    late = [s for s in samples if s.t > since and (until is None or s.t < until) and _holders(s, promoted)]
     if not late:
         return []
-    return [f"VIP still on {', '.join(late[0].claimants)} {late[0].t - since:.2f} s after it had to be stopped "
-            f"({len(late)} samples, the last {late[-1].t - since:.2f} s after)"]
+    return [f"{what} still on {', '.join(_holders(late[0], promoted))} {late[0].t - since:.2f} s after it had "
+            f"to be stopped ({len(late)} samples, the last {late[-1].t - since:.2f} s after)"]
 
 
-def claims_other_than(samples: Iterable[ClaimSample], holder: str | None, since: float) -> list[str]:
-    """Samples after `since` where the VIP was not on `holder` alone (maintenance mode: nothing moves,
-    nothing stops)."""
+def claims_other_than(samples: Iterable[ClaimSample], holder: str | None, since: float, *,
+                      until: float | None = None, promoted: str | None = None) -> list[str]:
+    """Samples after `since` (and before `until`) where the VIP (or `promoted`'s promoted instance)
+    was not on `holder` alone (maintenance mode: nothing moves, nothing stops)."""
+    what = f"{promoted} promoted" if promoted else "VIP"
     want = [holder] if holder else []
-    off = [s for s in samples if s.t >= since and s.claimants != want]
+    off = [s for s in samples if s.t >= since and (until is None or s.t < until) and _holders(s, promoted) != want]
     if not off:
         return []
-    return [f"VIP on {off[0].claimants or 'no host'} instead of {holder} at t={off[0].t:.3f} "
+    return [f"{what} on {_holders(off[0], promoted) or 'no host'} instead of {holder} at t={off[0].t:.3f} "
             f"({len(off)} samples)"]
 
 
-def still_running(hosts: Iterable[str], claimants: Iterable[str], services: dict[str, bool]) -> list[str]:
-    """What runs on hosts that should run nothing: the VIP on their eth0, their name service."""
-    hs, claim = list(hosts), set(claimants)
-    return [f"VIP on {h}" for h in hs if h in claim] + [f"service on {h}" for h in hs if services.get(h)]
+def still_running(hosts: Iterable[str], claimants: Iterable[str], services: dict[str, bool],
+                  instances: dict[str, list[str]] | None = None, rsc: str = "db") -> list[str]:
+    """What runs on hosts that should run nothing: the VIP on their eth0, their name service, an
+    instance of the promotable clone (`instances`: its state files' contents per host, "?" unreadable)."""
+    hs, claim, inst = list(hosts), set(claimants), instances or {}
+    return ([f"VIP on {h}" for h in hs if h in claim] + [f"service on {h}" for h in hs if services.get(h)]
+            + [f"{rsc} ({'/'.join(inst[h])}) on {h}" for h in hs if [v for v in inst.get(h, []) if v != "?"]])
 
 
 def managed_mismatch(snap: dict[str, Any], *, managed: bool) -> list[str]:
@@ -127,11 +154,14 @@ def last_ops(snap: dict[str, Any]) -> dict[tuple[str, str], tuple[str, int]]:
 
 
 def restarts(before: dict[str, Any], after: dict[str, Any], *, touched: Iterable[str],
-             movable: Iterable[str] = ()) -> list[str]:
+             movable: Iterable[str] = (), promotable: Iterable[str] = (),
+             role_changes: Iterable[str] = ()) -> list[str]:
     """Resources whose last operation changed on a node the fault did not touch. `movable` resources
     (the VIP when its holder was touched) may start on untouched nodes, but not restart where they
-    already ran."""
-    touched_set, movable_set = set(touched), set(movable)
+    already ran; a `promotable` resource's running instance may be promoted there (its promoted
+    instance's node was touched), which is a role change, not a restart; `role_changes` resources'
+    running instances may be promoted or demoted anywhere (but not restarted)."""
+    touched_set, movable_set, promo, roles = set(touched), set(movable), set(promotable), set(role_changes)
     b, a = last_ops(before), last_ops(after)
     out = []
     for (node, rsc), op in sorted(b.items()):
@@ -140,8 +170,12 @@ def restarts(before: dict[str, Any], after: dict[str, Any], *, touched: Iterable
         now = a.get((node, rsc))
         if now is None or now == op:
             continue
-        was_active = op[0] in ("start", "probe_running", "promote")
+        was_active = op[0] in ("start", "probe_running", "promote", "demote")  # demoted: runs unpromoted
         if rsc in movable_set and not was_active:
+            continue
+        if rsc.split(":")[0] in promo and was_active and op[0] != "promote" and now[0] == "promote":
+            continue
+        if rsc.split(":")[0] in roles and was_active and now[0] in ("promote", "demote"):
             continue
         if was_active and now[0] == "probe_running":
             continue  # re-probed (e.g. the node rejoined) and found still running: not restarted
@@ -152,9 +186,12 @@ def restarts(before: dict[str, Any], after: dict[str, Any], *, touched: Iterable
 
 
 def converged(snap: dict[str, Any] | None, *, vip: str, clone_base: str, claimants: list[str],
-              expected: Iterable[str]) -> list[str]:
+              expected: Iterable[str], promotable: str | None = None,
+              promoted: list[str] | None = None) -> list[str]:
     """What is not (yet) as it should be: [] when every expected node is a member and runs its clone
-    instance, and the VIP is Started on one of them, which alone carries the address."""
+    instance, and the VIP is Started on one of them, which alone carries the address; with
+    `promotable` (a promotable clone's base id), every expected node runs an instance of it, exactly
+    one is Promoted, and that node alone runs it promoted by the agent's own record (`promoted`)."""
     if snap is None:
         return ["no snapshot (the store did not answer)"]
     problems = []
@@ -174,6 +211,20 @@ def converged(snap: dict[str, Any] | None, *, vip: str, clone_base: str, claiman
         problems.append(f"{vip} Started on {vip_nodes or 'no node'}")
     elif claimants != vip_nodes:
         problems.append(f"{vip} Started on {vip_nodes[0]} but claimed by {claimants or 'nobody'}")
+    if promotable:
+        roles: dict[str, list[str]] = {}
+        for r in snap.get("resources") or []:
+            if r.get("base") == promotable and r.get("node"):
+                roles.setdefault(str(r.get("role")), []).append(r["node"])
+        instances = {n for role in ("Promoted", "Unpromoted", "Started") for n in roles.get(role, [])}
+        if sorted(exp - instances):
+            problems.append(f"{promotable} not running on {', '.join(sorted(exp - instances))}")
+        prom = sorted(roles.get("Promoted", []))
+        if len(prom) != 1:
+            problems.append(f"{promotable} Promoted on {prom or 'no node'}")
+        elif sorted(promoted or []) != prom:
+            problems.append(f"{promotable} Promoted on {prom[0]} but promoted by its state file on "
+                            f"{', '.join(sorted(promoted or [])) or 'no host'}")
     st = snap.get("controller_status") or {}
     if st.get("state") not in ("idle", None):
         # what it waits for, so a stuck controller can be told from a busy one

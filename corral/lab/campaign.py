@@ -26,9 +26,12 @@ the interesting case); kill-agent never targets it without fencing, because
 then a dead agent's VIP keeps running untracked (Pacemaker needs fencing there
 too; docs/architecture.md).
 
-During each fault and its recovery, claims of the VIP are sampled every 50 ms:
-two at one sample is a violation. After recovery: convergence within
-`converge_s`, and no resource restarted on a host the fault did not touch;
+During each fault and its recovery, claims of the VIP and the hosts running the
+promotable clone `db` promoted (Stateful's state file in each powered host's
+private HA_RSCTMP) are sampled every 50 ms: two VIP holders, or two promoted
+hosts, at one sample is a violation. After recovery: convergence within
+`converge_s` (db promoted on exactly one host among them), and no resource
+restarted on a host the fault did not touch;
 the kinds add their own audits (everything stopped, nothing moved in
 maintenance mode, self-fencing within the TTL). Every loop is bounded; the only
 traffic is between the lab's namespaces.
@@ -56,11 +59,12 @@ from corral.lab.audit import (
     claims_other_than,
     converged,
     dual_claim_violations,
+    dual_promoted_violations,
     managed_mismatch,
     restarts,
     still_running,
 )
-from corral.lab.corral_sut import SERVICE_ID, VIP_ID, AgentTiming, CorralCluster
+from corral.lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster
 from corral.lab.failover import DEFAULT_PORT, DEFAULT_VIP
 from corral.lab.hosts import Lab, LabError
 
@@ -87,6 +91,13 @@ class FaultResult:
     vip_outage_s: float = 0.0           # longest sampled stretch with nobody holding the VIP
     recovered_s: float | None = None    # repair -> converged (snapshot-polled, ~0.5 s resolution)
     max_claimants: int = 0
+    dual_claims: int = 0                # samples with the VIP on two hosts or more
+    db_before: str | None = None        # the host running db promoted (None: none, or several)
+    db_after: str | None = None
+    db_outage_s: float = 0.0            # longest sampled stretch with no host running db promoted
+    max_promoted: int = 0               # most hosts running db promoted at one sample
+    dual_promoted: int = 0              # samples with db promoted on two hosts or more
+    watchdog_fired: int = 0             # agents' watchdogs firing (their hard action) during the step
     samples: int = 0
     violations: list[str] = field(default_factory=list)
     error: str = ""
@@ -124,9 +135,18 @@ class CampaignReport:
                               "errors": sum(1 for r in rs if r.error),
                               "recovered_median_s": statistics.median(krec) if krec else None,
                               "recovered_worst_s": max(krec) if krec else None,
-                              "vip_outage_worst_s": max(r.vip_outage_s for r in rs)}
+                              "vip_outage_worst_s": max(r.vip_outage_s for r in rs),
+                              "db_outage_worst_s": max(r.db_outage_s for r in rs)}
+        db_out = [r.db_outage_s for r in self.results]
         return {"seed": self.seed, "faults": len(self.results), "by_kind": kinds, "per_kind": per_kind,
                 "violations": len(self.violations), "errors": len(self.errors),
+                "samples": sum(r.samples for r in self.results),
+                "dual_vip_samples": sum(r.dual_claims for r in self.results),
+                "dual_promoted_samples": sum(r.dual_promoted for r in self.results),
+                "max_promoted": max((r.max_promoted for r in self.results), default=0),
+                "watchdog_fired": sum(r.watchdog_fired for r in self.results),
+                "db_outage_median_s": statistics.median(db_out) if db_out else None,
+                "db_outage_worst_s": max(db_out) if db_out else None,
                 "recovered_median_s": statistics.median(rec) if rec else None,
                 "recovered_worst_s": max(rec) if rec else None,
                 "vip_outage_median_s": statistics.median(out) if out else None,
@@ -134,10 +154,11 @@ class CampaignReport:
                 "setup_s": self.setup_s, "total_s": self.total_s}
 
 
-def _longest_empty(samples: Sequence[Any]) -> float:
+def _longest_empty(samples: Sequence[ClaimSample], promoted: bool = False) -> float:
+    """The longest sampled stretch with no VIP holder (or, `promoted`, no host running db promoted)."""
     longest, start = 0.0, None
     for s in samples:
-        if not s.claimants:
+        if not (s.promoted if promoted else s.claimants):
             start = s.t if start is None else start
             longest = max(longest, s.t - start)
         else:
@@ -149,7 +170,8 @@ class Campaign:
     def __init__(self, *, faults: int, seed: int, hosts: int = 3, kinds: Sequence[str] = FAULTS,
                  timing: AgentTiming | None = None, work_dir: str | None = None, converge_s: float = 30.0,
                  log: Callable[[str], None] = print, order_kind: str = "Mandatory", stonith: bool = False,
-                 each: bool = False, log_tail_chars: int = 0, heartbeat_timeout: str = "") -> None:
+                 each: bool = False, log_tail_chars: int = 0, heartbeat_timeout: str = "",
+                 promotable: bool = True) -> None:
         if hosts < 3:
             raise ValueError("a campaign needs at least 3 hosts (a majority must survive one fault)")
         bad = [k for k in kinds if k not in FAULTS]
@@ -167,10 +189,12 @@ class Campaign:
         self.order_kind = order_kind
         self.stonith = stonith
         self.heartbeat_timeout = heartbeat_timeout  # with stonith: fence silent nodes after this
+        self.promotable = promotable  # the Stateful promotable clone `db` and its promoted-instance audits
         self.lab: Lab | None = None
         self.cluster: CorralCluster | None = None
         self.maintenance = False
         self._checks: list[Check] = []  # the current step's audits on its claim samples
+        self._role_changes: list[str] = []  # resources whose role the current step may change (not restart)
 
     # -- running --------------------------------------------------------------------------------------------
     def sequence(self) -> Iterator[str]:
@@ -195,14 +219,16 @@ class Campaign:
             lab.start()
             self.cluster = CorralCluster(lab, self.names, vip=DEFAULT_VIP, port=DEFAULT_PORT, timing=self.timing,
                                          work_dir=os.path.join(work, "cluster"), order_kind=self.order_kind,
-                                         stonith=self.stonith, heartbeat_timeout=self.heartbeat_timeout)
+                                         stonith=self.stonith, heartbeat_timeout=self.heartbeat_timeout,
+                                         promotable=self.promotable)
             self.cluster.start()
             problems = self.wait_converged(self.names, self.converge_s)
             if problems:
                 raise LabError(f"the cluster did not converge after start: {'; '.join(problems)}")
             report.setup_s = time.monotonic() - t0
+            db = f", {DB_ID} promoted on {self.promoted_host()}" if self.promotable else ""
             self.log(f"campaign seed {self.seed}: {len(self.names)} hosts up, VIP on "
-                     f"{self.holder()} ({report.setup_s:.1f} s)")
+                     f"{self.holder()}{db} ({report.setup_s:.1f} s)")
             for step, kind in enumerate(self.sequence(), start=1):
                 r = self.one(step, kind)
                 report.results.append(r)
@@ -210,6 +236,12 @@ class Campaign:
                 if r.error and not self.recover_all():
                     self.log("  could not bring the cluster back; campaign stopped")
                     break
+            s = report.summary()
+            if self.promotable:
+                self.log(f"{DB_ID} promoted on two hosts at {s['dual_promoted_samples']} of {s['samples']} samples "
+                         f"(most at once: {s['max_promoted']}); VIP on two hosts at {s['dual_vip_samples']}; "
+                         f"no host ran {DB_ID} promoted for at most {s['db_outage_worst_s'] or 0:.2f} s; "
+                         f"agents' watchdogs fired {s['watchdog_fired']} times")
         finally:
             report.total_s = time.monotonic() - t0
             if self.cluster is not None:
@@ -226,6 +258,9 @@ class Campaign:
         line = (f"  {r.step:3} {r.kind:<18} {r.target:<8} {'(VIP holder)' if r.held_vip else '            '} "
                 f"VIP {r.vip_before} -> {r.vip_after}; no holder for {r.vip_outage_s:.2f} s; "
                 f"converged {rec} after repair; max holders {r.max_claimants} ({r.samples} samples): {verdict}")
+        if r.db_before or r.db_after or r.max_promoted:
+            line += (f"\n        {DB_ID} promoted {r.db_before} -> {r.db_after}; none promoted for "
+                     f"{r.db_outage_s:.2f} s; max promoted {r.max_promoted}")
         for n in r.notes:
             line += f"\n        {n}"
         for v in r.violations:
@@ -240,6 +275,12 @@ class Campaign:
         assert self.cluster is not None
         c = self.cluster.claimants()
         return c[0] if len(c) == 1 else None
+
+    def promoted_host(self) -> str | None:
+        """The one host running db promoted (by Stateful's state file), None if none or several."""
+        assert self.cluster is not None
+        p = self.cluster.promoted()
+        return p[0] if len(p) == 1 else None
 
     def via(self, avoid: Sequence[str] = ()) -> str:
         return next(h for h in self.names if h not in avoid)
@@ -268,8 +309,10 @@ class Campaign:
             if self.stonith:
                 self.boot_fenced()
             snap = self.snapshot(avoid)
-            problems = converged(snap, vip=VIP_ID, clone_base=SERVICE_ID, claimants=self.cluster.claimants(),
-                                 expected=expected)
+            claimants, promoted = self.cluster.observe()
+            problems = converged(snap, vip=VIP_ID, clone_base=SERVICE_ID, claimants=claimants,
+                                 expected=expected, promotable=DB_ID if self.promotable else None,
+                                 promoted=promoted)
             if not problems or time.monotonic() > deadline:
                 return problems
             time.sleep(0.2)
@@ -306,7 +349,8 @@ class Campaign:
         holder = self.holder()
         targets = self.targets(kind, holder)
         label = "all" if len(targets) == len(self.names) and kind != "etcd-majority-loss" else ",".join(targets)
-        r = FaultResult(step, kind, label, held_vip=holder in targets, vip_before=holder)
+        r = FaultResult(step, kind, label, held_vip=holder in targets, vip_before=holder,
+                        db_before=self.promoted_host() if self.promotable else None)
         # Whom the fault may legitimately disturb; the fault may widen it (flip).
         if kind in ("etcd-loss", "maintenance", "reattach"):
             r.touched = []
@@ -315,8 +359,10 @@ class Campaign:
         else:
             r.touched = list(targets)
         before = self.audit_snapshot()
-        self._checks = []
-        sampler = ClaimSampler(self.cluster.claimants).start()
+        fired = {h: len(self.watchdog_firings(h)) for h in self.names}
+        self._checks, self._role_changes = [], []
+        sampler = ClaimSampler(self.cluster.claimants, observe=self.cluster.observe if self.promotable else None)
+        sampler.start()
         t_repair = time.monotonic()
         try:
             t_repair = getattr(self, "_fault_" + kind.replace("-", "_"))(r, targets)
@@ -333,18 +379,33 @@ class Campaign:
             samples = sampler.stop()
         r.samples = len(samples)
         r.max_claimants = max((len(s.claimants) for s in samples), default=0)
+        r.dual_claims = sum(1 for s in samples if len(s.claimants) > 1)
         r.vip_outage_s = _longest_empty(samples)
-        r.violations[:0] = dual_claim_violations(samples)
+        dual = dual_claim_violations(samples)
+        if self.promotable:
+            r.max_promoted = max((len(s.promoted) for s in samples), default=0)
+            r.dual_promoted = sum(1 for s in samples if len(s.promoted) > 1)
+            r.db_outage_s = _longest_empty(samples, promoted=True)
+            dual += dual_promoted_violations(samples, DB_ID)
+        r.violations[:0] = dual
         if not r.error:
             for check in self._checks:
                 r.violations += check(samples)
+        for h in self.names:  # not a violation (a reset is safe), but a stop that failed or overran
+            new = self.watchdog_firings(h)[fired[h]:]
+            r.watchdog_fired += len(new)
+            r.notes += [f"{h}'s watchdog fired ({why})" for why in new]
         r.vip_after = self.holder()
+        r.db_after = self.promoted_host() if self.promotable else None
         after = self.audit_snapshot()
         movable = ([VIP_ID] if holder in r.touched else []) + (["fence-lab"] if self.stonith else [])
+        # db's promotion may move only when its promoted host was touched (or there was none)
+        promotable = [DB_ID] if self.promotable and (r.db_before is None or r.db_before in r.touched) else []
         if before is None or after is None:
             r.violations.append("could not read the store before or after the fault")
         elif not r.error:
-            r.violations += restarts(before, after, touched=r.touched, movable=movable)
+            r.violations += restarts(before, after, touched=r.touched, movable=movable, promotable=promotable,
+                                     role_changes=self._role_changes)
         if self.log_tail_chars > 0 and (r.violations or r.error):
             r.logs = {h: self.cluster.agent_log_tail(h, self.log_tail_chars) for h in self.names}
         return r
@@ -429,9 +490,11 @@ class Campaign:
         return {h: self.service_pid(h) for h in self.names}
 
     def running_on(self, hosts: Sequence[str]) -> list[str]:
-        """What still runs on hosts that should run nothing (the VIP, the name service)."""
+        """What still runs on hosts that should run nothing (the VIP, the name service, a db instance)."""
         assert self.cluster is not None
-        return still_running(hosts, self.cluster.claimants(), {h: self.service_pid(h) is not None for h in hosts})
+        db = {h: self.cluster.db_state(h) for h in hosts} if self.promotable else None
+        return still_running(hosts, self.cluster.claimants(), {h: self.service_pid(h) is not None for h in hosts},
+                             db, DB_ID)
 
     def settle(self, r: FaultResult, up: Sequence[str], when: str, avoid: Sequence[str] = ()) -> bool:
         """With only `up` running agents: they must converge (bounded), and the others run nothing."""
@@ -463,16 +526,31 @@ class Campaign:
 
         self.wait_until(applied, bound_s, f"controller planning with maintenance-mode={str(on).lower()}")
 
-    def untouched(self, r: FaultResult, pids: dict[str, int | None], holder: str | None, when: str) -> None:
-        """Nothing was stopped, started or moved: same service pids, the VIP on its holder alone."""
+    def untouched(self, r: FaultResult, pids: dict[str, int | None], holder: str | None, when: str,
+                  db_role: bool = True) -> None:
+        """Nothing was stopped, started or moved: same service pids, the VIP on its holder alone, db
+        promoted on the same host alone (unless not `db_role`: then a change is only noted)."""
         assert self.cluster is not None
         now = self.service_pids()
         for h in self.names:
             if now[h] != pids[h]:
                 r.violations.append(f"{when}: name service on {h} was {pids[h]}, now {now[h]}")
-        claim = self.cluster.claimants()
+        claim, promoted = self.cluster.observe()
         if claim != ([holder] if holder else []):
             r.violations.append(f"{when}: VIP on {claim or 'no host'}, was on {holder}")
+        if self.promotable and promoted != ([r.db_before] if r.db_before else []):
+            (r.violations if db_role else r.notes).append(
+                f"{when}: {DB_ID} promoted on {promoted or 'no host'}, was on {r.db_before}")
+
+    def watchdog_firings(self, host: str) -> list[str]:
+        """Why host's watchdog fired, every time it did (the log is appended to across restarts)."""
+        assert self.cluster is not None
+        try:
+            with open(self.cluster.agent_log_path(host), errors="replace") as f:
+                return [line.split("watchdog fired (", 1)[1].rsplit("): killed", 1)[0]
+                        for line in f if "watchdog fired (" in line]
+        except OSError:
+            return []
 
     def agent_joins(self, host: str) -> int:
         """How often host's agent logged joining (the log is appended to across restarts)."""
@@ -543,8 +621,7 @@ class Campaign:
         out = self.cluster.corral(self.via([target]), "node", "standby", target)
         if out.returncode != 0:
             raise LabError(f"corral node standby {target}: {out.stderr.strip()[-500:]}")
-        self.wait_until(lambda: target not in self.cluster.claimants()  # type: ignore[union-attr]
-                        and self.service_pid(target) is None, 20, f"{target} emptied by standby")
+        self.wait_until(lambda: not self.running_on([target]), 20, f"{target} emptied by standby")
         t = time.monotonic()
         out = self.cluster.corral(self.via([target]), "node", "online", target)
         if out.returncode != 0:
@@ -657,12 +734,23 @@ class Campaign:
 
     def _end_maintenance(self, r: FaultResult, pids: dict[str, int | None], holder: str | None,
                          t0: float) -> float:
+        """maintenance-mode off; then nothing may have stopped, started or moved since t0. db's promoted
+        instance may change role once maintenance is off (never restart, never be promoted twice): a
+        rejoined node's transient attributes are cleared, and heartbeat's Stateful does not restore
+        its promotion score on a probe (Pacemaker's own Stateful does), so the scheduler demotes it,
+        as Pacemaker's does (docs/lab.md)."""
         t = time.monotonic()
         self.set_maintenance(False)
+        if self.promotable:
+            self._role_changes.append(DB_ID)
 
         def check(samples: list[ClaimSample]) -> list[str]:
             out = claims_other_than(samples, holder, since=t0)
-            self.untouched(r, pids, holder, "after maintenance-mode off")
+            if self.promotable:
+                out += claims_other_than(samples, r.db_before, since=t0, until=t, promoted=DB_ID)
+                r.notes += [f"after maintenance-mode off (not a violation): {v}"
+                            for v in claims_other_than(samples, r.db_before, since=t, promoted=DB_ID)]
+            self.untouched(r, pids, holder, "after maintenance-mode off", db_role=False)
             return out
 
         self._checks.append(check)
@@ -725,6 +813,8 @@ class Campaign:
         time.sleep(max(0.0, t_kill + ttl + 1.0 - time.monotonic()))  # hold the loss beyond the TTL
         t = time.monotonic()
         self._checks.append(lambda samples: claims_after(samples, t_kill + ttl, until=t))
+        if self.promotable:
+            self._checks.append(lambda samples: claims_after(samples, t_kill + ttl, until=t, promoted=DB_ID))
         for h in targets:
             self.cluster.etcd.start_member(h, wait=False)
         self.cluster.etcd.wait_healthy(targets)

@@ -20,7 +20,12 @@ its resources before its lease expires, safety rule 2) with
   colocated with and ordered after `name-clone` (order kind Mandatory by
   default; Optional avoids a scheduler divergence from Pacemaker that restarts
   the VIP whenever an instance of the clone starts or stops elsewhere: see
-  docs/lab.md).
+  docs/lab.md);
+- with `promotable=True` (the campaign's default), `db-clone`: a promotable
+  clone of `ocf:heartbeat:Stateful` with `promoted-max: 1`, independent of the
+  other two (no constraint), whose promoted instance is the second singleton
+  the campaign audits. Stateful keeps its role in a state file in HA_RSCTMP
+  ("master" or "slave"); `promoted()` reads those files from outside.
 
 Commands and store reads run inside a server host (the store exists only on
 lab addresses); `snapshot()` uses `python -m corral.lab.audit snapshot`.
@@ -42,13 +47,16 @@ from typing import Any
 
 from corral.lab.etcd import LabEtcd
 from corral.lab.hosts import Lab, LabError
-from corral.lab.keepalived import IFACE, SERVICE, vip_claimants
+from corral.lab.keepalived import IFACE, SERVICE, eth0_state, vip_claimants
 from corral.lab.netns import ip
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIP_ID = "vip"
 CLONE_ID = "name-clone"
 SERVICE_ID = "name"
+DB_ID = "db"
+DB_CLONE_ID = "db-clone"
+DB_STATE = f"Stateful-{DB_ID}*.state"  # Stateful's state file: $HA_RSCTMP/Stateful-$OCF_RESOURCE_INSTANCE.state
 
 CONFIG = """\
 # written by corral.lab.corral_sut
@@ -76,9 +84,21 @@ resources:
       - {{name: monitor, interval: {monitor}, timeout: 5s}}
       - {{name: start, timeout: 10s}}
       - {{name: stop, timeout: 5s}}
-{fencing}constraints:
+{promotable}{fencing}constraints:
   - colocation: {{rsc: {vip_id}, with: {clone}, score: INFINITY}}
   - order: {{first: {clone}, then: {vip_id}, kind: {order_kind}}}
+"""
+
+# Short monitors, as in tests/live/test_live_promotable.py: a lost or doubled promotion is seen fast.
+PROMOTABLE = """\
+  - promotable: {db_clone}
+    of:
+      id: {db}
+      agent: ocf:heartbeat:Stateful
+      ops:
+        - {{name: monitor, interval: 500ms, timeout: 10s}}
+        - {{name: monitor, interval: 400ms, timeout: 10s, role: promoted}}
+    meta: {{promoted-max: 1}}
 """
 
 
@@ -111,12 +131,13 @@ class CorralCluster:
     def __init__(self, lab: Lab, hosts: Sequence[str], *, vip: str, port: int,
                  timing: AgentTiming | None = None, work_dir: str | None = None, monitor: str = "1s",
                  log_level: str = "info", order_kind: str = "Mandatory", stonith: bool = False,
-                 heartbeat_timeout: str = "") -> None:
+                 heartbeat_timeout: str = "", promotable: bool = False) -> None:
         if order_kind not in ("Mandatory", "Optional"):
             raise ValueError(f"order kind {order_kind!r}: Mandatory or Optional")
         self.order_kind = order_kind
         self.stonith = stonith
         self.heartbeat_timeout = heartbeat_timeout  # with stonith: fence a silent node after this long
+        self.promotable = promotable  # the Stateful promotable clone too (off: the failover benchmark's config)
         self.lab, self.hosts = lab, list(hosts)
         self.vip, self.port = vip, port
         self.timing = timing or AgentTiming()
@@ -142,7 +163,9 @@ class CorralCluster:
                                   stonith_action=self.fencing_options(),
                                   clone=CLONE_ID, service=SERVICE_ID, python=self.python,
                                   script=script, port=self.port, monitor=self.monitor, vip_id=VIP_ID,
-                                  vip=self.vip, iface=IFACE, order_kind=self.order_kind))
+                                  vip=self.vip, iface=IFACE, order_kind=self.order_kind,
+                                  promotable=PROMOTABLE.format(db_clone=DB_CLONE_ID, db=DB_ID)
+                                  if self.promotable else ""))
         os.makedirs(os.path.join(self.work, "etcd"), exist_ok=True)
         self.etcd = LabEtcd(self.lab, self.hosts, data_root=os.path.join(self.work, "etcd"))
         self.etcd.start()
@@ -187,11 +210,18 @@ class CorralCluster:
                 "--store", self.etcd.url(host), "--ttl", f"{t.ttl:g}", "--renew", f"{t.renew:g}",
                 "--store-timeout", f"{t.store_timeout:g}", "--rsctmp", "/run/resource-agents",
                 "--shutdown-timeout", "5", "--log-level", self.log_level,
-                # A lab host has no watchdog device to reset it; the timer watchdog kills the agent's
-                # processes, and this drops what a reset would also lose: the VIP (not a process).
-                "--self-fence-command", f"ip addr del {self.vip}/24 dev {IFACE} 2>/dev/null; true"]
+                "--self-fence-command", self.self_fence_command()]
         with open(self.agent_log_path(host), "ab") as log:
             self.agents[host] = self.lab.spawn(host, argv, cwd="/", stdout=log, stderr=subprocess.STDOUT)
+
+    def self_fence_command(self) -> str:
+        """A lab host has no watchdog device to reset it; the timer watchdog kills the agent's processes,
+        and this drops what a reset would also lose and is not a process: the VIP, and Stateful's
+        role, a file on the tmpfs HA_RSCTMP (its promoted "instance" is that file alone)."""
+        cmd = f"ip addr del {self.vip}/24 dev {IFACE} 2>/dev/null"
+        if self.promotable:
+            cmd += f"; rm -f /run/resource-agents/{DB_STATE}"
+        return cmd + "; true"
 
     def agent_log_path(self, host: str) -> str:
         return os.path.join(self.work, f"agent-{host}.log")
@@ -274,6 +304,28 @@ class CorralCluster:
 
     def claimants(self) -> list[str]:
         return vip_claimants(self.lab, self.hosts, self.vip)
+
+    def observe(self) -> tuple[list[str], list[str]]:
+        """(the VIP's claimants, the hosts running db promoted) in one pass, one `ip` call per host.
+        Both count powered hosts only: a crashed or fenced host's address and state file are leftovers
+        of a dead boot, not running instances (lab.restart discards both)."""
+        claim, promoted = [], []
+        for h in self.hosts:
+            up, vip = eth0_state(self.lab, h, self.vip)
+            if vip:
+                claim.append(h)
+            if up and self.promotable and "master" in self.db_state(h):
+                promoted.append(h)
+        return claim, promoted
+
+    def promoted(self) -> list[str]:
+        return self.observe()[1]
+
+    def db_state(self, host: str) -> list[str]:
+        """What Stateful recorded on host, whatever its power: "master" or "slave" per state file
+        ([]: db not running there; ["?"]: unreadable now, e.g. mid-restart)."""
+        files = self.lab.rsctmp_files(host, DB_STATE)
+        return ["?"] if files is None else sorted(v.strip() for v in files.values())
 
     # -- campaign helpers (corral/lab/campaign.py) ------------------------------------------------------
     def load_options(self, options: dict[str, str | bool], via: str | None = None) -> None:

@@ -28,13 +28,16 @@ neither iptables nor nft; heal() moves them back.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -128,6 +131,10 @@ class Lab:
         # run must fail our start, never tear down the other lab.
         self._owns_dir = False
         self._netns_made: list[str] = []
+        # Directory descriptors on each host's private /run/resource-agents (rsctmp_files), one per
+        # boot: restart() and teardown() close them, under the lock a sampling thread reads with.
+        self._rsctmp_fds: dict[str, int] = {}
+        self._rsctmp_lock = threading.Lock()
 
     # -- life cycle --------------------------------------------------------------------------------------
     def __enter__(self) -> Lab:
@@ -186,6 +193,7 @@ class Lab:
               "sh", "-c", script])
 
     def _drop_mount_ns(self, h: Host) -> None:
+        self._close_rsctmp(h.name)  # it would keep the old boot's tmpfs readable
         if os.path.exists(h.mnt):
             subprocess.run(["umount", h.mnt], capture_output=True, check=False)
             with contextlib.suppress(OSError):
@@ -198,6 +206,8 @@ class Lab:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGCONT)
         self._frozen.clear()
+        for n in list(self._rsctmp_fds):
+            self._close_rsctmp(n)
         names = list(self._netns_made)
         for name in names:
             if netns.netns_exists(name):
@@ -269,6 +279,40 @@ class Lab:
     def pids(self, name: str) -> list[int]:
         return netns.netns_pids(self.host(name).netns)
 
+    def rsctmp_files(self, name: str, pattern: str) -> dict[str, str] | None:
+        """The files of the host's private /run/resource-agents whose names match pattern (fnmatch),
+        with their contents, read from outside its mount namespace; None if it cannot be read now
+        (not built, or between the two halves of a restart).
+
+        Read through a directory descriptor opened once per boot via /proc/PID/root of a short-lived
+        helper in the host's mount namespace, so a read costs no process (samplers call this every
+        50 ms) and needs no process of the host's own (a host whose daemons are all stopped still
+        has its files). restart() closes it: after a crash the old boot's files are not the host's."""
+        h = self.host(name)
+        with self._rsctmp_lock:
+            fd = self._rsctmp_fds.get(name)
+            if fd is None:
+                fd = _open_rsctmp(h)
+                if fd is None:
+                    return None
+                self._rsctmp_fds[name] = fd
+            out: dict[str, str] = {}
+            try:
+                for entry in os.listdir(fd):
+                    if fnmatch.fnmatchcase(entry, pattern):
+                        with contextlib.suppress(FileNotFoundError):  # removed since the listing
+                            out[entry] = _read_at(fd, entry)
+            except OSError:
+                return None
+            return out
+
+    def _close_rsctmp(self, name: str) -> None:
+        with self._rsctmp_lock:
+            fd = self._rsctmp_fds.pop(name, None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
     # -- faults ------------------------------------------------------------------------------------------------
     def crash(self, name: str) -> int:
         """Power loss: links down, every process of the host SIGKILLed. Returns how many."""
@@ -338,6 +382,46 @@ class Lab:
     def fence_params(self, name: str) -> dict[str, str]:
         """Parameters for a `fence_corral_netns` device that fences this host."""
         return {"plug": self.host(name).netns, "state_dir": self.fence_state_dir}
+
+
+def _open_rsctmp(h: Host, bound_s: float = 5.0) -> int | None:
+    """A directory descriptor on RSCTMP as mounted in h's mount namespace, or None. A helper enters
+    the namespace and waits; its /proc/PID/root resolves paths there; the descriptor outlives it."""
+    if not os.path.exists(h.mnt):
+        return None
+    try:
+        ns = os.stat(h.mnt).st_ino
+        proc = subprocess.Popen(["nsenter", f"--mount={h.mnt}", "--", "sh", "-c", "echo in; read _"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    assert proc.stdout is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], bound_s)
+        if not ready or not proc.stdout.readline():
+            return None  # nsenter failed (the namespace went away) or hung
+        # nsenter execs sh in place; make sure that pid really is in h's current namespace
+        if os.stat(f"/proc/{proc.pid}/ns/mnt").st_ino != ns:
+            return None
+        return os.open(f"/proc/{proc.pid}/root{RSCTMP}", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    finally:
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=bound_s)
+        for f in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                if f is not None:
+                    f.close()
+
+
+def _read_at(dir_fd: int, name: str, limit: int = 4096) -> str:
+    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+    try:
+        return os.read(fd, limit).decode(errors="replace")
+    finally:
+        os.close(fd)
 
 
 def _remove_lab_dir(path: str) -> list[str]:

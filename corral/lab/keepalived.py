@@ -68,16 +68,18 @@ def find_keepalived(install: bool = False) -> str | None:
 KEEPALIVED_SBIN = "/usr/sbin/keepalived"
 
 
+def eth0_state(lab: Lab, host: str, vip: str) -> tuple[bool, bool]:
+    """(whether host's eth0 is up, whether it carries vip), from one `ip` call. A crashed or
+    powered-off host's link is down: what is left on it is not a running instance of anything."""
+    r = ip("-n", lab.host(host).netns, "-br", "addr", "show", "dev", IFACE, check=False)
+    fields = r.stdout.split()
+    up = r.returncode == 0 and len(fields) >= 2 and fields[1] != "DOWN"
+    return up, up and any(f.split("/")[0] == vip for f in fields[2:])
+
+
 def vip_claimants(lab: Lab, hosts: Sequence[str], vip: str) -> list[str]:
     """The hosts whose eth0 is up and carries vip (a crashed host keeps the address on a dead link)."""
-    out = []
-    for h in hosts:
-        r = ip("-n", lab.host(h).netns, "-br", "addr", "show", "dev", IFACE, check=False)
-        fields = r.stdout.split()
-        if r.returncode == 0 and len(fields) >= 2 and fields[1] != "DOWN" \
-                and any(f.split("/")[0] == vip for f in fields[2:]):
-            out.append(h)
-    return out
+    return [h for h in hosts if eth0_state(lab, h, vip)[1]]
 
 
 def start_name_service(lab: Lab, host: str, port: int, log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:

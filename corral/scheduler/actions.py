@@ -191,7 +191,7 @@ class ActionPlanner:
             rounds += 1
             for o in mandatory:
                 for firsts, thens in self._pairs(o):
-                    if self._first_forces(o, firsts):
+                    if self._first_forces(o, firsts, thens):
                         for t in thens:
                             if o.then_action in ("start", "promote") and self._restartable(t, o.then_action):
                                 if self._require(t, o.then_action):
@@ -200,7 +200,7 @@ class ActionPlanner:
                     if o.symmetrical:
                         inv_first = INVERSE.get(o.first_action, o.first_action)
                         inv_then = INVERSE.get(o.then_action, o.then_action)
-                        if self._first_forces_inverse(o, firsts, inv_first):
+                        if self._first_forces_inverse(o, firsts, thens, inv_first):
                             for t in thens:
                                 if inv_then in ("stop", "demote") and self._require(t, inv_then):
                                     changed = True
@@ -210,7 +210,7 @@ class ActionPlanner:
     def _collective_first(self, o: Ord) -> bool:
         return isinstance(o.first, CloneR) and not (isinstance(o.then, CloneR) and o.then.interleave)
 
-    def _first_forces(self, o: Ord, firsts: list[Prim]) -> bool:
+    def _first_forces(self, o: Ord, firsts: list[Prim], thens: list[Prim]) -> bool:
         """Whether 'first' doing its action forces 'then' to do its action too.
 
         A clone's copies starting on other nodes don't restart what follows the
@@ -218,12 +218,27 @@ class ActionPlanner:
         so does the clone starting from nothing.
         """
         if self._collective_first(o) and any(f.active for f in firsts):
+            firsts = self._beyond_recoveries(firsts, thens)
             return any(self.required(f, o.first_action) and f.active for f in firsts)
         return any(self.required(f, o.first_action) for f in firsts)
 
-    def _first_forces_inverse(self, o: Ord, firsts: list[Prim], inv_first: str) -> bool:
+    @staticmethod
+    def _beyond_recoveries(firsts: list[Prim], thens: list[Prim]) -> list[Prim]:
+        """A clone's copies without those recovering in place from a failure, on a node where
+        nothing ordered after the clone runs, while another copy keeps running: Pacemaker then
+        plans only the copy's recovery (the lab's VIP stays up while a service copy elsewhere
+        recovers; a copy recovering on the VIP's own node restarts the VIP)."""
+        if not any(f.active and not f.failed for f in firsts):
+            return firsts
+        then_nodes = {n for t in thens for n in (t.assigned, *t.active) if n}
+        return [f for f in firsts
+                if not (f.failed and f.assigned is not None and f.assigned in f.active
+                        and f.assigned not in then_nodes)]
+
+    def _first_forces_inverse(self, o: Ord, firsts: list[Prim], thens: list[Prim], inv_first: str) -> bool:
         if self._collective_first(o):
             # Only when the clone stops everywhere (or restarts in place) must 'then' stop first.
+            firsts = self._beyond_recoveries(firsts, thens)
             staying = [f for f in firsts if f.assigned is not None and f.next_role != STOPPED]
             if staying and not any(f.active and f.assigned in f.active and self.required(f, inv_first)
                                    for f in firsts):

@@ -555,8 +555,6 @@ class Placer:
             if any(p.assigned != node or p.next_role == STOPPED or p in self.no_promote for p in prims):
                 continue
             score = self.promotion_score(inst, node)
-            if leader.current_role == PROMOTED and score is None:
-                score = 0 if leader.failed is False else None
             colo = {node: 0}
             self.apply_colocations(leader, colo, for_promotion=True)
             for dep in self._promoted_dependents(c):

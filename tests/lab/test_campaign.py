@@ -3,23 +3,30 @@
 Pure parts (the audits' arithmetic, the seeded choice of kinds and targets) run anywhere. The lab
 parts need root, `ip netns` and /usr/bin/etcd, else they skip: the new kinds once each (~75 s), the
 maintenance kinds (they found two agent defects, now fixed: a clean leave stopped unmanaged
-resources; the join probes skipped clone instances; ~45 s), and fencing on
-with a partition and a kill-agent aimed at the VIP holder (~45 s). The 4-fault campaign of the older
-kinds is in test_corral_lab.py.
+resources; the join probes skipped clone instances; ~45 s), a partition of the host running db
+promoted (strict xfail: the agent stops it without demoting it and escalates to its watchdog; ~30 s),
+and fencing on with a partition and a kill-agent aimed at the VIP holder (~45 s). Every campaign here
+also audits the Stateful promotable clone `db`: never promoted on two hosts. The 4-fault campaign of
+the older kinds is in test_corral_lab.py.
 """
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from corral.lab.audit import (
     ClaimSample,
+    ClaimSampler,
     claims_after,
     claims_other_than,
+    converged,
+    dual_promoted_violations,
     managed_mismatch,
     restarts,
     still_running,
 )
-from corral.lab.campaign import BASIC, CTS, FAULTS, Campaign, CampaignReport, FaultResult
+from corral.lab.campaign import BASIC, CTS, FAULTS, Campaign, CampaignReport, FaultResult, _longest_empty
 from corral.lab.etcd import etcd_available
 
 NEEDS_ETCD = pytest.mark.skipif(etcd_available() is not None, reason=etcd_available() or "")
@@ -47,9 +54,94 @@ def test_claims_other_than_the_holder_in_maintenance() -> None:
     assert claims_other_than(s, "h1", since=5.0) == []
 
 
+def promoted_samples(*pairs: tuple[float, list[str]]) -> list[ClaimSample]:
+    return [ClaimSample(t, ["h1"], p) for t, p in pairs]
+
+
+def test_dual_promoted_instances() -> None:
+    s = promoted_samples((1.0, ["h1"]), (1.05, []), (1.1, ["h2"]), (1.15, ["h1", "h2"]), (1.2, ["h2"]))
+    assert dual_promoted_violations(s, "db") == ["db promoted on h1, h2 at once (t=1.150)"]
+    assert dual_promoted_violations(s[:3], "db") == []      # a handover through nobody is fine
+    assert len(dual_promoted_violations(promoted_samples(*[(i / 10, ["h1", "h3"]) for i in range(9)]), "db")) == 5
+    # the VIP's claims are a separate singleton: one VIP holder with two promoted hosts is still a violation
+    assert ClaimSample(2.0, ["h1"]).promoted == []
+    assert _longest_empty(s, promoted=True) == 0.0 and _longest_empty(
+        promoted_samples((0.0, ["h1"]), (0.1, []), (0.4, []), (0.5, ["h2"])), promoted=True) == pytest.approx(0.3)
+
+
+def test_promoted_after_a_quorum_loss_and_in_maintenance() -> None:
+    s = promoted_samples((10.0, ["h1"]), (11.0, ["h1"]), (12.2, []), (14.0, ["h2"]))
+    assert claims_after(s, since=12.0, until=13.5, promoted="db") == []
+    late = claims_after(s, since=10.5, until=13.5, promoted="db")
+    assert late == ["db promoted still on h1 0.50 s after it had to be stopped (1 samples, the last 0.50 s after)"]
+    assert claims_after(s, since=10.5, until=13.5) != []     # the VIP (on h1 in every sample) is audited apart
+    assert claims_other_than(s, "h1", since=0.0, promoted="db")[0].startswith("db promoted on no host instead of h1")
+    assert claims_other_than(s[:2], "h1", since=0.0, promoted="db") == []
+    assert claims_other_than(s, "h1", since=0.0, until=12.0, promoted="db") == []   # maintenance ended at 12
+
+
+def test_observing_sampler_records_both_singletons() -> None:
+    sampler = ClaimSampler(lambda: ["unused"], observe=lambda: (["h1"], ["h2"]), interval=0.01, max_s=5.0).start()
+    time.sleep(0.1)
+    got = sampler.stop()
+    assert got and all(x.claimants == ["h1"] and x.promoted == ["h2"] for x in got)
+
+
+def _status(*entries: tuple[str, str, str]) -> dict[str, object]:
+    return {"members": ["h1", "h2", "h3"], "controller_status": {"state": "idle"},
+            "resources": [{"base": b, "role": role, "node": n} for b, role, n in entries]}
+
+
+def test_converged_counts_the_promoted_instance() -> None:
+    base = [("name", "Started", h) for h in ("h1", "h2", "h3")] + [("vip", "Started", "h1")]
+    db = [("db", "Promoted", "h2"), ("db", "Unpromoted", "h1"), ("db", "Unpromoted", "h3")]
+
+    def conv(entries: list[tuple[str, str, str]], promoted: list[str] | None, promotable: str | None = "db") -> list[str]:
+        return converged(_status(*entries), vip="vip", clone_base="name", claimants=["h1"],
+                         expected=["h1", "h2", "h3"], promotable=promotable, promoted=promoted)
+
+    assert conv(base + db, ["h2"]) == []
+    assert conv(base, None, promotable=None) == []      # without a promotable clone, as before
+    assert conv(base, []) == ["db not running on h1, h2, h3", "db Promoted on no node"]
+    two = [("db", "Promoted", "h2"), ("db", "Promoted", "h1"), ("db", "Unpromoted", "h3")]
+    assert conv(base + two, ["h1", "h2"]) == ["db Promoted on ['h1', 'h2']"]
+    # the store says h2; Stateful's own record says h3 as well: not converged
+    assert conv(base + db, ["h2", "h3"]) == ["db Promoted on h2 but promoted by its state file on h2, h3"]
+    assert conv(base + db, []) == ["db Promoted on h2 but promoted by its state file on no host"]
+    assert conv(base + db[:2], ["h2"]) == ["db not running on h3"]
+
+
+def test_restarts_allow_a_promotion_to_move_only_when_allowed() -> None:
+    def snap(last: dict[tuple[str, str], tuple[str, int]]) -> dict[str, object]:
+        history: dict[str, dict[str, object]] = {}
+        for (node, rsc), (op, call) in last.items():
+            history.setdefault(node, {})[rsc] = {"last": {"op": op, "call_id": call, "rc": 0}}
+        return {"members": ["h1", "h2", "h3"], "history": history}
+
+    before = snap({("h1", "db"): ("promote", 9), ("h2", "db"): ("start", 4), ("h3", "db"): ("demote", 7)})
+    after = snap({("h1", "db"): ("stop", 12), ("h2", "db"): ("promote", 6), ("h3", "db"): ("demote", 7)})
+    assert restarts(before, after, touched=["h1"], promotable=["db"]) == []   # h1 (promoted) was hit
+    assert restarts(before, after, touched=["h1"]) == ["db on h2: last operation start#4 became promote#6"]
+    # a needless move between untouched hosts: h1 demoted, h3 (demoted: running) promoted
+    moved = snap({("h1", "db"): ("demote", 12), ("h2", "db"): ("start", 4), ("h3", "db"): ("promote", 8)})
+    assert restarts(before, moved, touched=["h2"]) == ["db on h1: last operation promote#9 became demote#12",
+                                                       "db on h3: last operation demote#7 became promote#8"]
+    # an instance restarted (stopped, started) is a restart even when the promotion may move
+    again = snap({("h1", "db"): ("stop", 12), ("h2", "db"): ("start", 6), ("h3", "db"): ("demote", 7)})
+    assert restarts(before, again, touched=["h1"], promotable=["db"]) == ["db on h2: last operation start#4 became start#6"]
+    # after maintenance: roles may change anywhere (a re-promotion after a rejoin), restarts still count
+    bounced = snap({("h1", "db"): ("promote", 27), ("h2", "db"): ("start", 4), ("h3", "db"): ("demote", 7)})
+    assert restarts(before, bounced, touched=[]) == ["db on h1: last operation promote#9 became promote#27"]
+    assert restarts(before, bounced, touched=[], role_changes=["db"]) == []
+    assert restarts(before, again, touched=[], role_changes=["db"]) == [
+        "db on h1: last operation promote#9 became stop#12", "db on h2: last operation start#4 became start#6"]
+
+
 def test_still_running_and_managed() -> None:
     assert still_running(["h1", "h2"], ["h2", "h3"], {"h1": True, "h2": False}) == ["VIP on h2", "service on h1"]
     assert still_running(["h1"], [], {"h1": False}) == []
+    assert still_running(["h1", "h2", "h3"], [], {}, {"h1": ["master"], "h2": [], "h3": ["?"]}, "db") == [
+        "db (master) on h1"]
     snap = {"resources": [{"id": "vip", "managed": False}, {"id": "name:0", "managed": True}]}
     assert managed_mismatch(snap, managed=False) == ["name:0"]
     assert managed_mismatch(snap, managed=True) == ["vip"]
@@ -102,7 +194,7 @@ def test_report_per_kind() -> None:
                                 FaultResult(3, "reattach", "all", error="boom")])
     s = rep.summary()
     assert s["per_kind"]["flip"] == {"faults": 2, "violations": 1, "errors": 0, "recovered_median_s": 3.0,
-                                     "recovered_worst_s": 4.0, "vip_outage_worst_s": 0.5}
+                                     "recovered_worst_s": 4.0, "vip_outage_worst_s": 0.5, "db_outage_worst_s": 0.0}
     assert s["per_kind"]["reattach"]["errors"] == 1 and s["per_kind"]["reattach"]["recovered_median_s"] is None
     assert rep.violations == ["step 2 flip h2: x"] and rep.errors == ["step 3 reattach all: boom"]
 
@@ -124,6 +216,9 @@ def test_cts_kinds_once_each_have_no_violations() -> None:
     majority = next(r for r in report.results if r.kind == "etcd-majority-loss")
     assert any(n.startswith("everything stopped") for n in majority.notes), out  # it did self-fence
     assert all(r.max_claimants == 1 for r in report.results), out
+    # the promoted instance: never on two hosts, and on exactly one once converged
+    assert sum(r.dual_promoted for r in report.results) == 0, out
+    assert all(r.max_promoted == 1 and r.db_after for r in report.results), out
 
 
 @pytest.mark.lab
@@ -133,6 +228,24 @@ def test_maintenance_kinds_leave_resources_alone() -> None:
     assert sorted(r.kind for r in report.results) == sorted(MAINTENANCE), out
     assert report.errors == [], out
     assert report.violations == [], out
+
+
+class _PromotedCampaign(Campaign):
+    """Aims every fault at the host running db promoted."""
+
+    def targets(self, kind: str, holder: str | None) -> list[str]:
+        db = self.promoted_host()
+        return [db] if db else super().targets(kind, holder)
+
+
+@pytest.mark.lab
+@NEEDS_ETCD
+def test_partition_of_the_promoted_host_self_fences_without_the_watchdog() -> None:
+    report, out = _run(_PromotedCampaign(faults=1, seed=3, kinds=("partition",), log_tail_chars=3000))
+    assert report.errors == [] and report.violations == [], out   # safe either way: the reset covers it
+    r = report.results[0]
+    assert r.db_before and r.target == r.db_before, out
+    assert r.watchdog_fired == 0, out
 
 
 class _HolderCampaign(Campaign):

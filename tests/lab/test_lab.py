@@ -151,6 +151,25 @@ def test_private_run_resource_agents_and_freeze() -> None:
     assert leftovers(lab.prefix) == [] and sleeper.poll() is not None
 
 
+def test_rsctmp_files_are_read_from_outside_per_boot() -> None:
+    """What the campaign's promoted-instance sampler reads: a host's own files, with no process of the
+    host running, and after a restart the new boot's (empty) directory, not the old one's."""
+    with Lab(2) as lab:
+        lab.run("h1", ["sh", "-c", "echo master > /run/resource-agents/Stateful-db.state; "
+                                   "echo x > /run/resource-agents/other"], check=True)
+        assert lab.rsctmp_files("h1", "Stateful-db*.state") == {"Stateful-db.state": "master\n"}
+        assert lab.rsctmp_files("h2", "Stateful-db*.state") == {}
+        lab.run("h1", ["sh", "-c", "echo slave > /run/resource-agents/Stateful-db.state"], check=True)
+        assert lab.rsctmp_files("h1", "Stateful-*") == {"Stateful-db.state": "slave\n"}  # read anew
+        lab.crash("h1")
+        assert lab.rsctmp_files("h1", "*") == {"Stateful-db.state": "slave\n", "other": "x\n"}  # powered off
+        lab.restart("h1")
+        assert lab.rsctmp_files("h1", "*") == {}
+        with pytest.raises(Exception, match="no host"):
+            lab.rsctmp_files("h9", "*")
+    assert leftovers(lab.prefix) == [] and lab._rsctmp_fds == {}
+
+
 def proc_state(pid: int) -> str:
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0]
