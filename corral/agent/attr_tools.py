@@ -22,18 +22,23 @@ Exit codes follow Pacemaker: 0 ok, 64 usage, 69 store unreachable, 105 no such a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shlex
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from corral.cluster import keys
 
 NODE_ENV = "CORRAL_NODE"         # the node the agent runs for (node agents set it)
 STORE_ENV = "CORRAL_STORE_URL"   # the cluster's store
 OFFLINE_ENV = "CORRAL_ATTRS_OFFLINE"  # set while the node self-fences, cut off from the store
+SOCKET_ENV = "CORRAL_ATTRD_SOCKET"    # the node agent's attribute service (AttrServer)
 TOOLS = ("crm_attribute", "crm_master", "attrd_updater", "crm_node")
 
 EX_OK, EX_ERROR, EX_USAGE, EX_UNAVAILABLE, EX_NOSUCH = 0, 1, 64, 69, 105
@@ -68,11 +73,16 @@ def attr_key(node: str, name: str, lifetime: str) -> str:
 
 
 class Attributes:
-    """Node attributes in the store, opened lazily (a usage error never needs the store)."""
+    """Node attributes in the store, opened lazily (a usage error never needs the store).
+    The node agent serves them from its own open store (AttrServer); a tool run outside an
+    agent opens the store itself."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, store: Any = None,
+                 offline: Callable[[], bool] | None = None) -> None:
         self.url = url if url is not None else os.environ.get(STORE_ENV, "")
-        self._store = None
+        self._store = store
+        self._owns_store = store is None
+        self._is_offline = offline or (lambda: bool(os.environ.get(OFFLINE_ENV)))
 
     def _open(self):  # noqa: ANN202 - corral.store imports lazily (start-up time of every agent call)
         if self._store is None:
@@ -94,12 +104,11 @@ class Attributes:
         except StoreError as exc:
             raise ToolError(EX_UNAVAILABLE, f"{what}: cluster store unreachable: {exc}") from None
 
-    @staticmethod
-    def _offline(key: str, what: str) -> bool:
+    def _offline(self, key: str, what: str) -> bool:
         """Self-fencing, the node cannot reach the store: a transient write or delete is moot
         (the node's transient attributes are cleared when it rejoins), so it succeeds at once;
         anything else fails at once rather than hold up a stop."""
-        if not os.environ.get(OFFLINE_ENV):
+        if not self._is_offline():
             return False
         if key.startswith(keys.ATTRS) and what != "reading":
             return True
@@ -127,8 +136,109 @@ class Attributes:
         return sorted(kv.key[len(keys.NODES):] for kv in kvs)
 
     def close(self) -> None:
-        if self._store is not None:
+        if self._store is not None and self._owns_store:
             self._store.close()
+
+
+# --- the node agent's attribute service: the tools ask it over a Unix socket ---------------------
+# Why: opening the store in every tool run costs the etcd client's imports (~0.5 s of CPU, several
+# seconds on a loaded host) for each call an agent makes, and Stateful makes one per operation.
+# Like Pacemaker's attrd, the node's own daemon answers; the tool itself imports only the stdlib.
+_OPS = ("get", "set", "delete", "members", "nodes")
+
+
+class AttrServer:
+    """Serves Attributes over a Unix stream socket: one JSON request line, one JSON reply line."""
+
+    def __init__(self, path: str, attrs: Attributes) -> None:
+        self.path, self.attrs = path, attrs
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(path)
+        os.chmod(path, 0o600)
+        self._sock.listen(16)
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, name="attrd", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="attrd-call", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rwb") as f:
+            try:
+                req = json.loads(f.readline() or b"{}")
+                op, args = req.get("op"), [str(a) for a in req.get("args", [])]
+                if op not in _OPS:
+                    raise ToolError(EX_USAGE, f"unknown request {op!r}")
+                reply = {"ok": True, "value": getattr(self.attrs, op)(*args)}
+            except ToolError as exc:
+                reply = {"ok": False, "code": exc.code, "error": str(exc)}
+            except (ValueError, TypeError) as exc:
+                reply = {"ok": False, "code": EX_USAGE, "error": f"bad request: {exc}"}
+            except Exception as exc:  # noqa: BLE001 - a tool must get an answer, whatever went wrong
+                reply = {"ok": False, "code": EX_ERROR, "error": f"{type(exc).__name__}: {exc}"}
+            with contextlib.suppress(OSError):
+                f.write(json.dumps(reply).encode() + b"\n")
+                f.flush()
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+class AgentAttributes:
+    """The Attributes interface, answered by the node agent's AttrServer."""
+
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        self.path, self.timeout = path, timeout
+
+    def _ask(self, op: str, *args: str) -> Any:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(self.timeout)
+                s.connect(self.path)
+                s.sendall(json.dumps({"op": op, "args": list(args)}).encode() + b"\n")
+                with s.makefile("rb") as f:
+                    line = f.readline()
+        except OSError as exc:
+            raise ToolError(EX_UNAVAILABLE, f"cannot reach this node's Corral agent at {self.path}: {exc}") from None
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            raise ToolError(EX_UNAVAILABLE, "this node's Corral agent gave no answer") from None
+        if not reply.get("ok"):
+            raise ToolError(int(reply.get("code", EX_ERROR)), str(reply.get("error", "failed")))
+        return reply.get("value")
+
+    def get(self, key: str) -> str | None:
+        return self._ask("get", key)
+
+    def set(self, key: str, value: str) -> None:
+        self._ask("set", key, value)
+
+    def delete(self, key: str) -> None:
+        self._ask("delete", key)
+
+    def members(self) -> list[str]:
+        return list(self._ask("members"))
+
+    def nodes(self) -> list[str]:
+        return list(self._ask("nodes"))
+
+    def close(self) -> None:
+        pass
+
+
+AttrSource = Attributes | AgentAttributes
 
 
 # --- crm_attribute / crm_master ------------------------------------------------------------
@@ -151,7 +261,7 @@ def _crm_attribute_parser(prog: str) -> _Parser:
     return p
 
 
-def crm_attribute(argv: Sequence[str], attrs: Attributes, out: Callable[[str], None],
+def crm_attribute(argv: Sequence[str], attrs: AttrSource, out: Callable[[str], None],
                   prog: str = "crm_attribute") -> int:
     a = _crm_attribute_parser(prog).parse_args(list(argv))
     if a.type == "crm_config":
@@ -182,7 +292,7 @@ def crm_attribute(argv: Sequence[str], attrs: Attributes, out: Callable[[str], N
     return EX_OK
 
 
-def crm_master(argv: Sequence[str], attrs: Attributes, out: Callable[[str], None]) -> int:
+def crm_master(argv: Sequence[str], attrs: AttrSource, out: Callable[[str], None]) -> int:
     """crm_master: crm_attribute --promotion for OCF_RESOURCE_INSTANCE (or -r), lifetime forever by default."""
     p = _Parser(prog="crm_master", add_help=False)
     p.add_argument("-r", "--resource")
@@ -193,7 +303,7 @@ def crm_master(argv: Sequence[str], attrs: Attributes, out: Callable[[str], None
 
 
 # --- attrd_updater -----------------------------------------------------------------------------
-def attrd_updater(argv: Sequence[str], attrs: Attributes, out: Callable[[str], None]) -> int:
+def attrd_updater(argv: Sequence[str], attrs: AttrSource, out: Callable[[str], None]) -> int:
     p = _Parser(prog="attrd_updater", add_help=False)
     p.add_argument("-n", "--name")
     group = p.add_mutually_exclusive_group()
@@ -233,7 +343,7 @@ def attrd_updater(argv: Sequence[str], attrs: Attributes, out: Callable[[str], N
 
 
 # --- crm_node ----------------------------------------------------------------------------------
-def crm_node(argv: Sequence[str], attrs: Attributes, out: Callable[[str], None]) -> int:
+def crm_node(argv: Sequence[str], attrs: AttrSource, out: Callable[[str], None]) -> int:
     p = _Parser(prog="crm_node", add_help=False)
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("-n", "--name", action="store_true")
@@ -260,17 +370,19 @@ def crm_node(argv: Sequence[str], attrs: Attributes, out: Callable[[str], None])
     return EX_OK
 
 
-_TOOLS: dict[str, Callable[[Sequence[str], Attributes, Callable[[str], None]], int]] = {
+_TOOLS: dict[str, Callable[[Sequence[str], AttrSource, Callable[[str], None]], int]] = {
     "crm_attribute": crm_attribute, "crm_master": crm_master, "attrd_updater": attrd_updater,
     "crm_node": crm_node}
 
 
-def run_tool(tool: str, argv: Sequence[str], attrs: Attributes | None = None,
+def run_tool(tool: str, argv: Sequence[str], attrs: AttrSource | None = None,
              out: Callable[[str], None] = print, err: Callable[[str], None] | None = None) -> int:
     """Run one tool; returns its exit code (errors are reported on err, like the real tools)."""
     err = err or (lambda line: print(line, file=sys.stderr))
     own = attrs is None
-    attrs = attrs or Attributes()
+    if attrs is None:
+        sock = os.environ.get(SOCKET_ENV)
+        attrs = AgentAttributes(sock) if sock else Attributes()
     try:
         return _TOOLS[tool](argv, attrs, out)
     except ToolError as exc:

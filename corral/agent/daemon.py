@@ -23,7 +23,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from corral.agent.attr_tools import NODE_ENV, OFFLINE_ENV, STORE_ENV, install_shims
+from corral.agent.attr_tools import (
+    NODE_ENV,
+    OFFLINE_ENV,
+    SOCKET_ENV,
+    STORE_ENV,
+    Attributes,
+    AttrServer,
+    install_shims,
+)
 from corral.agent.book import HistoryBook
 from corral.agent.executor import Executor, Outcome
 from corral.agent.membership import Membership
@@ -84,6 +92,7 @@ class Agent:
         self._member_listed = False
         self._threads: list[threading.Thread] = []
         self.controller_thread: threading.Thread | None = None
+        self.attr_server: AttrServer | None = None
 
     # --- lifecycle -----------------------------------------------------------------
     def run(self) -> None:
@@ -92,8 +101,8 @@ class Agent:
             os.makedirs(self.rsctmp, exist_ok=True)
             os.environ[RSCTMP_ENV] = self.rsctmp
         os.environ[TAG_ENV] = self.tag  # inherited by every agent and service run here: what a watchdog kills
-        self._export_attr_tools()
         self.store = open_store(self.url)
+        self._export_attr_tools()
         lease_store = open_store(self.url)       # renewals never queue behind other work
         self.elect_store = open_store(self.url)
         for s in (self.store, lease_store, self.elect_store):
@@ -118,6 +127,8 @@ class Agent:
         self._drain()
         self.halted.set()
         self._leave()
+        if self.attr_server is not None:
+            self.attr_server.close()
         for s in (self.store, lease_store, self.elect_store):
             s.close()
         # Only a clean exit disarms it: an agent that dies on an exception is a crash.
@@ -128,9 +139,17 @@ class Agent:
 
     def _export_attr_tools(self) -> None:
         """Agents set node attributes (promotion scores, bootstrap facts) with Pacemaker's
-        tools: point them at Corral's (HA_SBIN_DIR for ocf-shellfuncs, PATH for the rest)."""
+        tools: point them at Corral's (HA_SBIN_DIR for ocf-shellfuncs, PATH for the rest),
+        which ask this agent (AttrServer) rather than open the store on every call."""
         shims = str(install_shims(os.path.join(rsctmp_dir(), ".corral-sbin")))
         os.environ.update({NODE_ENV: self.node, STORE_ENV: self.url, "HA_SBIN_DIR": shims})
+        sock = os.path.join(rsctmp_dir(), ".corral-attrd.sock")
+        if len(sock.encode()) < 100:  # AF_UNIX path limit; beyond it the tools open the store
+            self.attr_server = AttrServer(sock, Attributes(store=self.store, offline=lambda: self._fencing))
+            os.environ[SOCKET_ENV] = sock
+        else:
+            log.warning("%s: %s is too long for a Unix socket: agents' attribute tools open the store "
+                        "themselves (slower)", self.node, sock)
         path = os.environ.get("PATH", DEFAULT_PATH).split(os.pathsep)
         os.environ["PATH"] = os.pathsep.join([shims, *(d for d in path if d != shims)])
 
@@ -498,15 +517,20 @@ class Agent:
         until = min(deadline - 0.05, self.watchdog.expires_at - min(0.05, self.watchdog.timeout / 4))
         started = time.monotonic()
         self.monitors.cancel_all()
-        keep: list[str] = []
+        # Unmanaged resources (maintenance) are the operator's: nobody recovers them elsewhere,
+        # so they keep running, as when the node leaves.
+        keep = _unmanaged_ids(self.config, self.executor.running)
+        if keep:
+            log.error("%s: %s; leaving %s running (unmanaged)", self.node, reason, ", ".join(keep))
         demoting: list[str] = []
         if demote:
-            keep = _promotable_ids(self.config, self.executor.running)
-            demoting = [rid for rid in keep if self.book.promoted(rid)]
+            promotable = [rid for rid in _promotable_ids(self.config, self.executor.running) if rid not in keep]
+            demoting = [rid for rid in promotable if self.book.promoted(rid)]
             log.error("%s: %s; no-quorum-policy=demote: demoting %s, keeping %d unpromoted instance(s)",
-                      self.node, reason, ", ".join(demoting) or "nothing", len(keep) - len(demoting))
+                      self.node, reason, ", ".join(demoting) or "nothing", len(promotable) - len(demoting))
+            keep += [rid for rid in promotable if rid not in demoting]
         left = self._stop_all(lambda _rid: max(0.2, until - time.monotonic()), parallel=True, until=until,
-                              keep=[rid for rid in keep if rid not in demoting], demote=demoting)
+                              keep=keep, demote=demoting)
         if left:
             what = "; ".join(f"{rid}: {why}" for rid, why in left.items())
             log.error("%s: self-fencing: %d resource(s) not confirmed stopped after %.2fs (%s); escalating to "

@@ -158,3 +158,40 @@ def test_cut_off_node_answers_at_once(url: str, store, monkeypatch: pytest.Monke
     rc, _, err = tool(url, "crm_attribute", "-p", "-G")
     assert rc == EX_UNAVAILABLE and "cut off" in err[0]
     assert tool(url, "crm_attribute", "-n", "x", "-l", "forever", "-v", "1")[0] == EX_UNAVAILABLE
+
+
+def test_tools_ask_the_node_agent_over_its_socket(url: str, store, tmp_path: Path) -> None:
+    # What a node agent serves: the tools import only the stdlib and never open the store.
+    from corral.agent.attr_tools import SOCKET_ENV, AgentAttributes, AttrServer
+
+    offline = {"now": False}
+    server = AttrServer(str(tmp_path / "attrd.sock"), Attributes(store=store, offline=lambda: offline["now"]))
+    try:
+        client = AgentAttributes(str(tmp_path / "attrd.sock"))
+        out: list[str] = []
+        assert run_tool("crm_attribute", ["--promotion=db", "-N", "n1", "-v", "9"], client, out.append) == 0
+        assert store.get(keys.attr("n1", "master-db")).value == "9"
+        assert run_tool("crm_attribute", ["--promotion=db", "-N", "n1", "-G", "-q"], client, out.append) == 0
+        assert out == ["9"]
+        errors: list[str] = []
+        rc = run_tool("crm_attribute", ["-N", "n1", "-n", "x", "-l", "reboot", "-G"], client, out.append, errors.append)
+        assert rc == EX_NOSUCH and "no attribute x" in errors[0]
+        offline["now"] = True  # self-fencing: transient writes answered at once, reads refused
+        assert run_tool("crm_attribute", ["--promotion=db", "-N", "n1", "-D"], client, out.append) == 0
+        assert store.get(keys.attr("n1", "master-db")).value == "9"
+        assert run_tool("crm_attribute", ["--promotion=db", "-N", "n1", "-G"], client, out.append,
+                        errors.append) == EX_UNAVAILABLE
+        # The shims use the socket when the agent exports it, with no store URL at all.
+        shims = install_shims(tmp_path / "sbin")
+        env = {k: v for k, v in os.environ.items() if k != STORE_ENV}
+        env.update({SOCKET_ENV: str(tmp_path / "attrd.sock"), NODE_ENV: "n2"})
+        offline["now"] = False
+        done = subprocess.run([str(shims / "crm_master"), "-l", "reboot", "-r", "web", "-v", "3"], env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert store.get(keys.attr("n2", "master-web")).value == "3"
+    finally:
+        server.close()
+    assert not (tmp_path / "attrd.sock").exists()
+    rc = run_tool("crm_node", ["-p"], AgentAttributes(str(tmp_path / "attrd.sock")), [].append, errors.append)
+    assert rc == EX_UNAVAILABLE and "Corral agent" in errors[-1]

@@ -87,3 +87,37 @@ def test_no_quorum_policy_freeze_keeps_a_cut_off_node_running_while_its_fence_fa
         assert port_open(port)
     finally:
         wall.close()
+
+
+@pytest.mark.etcd
+def test_cut_off_node_in_maintenance_mode_keeps_unmanaged_resources(make_cluster, live_etcd):
+    """Maintenance mode: nothing is the cluster's to stop, so losing the store stops nothing
+    (found by the lab campaign: self-fencing stopped every unmanaged service under load)."""
+    c = make_cluster("etcd")
+    port = free_port()
+    c.load("cluster: {stonith-enabled: false}\nresources:" + process_rsc("web", port)
+           + "constraints:\n  - location: {rsc: web, node: n1, score: 100}\n")
+    wall = Partition(int(live_etcd.rsplit(":", 1)[1]))
+    try:
+        c.store_url, direct = f"etcd://127.0.0.1:{wall.port}", c.store_url
+        c.start("n1", "--no-controller")  # n1 reaches etcd only through the partition
+        c.store_url = direct
+        c.start("n2")
+        c.wait_running("web", on="n1")
+        c.wait_idle()
+        pid = c.service_pid("n1", "web")
+        assert pid is not None
+        c.load("cluster: {stonith-enabled: false, maintenance-mode: true}\nresources:" + process_rsc("web", port)
+               + "constraints:\n  - location: {rsc: web, node: n1, score: 100}\n")
+        c.wait("web unmanaged", lambda: not next(r for r in c.status()["resources"] if r["id"] == "web")["managed"])
+        time.sleep(1.0)  # n1's agent has read the new configuration
+        wall.cut()
+        c.wait("n1's lease to expire", lambda: c.store.get(keys.member("n1")) is None, timeout=15)
+        time.sleep(1.0)  # past its self-fencing and its watchdog's timeout
+        info = proc_info(pid)
+        log = (c.workdir / "n1.log").read_text()
+        assert info is not None and info.alive, "n1 stopped an unmanaged resource\n" + c.logs()
+        assert "leaving web running (unmanaged)" in log and "watchdog fired" not in log, c.logs()
+        assert port_open(port)
+    finally:
+        wall.close()
