@@ -10,23 +10,30 @@ from live_helpers import Partition, free_port, port_open, process_rsc
 from corral.cluster import keys
 from corral.resource_agents.procfs import proc_info
 
+WEB_ON_N1 = "constraints:\n  - location: {rsc: web, node: n1, score: 100}\n"
+
+
+def web_on_walled_n1(c, wall: Partition, cluster_options: str, port: int) -> int:
+    """n1 (reaching etcd only through `wall`) and n2 up, web running on n1: its pid."""
+    c.load(f"cluster: {{{cluster_options}}}\nresources:" + process_rsc("web", port) + WEB_ON_N1)
+    c.store_url, direct = f"etcd://127.0.0.1:{wall.port}", c.store_url
+    c.start("n1", "--no-controller")
+    c.store_url = direct
+    c.start("n2")
+    c.wait_running("web", on="n1")
+    c.wait_idle()
+    pid = c.service_pid("n1", "web")
+    assert pid is not None
+    return pid
+
 
 @pytest.mark.etcd
 def test_partitioned_node_stops_before_its_lease_expires(make_cluster, live_etcd):
     c = make_cluster("etcd")
     port = free_port()
-    c.load("cluster: {stonith-enabled: false}\nresources:" + process_rsc("web", port)
-           + "constraints:\n  - location: {rsc: web, node: n1, score: 100}\n")
     wall = Partition(int(live_etcd.rsplit(":", 1)[1]))
     try:
-        c.store_url, direct = f"etcd://127.0.0.1:{wall.port}", c.store_url
-        c.start("n1", "--no-controller")  # n1 reaches etcd only through the partition
-        c.store_url = direct
-        c.start("n2")
-        c.wait_running("web", on="n1")
-        c.wait_idle()
-        pid = c.service_pid("n1", "web")
-        assert pid is not None
+        pid = web_on_walled_n1(c, wall, "stonith-enabled: false", port)
         wall.cut()
         stopped_at = member_gone_at = None
         deadline = time.monotonic() + 15
@@ -95,20 +102,11 @@ def test_cut_off_node_in_maintenance_mode_keeps_unmanaged_resources(make_cluster
     (found by the lab campaign: self-fencing stopped every unmanaged service under load)."""
     c = make_cluster("etcd")
     port = free_port()
-    c.load("cluster: {stonith-enabled: false}\nresources:" + process_rsc("web", port)
-           + "constraints:\n  - location: {rsc: web, node: n1, score: 100}\n")
     wall = Partition(int(live_etcd.rsplit(":", 1)[1]))
     try:
-        c.store_url, direct = f"etcd://127.0.0.1:{wall.port}", c.store_url
-        c.start("n1", "--no-controller")  # n1 reaches etcd only through the partition
-        c.store_url = direct
-        c.start("n2")
-        c.wait_running("web", on="n1")
-        c.wait_idle()
-        pid = c.service_pid("n1", "web")
-        assert pid is not None
+        pid = web_on_walled_n1(c, wall, "stonith-enabled: false", port)
         c.load("cluster: {stonith-enabled: false, maintenance-mode: true}\nresources:" + process_rsc("web", port)
-               + "constraints:\n  - location: {rsc: web, node: n1, score: 100}\n")
+               + WEB_ON_N1)
         c.wait("web unmanaged", lambda: not next(r for r in c.status()["resources"] if r["id"] == "web")["managed"])
         time.sleep(1.0)  # n1's agent has read the new configuration
         wall.cut()
