@@ -189,14 +189,15 @@ def test_agent_restart_keeps_its_resources_running(make_cluster):
 def test_changed_parameters_restart_the_resource_in_place(make_cluster, backend):
     c = make_cluster(backend)
     port, new_port = free_port(), free_port()
-    three_nodes(c, FENCING_OFF + "resources:" + process_rsc("web", port) + dummy_rsc("db", c.workdir))
+    stay = "\n    meta: {resource-stickiness: 100}"  # where they run is kept: a restart is in place
+    three_nodes(c, FENCING_OFF + "resources:" + process_rsc("web", port, stay) + dummy_rsc("db", c.workdir, stay))
     c.wait_running("web")
     c.wait_running("db")
     c.wait_idle()
     (node,), (db_node,) = c.where("web"), c.where("db")
     pid = c.service_pid(node, "web")
     assert pid is not None
-    c.load(FENCING_OFF + "resources:" + process_rsc("web", new_port) + dummy_rsc("db", c.workdir))
+    c.load(FENCING_OFF + "resources:" + process_rsc("web", new_port, stay) + dummy_rsc("db", c.workdir, stay))
     c.wait("web serving on its new port", lambda: port_open(new_port) and not port_open(port))
     st = c.wait_idle()
     web = next(r for r in st["resources"] if r["id"] == "web")
