@@ -12,6 +12,8 @@ from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
+from corral.scheduler.graph import Graph
+from corral.scheduler.graph_build import build_graph
 from corral.scheduler.history import HistoryUnpacker
 from corral.scheduler.nodes import NodeRt, build_nodes
 from corral.scheduler.placement import Placer
@@ -39,6 +41,7 @@ class Transition:
     actions: list[Action]
     tree: ResourceTree
     warnings: list[str] = field(default_factory=list)
+    graph: Graph = field(default_factory=Graph)   # the actions and their ordering (graph_build.py)
 
     def summary_text(self) -> list[str]:
         if not self.summary:
@@ -105,8 +108,9 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                                   role=p.next_role, current=dict(p.active), scores=dict(p.scores),
                                   failed=p.failed, reasons=list(p.reasons))
                   for p in plans}
+    graph = build_graph(config, tree, index, plans, fences, nodes, fencing)
     return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
-                      fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree)
+                      fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree, graph=graph)
 
 
 def _lost_tickets(config: Configuration, state: ClusterState,
