@@ -32,6 +32,8 @@ def build_nodes(config: Configuration, state: ClusterState, fencing_enabled: boo
     startup_fencing = config.option_bool("startup-fencing", True)
     nodes: dict[str, NodeRt] = {}
     names = list(config.nodes) + [n for n in state.nodes if n not in config.nodes]
+    # Pacemaker keeps its node list sorted by name: that order breaks placement ties.
+    names.sort(key=lambda n: (n.lower(), n))
     for order, name in enumerate(names):
         cfg_node = config.nodes.get(name)
         status = state.nodes.get(name) or NodeStatus(name=name, seen=False)
