@@ -5,8 +5,9 @@ import click
 
 from corral.cli.demo import demo
 from corral.cli.lab import lab
-from corral.cli.live import agent, fence, load, node, resource, status
+from corral.cli.live import agent, fence, load, node, resource
 from corral.cli.simulate import explain_file, simulate
+from corral.cli.status import status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
