@@ -8,7 +8,6 @@ digests in a Pacemaker CIB's history are Pacemaker's, of another algorithm, and 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 
@@ -16,6 +15,8 @@ PREFIX = "corral1:"
 
 
 def params_digest(params: Mapping[str, str]) -> str:
+    import hashlib  # here: loading OpenSSL costs a short command (corral status) more than it uses
+
     canonical = json.dumps(sorted((str(k), str(v)) for k, v in params.items()), separators=(",", ":"))
     return PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
