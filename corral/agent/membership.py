@@ -22,13 +22,51 @@ import time
 from collections.abc import Callable
 
 from corral.cluster import keys
-from corral.cluster.records import dumps
+from corral.cluster.records import dumps, loads
 from corral.cluster.timing import Timing
-from corral.store import Delete, LeaseExpired, Put, Store, StoreError
+from corral.store import Compare, Delete, LeaseExpired, Put, Store, StoreError
 
 log = logging.getLogger("corral.agent")
 WATCHDOG_TICK_S = 0.02
 RETRY_S = 0.02  # after a failed renewal
+
+
+class NodeClaimed(Exception):
+    """Another agent holds this node's name: its member key is present and renewed."""
+
+
+def _claimant(kv_value: str | None) -> str:
+    info = loads(kv_value, {}) or {}
+    since = info.get("since")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, int | float) else "?"
+    return f"pid {info.get('pid', '?')} on host {info.get('host', '?')}, a member since {when}"
+
+
+def wait_unclaimed(store: Store, node: str, timing: Timing, stopped: threading.Event | None = None) -> None:
+    """Return once no other agent holds `node`'s name; raise NodeClaimed if one does.
+
+    A member key left by a crashed agent goes with its lease, at most a TTL later: wait
+    for that. A live agent's heartbeat advances every renewal: refuse as soon as it does
+    (or if the key outlives the TTL)."""
+    kv = store.get(keys.member(node))
+    if kv is None:
+        return
+    first = store.get(keys.heartbeat(node))
+    log.warning("%s: node name held by %s; waiting up to %.1fs for that lease to expire (a crashed agent's)",
+                node, _claimant(kv.value), timing.ttl)
+    deadline = time.monotonic() + timing.ttl + timing.renew + 1.0
+    while time.monotonic() < deadline and not (stopped is not None and stopped.is_set()):
+        time.sleep(min(0.1, timing.renew))
+        now = store.get(keys.member(node))
+        if now is None:
+            return
+        beat = store.get(keys.heartbeat(node))
+        if now.create_revision != kv.create_revision or (beat is not None and (
+                first is None or beat.mod_revision != first.mod_revision)):
+            break
+    raise NodeClaimed(f"node name {node!r} is already claimed by a running agent ({_claimant(kv.value)}) on "
+                      "this store: its membership lease is being renewed. Give this agent another --node "
+                      "name, or stop the other one first")
 
 
 class Membership:
@@ -41,6 +79,7 @@ class Membership:
         self._last_ok = 0.0  # monotonic send time of the last successful grant/renewal
         self._beat = 0
         self._ever_joined = False
+        self._member_value: str | None = None  # what our last join wrote: our claim on the name
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._beat_due = threading.Event()
@@ -62,18 +101,37 @@ class Membership:
     def join(self, info: dict, ops: list[Put | Delete] | None = None) -> None:
         """Grant a lease and publish the member key (and the persistent node record) with it,
         in one transaction with `ops` (the node's fresh history)."""
+        claim = self._claim_guard()
         sent = time.monotonic()
         lease = self.store.lease_grant(self.timing.ttl)
+        value = dumps(info)
         try:
-            self.store.txn([], [Put(keys.member(self.node), dumps(info), lease),
-                                self._heartbeat(lease),
-                                Put(keys.node(self.node), dumps({"expected": "member"})), *(ops or [])])
+            joined = self.store.txn([claim], [Put(keys.member(self.node), value, lease),
+                                              self._heartbeat(lease),
+                                              Put(keys.node(self.node), dumps({"expected": "member"})),
+                                              *(ops or [])]).succeeded
         except BaseException:
             self._revoke(lease)
             raise
+        if not joined:
+            self._revoke(lease)
+            kv = self.store.get(keys.member(self.node))
+            raise NodeClaimed(f"node name {self.node!r} was claimed by another agent meanwhile "
+                              f"({_claimant(kv.value if kv else None)})")
+        self._member_value = value
         with self._lock:
             self.lease, self._last_ok, self._ever_joined = lease, sent, True
         log.info("%s joined the cluster (lease %s, ttl %.1fs)", self.node, lease, self.timing.ttl)
+
+    def _claim_guard(self) -> Compare:
+        """Join only if the member key is absent, or still the one our previous join wrote
+        (a rejoin before our old lease expired): never over another agent's claim."""
+        kv = self.store.get(keys.member(self.node))
+        if kv is None:
+            return Compare(keys.member(self.node), "create_revision", "==", 0)
+        if self._member_value is not None and kv.value == self._member_value:
+            return Compare(keys.member(self.node), "mod_revision", "==", kv.mod_revision)
+        raise NodeClaimed(f"node name {self.node!r} is claimed by another agent ({_claimant(kv.value)})")
 
     def leave(self) -> None:
         """Clean leave: expected=down first, so the node reads as cleanly offline, not lost."""

@@ -5,8 +5,11 @@ import click
 
 from corral.cli.demo import demo
 from corral.cli.lab import lab
-from corral.cli.live import agent, fence, load, node, resource, status
+from corral.cli.live import agent, fence, status
 from corral.cli.simulate import explain_file, simulate
+from corral.cli.verbs_cluster import config, constraint, load, property
+from corral.cli.verbs_node import node
+from corral.cli.verbs_resource import resource
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,7 +20,7 @@ def cli() -> None:
 
 cli.add_command(simulate)
 cli.add_command(explain_file, name="explain")
-for _command in (agent, load, status, resource, node, fence, demo):
+for _command in (agent, load, status, resource, node, fence, config, constraint, property, demo):
     cli.add_command(_command)
 cli.add_command(lab)
 
