@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from corral.cli.common import client_store, fail, store_option
+from corral.cli.common import client_store, fail, resolve_store_url, store_option
 from corral.cluster.timing import DEFAULT_RENEW, DEFAULT_STORE_TIMEOUT, DEFAULT_TTL, Timing
 from corral.model.errors import ConfigError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # kept off the import path of every `corral` command
     from corral.model.state import ClusterState
     from corral.store import Store
 
+SECONDS = click.FloatRange(min=0, min_open=True, max=3600)
 STORE_HELP = "the store: sqlite:///path/cluster.db or etcd://host:port[,host:port...]"
 
 
@@ -51,14 +52,14 @@ def _store(cmd: str, url: str) -> Iterator[Store]:
 # --- corral agent ----------------------------------------------------------------------
 @click.command()
 @click.option("--node", required=True, help="this node's name")
-@click.option("--store", "store_url", required=True, help=STORE_HELP)
-@click.option("--ttl", type=float, default=DEFAULT_TTL, show_default=True, help="membership lease TTL (s)")
-@click.option("--renew", type=float, default=DEFAULT_RENEW, show_default=True, help="lease renewal interval (s)")
-@click.option("--store-timeout", type=float, default=DEFAULT_STORE_TIMEOUT, show_default=True,
+@store_option
+@click.option("--ttl", type=SECONDS, default=DEFAULT_TTL, show_default=True, help="membership lease TTL (s)")
+@click.option("--renew", type=SECONDS, default=DEFAULT_RENEW, show_default=True, help="lease renewal interval (s)")
+@click.option("--store-timeout", type=SECONDS, default=DEFAULT_STORE_TIMEOUT, show_default=True,
               help="longest one store call may take (s)")
 @click.option("--rsctmp", type=click.Path(file_okay=False), default=None,
               help="HA_RSCTMP for the agents run here (state and pid files)")
-@click.option("--parallel", type=int, default=8, show_default=True, help="operations run at once")
+@click.option("--parallel", type=click.IntRange(1, 1024), default=8, show_default=True, help="operations run at once")
 @click.option("--no-controller", is_flag=True, help="never stand for controller")
 @click.option("--shutdown-timeout", type=float, default=60.0, show_default=True,
               help="on SIGTERM, how long the controller may take to move this node's resources away "
@@ -75,7 +76,7 @@ def _store(cmd: str, url: str) -> Iterator[Store]:
                    "'systemctl reboot --force --force'")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def agent(node: str, store_url: str, ttl: float, renew: float, store_timeout: float, rsctmp: str | None,
+def agent(node: str, store_url: str | None, ttl: float, renew: float, store_timeout: float, rsctmp: str | None,
           parallel: int, no_controller: bool, shutdown_timeout: float, watchdog: str,
           watchdog_timeout: float | None, self_fence_command: str | None, log_level: str) -> None:
     """Run NODE's agent in the foreground (SIGTERM: stop what runs here and leave)."""
@@ -84,6 +85,9 @@ def agent(node: str, store_url: str, ttl: float, renew: float, store_timeout: fl
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format=f"%(asctime)s {node} %(name)s %(levelname)s: %(message)s")
+    store_url = resolve_store_url("agent", store_url)
+    if not node.strip() or node != node.strip() or any(ch in node for ch in ":/#\n"):
+        _fail("agent", f"--node {node!r} is not a usable node name (no blanks, ':', '/', '#')")
     timing = Timing(ttl=ttl, renew=renew, store_timeout=store_timeout)
     try:
         timing.check()
@@ -132,12 +136,20 @@ def status(store_url: str, as_json: bool, watch: bool, interval: float) -> None:
 
 def live_inputs(store_url: str) -> tuple[Configuration, ClusterState]:
     """(configuration, state) of a live cluster, for `corral explain --store`."""
+    from corral.cli.common import _existing, resolve_store_url
     from corral.cluster.snapshot import read_snapshot, scheduler_inputs
-    from corral.store import open_store
+    from corral.store import StoreError, open_store
 
-    store = open_store(store_url)
+    store_url = resolve_store_url("explain", store_url)
+    _existing("explain", store_url)
+    try:
+        store = open_store(store_url)
+    except (ValueError, StoreError) as exc:
+        raise ConfigError(store_url, str(exc)) from None
     try:
         return scheduler_inputs(read_snapshot(store))
+    except StoreError as exc:
+        raise ConfigError(store_url, f"store error: {exc}") from None
     except ValueError as exc:
         raise ConfigError(store_url, str(exc)) from None
     finally:
@@ -258,6 +270,8 @@ def _fence_history(store_url: str | None, node_filter: str | None, as_json: bool
             records = list_history(store, node_filter)
         except ValueError as exc:
             _fail("fence history", str(exc))
+        if node_filter is not None and not records:
+            _known_node(store, node_filter, "fence history")
     if as_json:
         click.echo(json.dumps([{**asdict(r), "result": fence_event(r)["result"]} for r in records],
                               indent=2, sort_keys=True))

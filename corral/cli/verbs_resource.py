@@ -23,8 +23,8 @@ def parse_lifetime(text: str | None) -> float | None:
     """An ISO 8601 duration (PT30M, P1DT2H, P2W) -> seconds; ValueError for anything else."""
     if text is None:
         return None
-    m = re.fullmatch(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", text.strip().upper())
-    if not m or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+    m = re.fullmatch(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", text.upper())
+    if not m or text.upper() in ("P", "PT") or text.upper().endswith("T"):
         raise ValueError(f"--lifetime {text!r} is not an ISO 8601 duration such as PT30M, PT1H30M, P1D or P2W "
                          "(years and months are not supported)")
     w, d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())

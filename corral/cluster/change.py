@@ -161,6 +161,11 @@ def check(cur: Current) -> None:
         text = configstore.encode(cfg, cur.snap.config_source)
         cfg, _, _ = configstore.decode(text)  # what every reader will parse
         validate(copy.deepcopy(cfg), configstore.STORE_SOURCE, lenient=True)
+        # Strictly, too: what an imported CIB had is tolerated (lenient), but a verb must not
+        # add a problem Pacemaker would only log and ignore (a target-role of 'Bogus').
+        added = _strict_problems(cfg) - _strict_problems(cur.snap.config)  # type: ignore[arg-type]
+        if added:
+            raise Rejected("; ".join(f"{w}: {p}" for w, p in sorted(added)))
     snap = copy.copy(cur.snap)
     snap.config = copy.deepcopy(cfg)
     snap.operator = cur.operator
@@ -172,6 +177,16 @@ def check(cur: Current) -> None:
         raise
     except Exception as exc:  # the controller would fail the same way: never store it
         raise Rejected(f"the scheduler cannot plan with this change ({type(exc).__name__}: {exc})") from None
+
+
+def _strict_problems(cfg: Configuration) -> set[tuple[str, str]]:
+    from corral.model.validate import ConfigErrors, validate
+
+    try:
+        validate(copy.deepcopy(cfg), configstore.STORE_SOURCE, lenient=False)
+    except ConfigErrors as exc:
+        return set(exc.problems)
+    return set()
 
 
 def apply(store: Store, build: Callable[[Current], T], attempts: int = 10) -> tuple[T, Current]:
