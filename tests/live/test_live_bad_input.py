@@ -103,6 +103,8 @@ def bad_files(workdir: Path) -> list[tuple[str, str | bytes]]:
         ("stops-d1.yaml", good.replace("{id: d1,", "{id: d1-renamed,")),  # stops d1: refused without --force
         ("empty.yaml", ""),                                         # stops everything: refused without --force
         ("list.yaml", "- 1\n- 2\n"),
+        ("alias-bomb.yaml", "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+            f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)) + "resources: *a8\n"),
     ]
 
 
@@ -181,8 +183,11 @@ def test_bad_input_changes_nothing(make_cluster, tmp_path):
             path.write_bytes(content)
         else:
             path.write_text(content)
+        t0 = time.monotonic()
         r = runner.invoke(cli, ["load", str(path)], env=env)
         check(["load", name], r.exit_code, r.stderr, r.stdout, r.exception)
+        if name == "alias-bomb.yaml":  # refused before expanding anything (it took 5.8 s and 369 MB)
+            assert time.monotonic() - t0 < 2.0 and "too large" in r.stderr
     for argv in (["load", str(tmp_path / "no-such.yaml")], ["load", str(tmp_path)], ["load"]):
         r = runner.invoke(cli, argv, env=env)
         check(argv, r.exit_code, r.stderr, r.stdout, r.exception)
