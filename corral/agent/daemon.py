@@ -105,7 +105,7 @@ class Agent:
         self.store = open_store(self.url)
         # Before anything that touches this node's name (its attribute socket, watchdog tag, keys):
         # a second agent for a name that is in use must leave the real one alone.
-        wait_unclaimed(self.store, self.node, self.timing, self.stopped)
+        takeover = wait_unclaimed(self.store, self.node, self.timing, self.stopped)
         self._export_attr_tools()
         lease_store = open_store(self.url)       # renewals never queue behind other work
         self.elect_store = open_store(self.url)
@@ -117,6 +117,7 @@ class Agent:
                                  lambda: self._fencing)
         self.monitors = RecurringMonitors(self.executor, self.pool)
         self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
+        self.membership.takeover_revision = takeover
         self.watchdog = Watchdog(self.watchdog_cfg, self.node, self.tag, self._watchdog_limit)
         self.watchdog.start()  # before anything can start a resource
         self._read_config()
@@ -209,7 +210,8 @@ class Agent:
             ops: list[Put | Delete] = [Delete(k) for k in old if k not in fresh]
             ops += [Put(k, v) for k, v in fresh.items()]
             self.membership.join({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
-                                  "url": self.url.split("?")[0],
+                                  "url": self.url.split("?")[0], "renew": self.timing.renew,
+                                  "store_timeout": self.timing.store_timeout,
                                   "candidate": self.campaign_enabled}, ops)
         finally:
             self.executor.deferring = False

@@ -42,31 +42,49 @@ def _claimant(kv_value: str | None) -> str:
     return f"pid {info.get('pid', '?')} on host {info.get('host', '?')}, a member since {when}"
 
 
-def wait_unclaimed(store: Store, node: str, timing: Timing, stopped: threading.Event | None = None) -> None:
-    """Return once no other agent holds `node`'s name; raise NodeClaimed if one does.
+TAKEOVER_MARGIN_S = 0.5
 
-    A member key left by a crashed agent goes with its lease, at most a TTL later: wait
-    for that. A live agent's heartbeat advances every renewal: refuse as soon as it does
-    (or if the key outlives the TTL)."""
+
+def wait_unclaimed(store: Store, node: str, timing: Timing, stopped: threading.Event | None = None) -> int | None:
+    """Wait until no live agent holds `node`'s name; raise NodeClaimed if one does.
+
+    Returns None when the name is free, or the mod_revision of a member key whose agent
+    is dead, for the join to replace (a restarted agent takes over its predecessor's claim
+    at once, without waiting for the old lease: its services may still run). A live
+    holder's heartbeat advances after every lease renewal: refuse as soon as it does. A
+    holder whose heartbeat has been silent longer than its own self-fencing limit
+    (renew + 2 x store timeout, from its member record) plus a margin is dead, or has
+    stopped everything and treats its membership as lost: its claim is over."""
     kv = store.get(keys.member(node))
     if kv is None:
-        return
+        return None
+    info = loads(kv.value, {}) or {}
+    try:
+        silent_limit = float(info.get("renew", timing.renew)) + 2 * float(info.get("store_timeout",
+                                                                                  timing.store_timeout))
+    except (TypeError, ValueError):
+        silent_limit = timing.self_fence_after
+    silent_limit += TAKEOVER_MARGIN_S
     first = store.get(keys.heartbeat(node))
-    log.warning("%s: node name held by %s; waiting up to %.1fs for that lease to expire (a crashed agent's)",
-                node, _claimant(kv.value), timing.ttl)
-    deadline = time.monotonic() + timing.ttl + timing.renew + 1.0
-    while time.monotonic() < deadline and not (stopped is not None and stopped.is_set()):
-        time.sleep(min(0.1, timing.renew))
+    log.warning("%s: node name held by %s; its agent is dead if its heartbeat stays silent for %.1fs",
+                node, _claimant(kv.value), silent_limit)
+    started = time.monotonic()
+    while not (stopped is not None and stopped.is_set()):
+        time.sleep(min(0.05, timing.renew))
         now = store.get(keys.member(node))
         if now is None:
-            return
+            return None
         beat = store.get(keys.heartbeat(node))
-        if now.create_revision != kv.create_revision or (beat is not None and (
+        if now.mod_revision != kv.mod_revision or (beat is not None and (
                 first is None or beat.mod_revision != first.mod_revision)):
-            break
-    raise NodeClaimed(f"node name {node!r} is already claimed by a running agent ({_claimant(kv.value)}) on "
-                      "this store: its membership lease is being renewed. Give this agent another --node "
-                      "name, or stop the other one first")
+            raise NodeClaimed(f"node name {node!r} is already claimed by a running agent ({_claimant(now.value)}) "
+                              "on this store: its heartbeat advances. Give this agent another --node name, "
+                              "or stop the other one first")
+        if time.monotonic() - started > silent_limit:
+            log.warning("%s: the previous holder's heartbeat has been silent for %.1fs: taking over its claim",
+                        node, silent_limit)
+            return kv.mod_revision
+    return None
 
 
 class Membership:
@@ -80,6 +98,7 @@ class Membership:
         self._beat = 0
         self._ever_joined = False
         self._member_value: str | None = None  # what our last join wrote: our claim on the name
+        self.takeover_revision: int | None = None  # a dead predecessor's member key we may replace
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._beat_due = threading.Event()
@@ -125,11 +144,14 @@ class Membership:
 
     def _claim_guard(self) -> Compare:
         """Join only if the member key is absent, or still the one our previous join wrote
-        (a rejoin before our old lease expired): never over another agent's claim."""
+        (a rejoin before our old lease expired), or a dead predecessor's (wait_unclaimed):
+        never over a live agent's claim."""
         kv = self.store.get(keys.member(self.node))
         if kv is None:
             return Compare(keys.member(self.node), "create_revision", "==", 0)
         if self._member_value is not None and kv.value == self._member_value:
+            return Compare(keys.member(self.node), "mod_revision", "==", kv.mod_revision)
+        if self.takeover_revision is not None and kv.mod_revision == self.takeover_revision:
             return Compare(keys.member(self.node), "mod_revision", "==", kv.mod_revision)
         raise NodeClaimed(f"node name {self.node!r} is claimed by another agent ({_claimant(kv.value)})")
 

@@ -142,3 +142,25 @@ def test_a_node_name_is_claimed_by_one_agent():
         first.close()
     wait_unclaimed(store, "n1", timing)  # left: free
     store.close()
+
+
+def test_a_restarted_agent_takes_over_a_dead_predecessors_claim():
+    from corral.cluster.records import dumps
+    from corral.store import Put
+
+    store = open_store("memory://verbs-takeover")
+    timing = Timing(ttl=5.0, renew=0.1, store_timeout=0.3)
+    lease = store.lease_grant(5.0)  # a crashed agent's: nobody renews it, its heartbeat is silent
+    store.txn([], [Put(keys.member("n1"), dumps({"pid": 1, "renew": 0.1, "store_timeout": 0.3}), lease),
+                   Put(keys.heartbeat("n1"), dumps({"seq": 7}), lease)])
+    revision = wait_unclaimed(store, "n1", timing)
+    assert revision == store.get(keys.member("n1")).mod_revision
+    restarted = Membership(store, "n1", timing, lambda _r: None)
+    restarted.takeover_revision = revision
+    try:
+        restarted.join({"pid": 2})
+        assert "pid\": 2" in store.get(keys.member("n1")).value
+    finally:
+        restarted.leave()
+        restarted.close()
+        store.close()
