@@ -75,6 +75,10 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                             n = nodes.get(node)
                             if n is not None and not n.unclean:
                                 n.unclean, n.unclean_reason = True, "deadman ticket was lost"
+    if quorum_policy == "suicide":
+        if not quorate and state.quorum_lost and fencing:
+            _suicide(nodes)
+        quorum_policy = "stop"   # besides fencing itself, an inquorate partition stops everything
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
     fenced = {n for n, _, _ in fences}
     for p in all_prims:
@@ -88,6 +92,8 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
     _apply_tickets(lost, placer, state)
+    if config.option_bool("stop-all-resources", False):
+        _stop_everything(placer)
     placer.allocate_all()
     for p in unpacker.orphans:
         p.next_role, p.assigned = (STOPPED, None) if p.managed else (p.current_role, p.current_node)
@@ -154,6 +160,20 @@ def _apply_tickets(lost: list[tuple[TicketDependency, list[Prim]]], placer: Plac
                 if freeze and node in p.active:
                     continue
                 scores[node] = -INFINITY
+
+
+def _suicide(nodes: dict[str, NodeRt]) -> None:
+    """no-quorum-policy=suicide after quorum was lost: every node of the partition is fenced."""
+    for n in nodes.values():
+        if n.online and not n.unclean:
+            n.unclean, n.unclean_reason = True, "cluster does not have quorum"
+
+
+def _stop_everything(placer: Placer) -> None:
+    """stop-all-resources=true: no resource may run anywhere (unmanaged ones stay as they are)."""
+    for scores in placer.base.values():
+        for node in list(scores):
+            scores[node] = -INFINITY
 
 
 def requires(p: Prim, fencing: bool) -> str:
