@@ -81,8 +81,8 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         probe = op.op == "monitor" and op.interval_ms == 0
         expired = (failure_timeout_s > 0 and now is not None and op.last_rc_change
                    and op.last_rc_change + failure_timeout_s <= now)
-        if op.op_status == EXEC_NOT_INSTALLED or (probe and op.rc == RC_NOT_INSTALLED):
-            f.ban = True
+        if probe and (op.op_status == EXEC_NOT_INSTALLED or op.rc == RC_NOT_INSTALLED):
+            f.ban = True      # the agent cannot run here, and nothing runs
             f.role = STOPPED
             continue
         # Done and error both mean "the agent answered": judge by its return code.
@@ -140,11 +140,14 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         f.failures.append(op)
         f.last_failure = op
         on_fail = _configured_on_fail(prim, op, fencing)
-        if answered and rc in HARD_ERRORS:
+        if op.op_status == EXEC_NOT_INSTALLED and on_fail == "ignore":
+            on_fail = "restart"   # the executor found no agent: that is never ignored
+        ignored = on_fail == "ignore"   # "failure ignored": no recovery, no ban
+        if not ignored and ((answered and rc in HARD_ERRORS) or op.op_status == EXEC_NOT_INSTALLED):
             f.ban = True          # the agent said it can never work on this node
-        if answered and rc == RC_FATAL:
+        if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True
-        if op.op == "start" and start_failure_is_fatal:
+        if not ignored and op.op == "start" and start_failure_is_fatal:
             f.ban = True
         if op.op == "stop":
             f.failed_stop = True
