@@ -9,7 +9,6 @@ Pacemaker computes them, over the parameters of the operation that recorded them
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 
@@ -20,6 +19,8 @@ PREFIX = "corral1:"
 
 
 def params_digest(params: Mapping[str, str]) -> str:
+    import hashlib  # here: loading OpenSSL costs a short command (corral status) more than it uses
+
     canonical = json.dumps(sorted((str(k), str(v)) for k, v in params.items()), separators=(",", ":"))
     return PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
