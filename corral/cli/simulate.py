@@ -42,8 +42,12 @@ def load_inputs(cib: str | None, config: str | None, state: str | None):
 @click.option("--state", "state_path", type=click.Path(dir_okay=False), help="cluster state YAML (with --config)")
 @click.option("--show-scores", "-s", is_flag=True, help="print allocation scores")
 @click.option("--quiet", "-q", is_flag=True, help="print only the transition summary")
+@click.option("--save-graph", "-G", "graph_path", type=click.Path(dir_okay=False),
+              help="write the transition graph to FILE (JSON), like crm_simulate -G")
+@click.option("--dot", "-D", "dot_path", type=click.Path(dir_okay=False),
+              help="draw the transition graph to FILE (Graphviz), like crm_simulate -D")
 def simulate(cib: str | None, config_path: str | None, state_path: str | None, show_scores: bool,
-             quiet: bool) -> None:
+             quiet: bool, graph_path: str | None = None, dot_path: str | None = None) -> None:
     """Compute what the cluster would do, like crm_simulate -S."""
     from corral.cli import render
     from corral.scheduler import schedule
@@ -54,6 +58,14 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
     except ConfigError as exc:
         click.echo(f"corral simulate: {exc}", err=True)
         sys.exit(2)
+    for path, text in ((graph_path, tr.graph.to_json), (dot_path, tr.graph.to_dot)):
+        if path:
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text())
+            except OSError as exc:
+                click.echo(f"corral simulate: cannot write {path}: {exc.strerror}", err=True)
+                sys.exit(2)
     if not quiet:
         click.echo("Current cluster status:")
         click.echo("\n".join(render.node_list(tr)))
