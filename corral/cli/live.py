@@ -32,9 +32,14 @@ def _fail(cmd: str, message: str, code: int = 2) -> None:
 
 
 @contextmanager
-def _store(cmd: str, url: str) -> Iterator[Store]:
+def _store(cmd: str, url: str | None) -> Iterator[Store]:
+    """The store of a read-only command (status): --store, $CORRAL_STORE or corral.conf; a
+    sqlite path that does not exist is refused rather than created empty."""
+    from corral.cli.common import _existing
     from corral.store import StoreError, open_store
 
+    url = resolve_store_url(cmd, url)
+    _existing(cmd, url)
     try:
         store = open_store(url)
     except (ValueError, StoreError) as exc:
