@@ -3,6 +3,7 @@ name checks, lifetimes, the client config file, the CIB writer, the node-name cl
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -152,8 +153,10 @@ def test_a_restarted_agent_takes_over_a_dead_predecessors_claim():
     timing = Timing(ttl=5.0, renew=0.1, store_timeout=0.3)
     lease = store.lease_grant(5.0)  # a crashed agent's: nobody renews it, its heartbeat is silent
     store.txn([], [Put(keys.member("n1"), dumps({"pid": 1, "renew": 0.1, "store_timeout": 0.3}), lease),
-                   Put(keys.heartbeat("n1"), dumps({"seq": 7}), lease)])
+                   Put(keys.heartbeat("n1"), dumps({"seq": 7, "every": 0.1, "at": time.time() - 10}), lease)])
+    started = time.monotonic()
     revision = wait_unclaimed(store, "n1", timing)
+    assert time.monotonic() - started < 1.0  # silent for 10 s already: two beats' wait, not the full limit
     assert revision == store.get(keys.member("n1")).mod_revision
     restarted = Membership(store, "n1", timing, lambda _r: None)
     restarted.takeover_revision = revision
