@@ -6,8 +6,7 @@ import time
 
 import click
 
-from corral.cli.common import resolve_store_url, store_option
-from corral.cli.live import _store
+from corral.cli.common import client_store, resolve_store_url, store_option
 
 
 @click.command()
@@ -21,7 +20,7 @@ def status(store_url: str | None, as_json: bool, watch: bool, interval: float) -
     from corral.cluster.status import cluster_status, render_text
 
     store_url = resolve_store_url("status", store_url)
-    with _store("status", store_url) as store:
+    with client_store("status", store_url) as store:
         while True:
             st = cluster_status(read_snapshot(store))
             if as_json:
