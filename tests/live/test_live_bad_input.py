@@ -102,6 +102,8 @@ def bad_files(workdir: Path) -> list[tuple[str, str | bytes]]:
         ("binary.yaml", b"\x00\xff\xfe\x00garbage"),
         ("stops-d1.yaml", good.replace("{id: d1,", "{id: d1-renamed,")),  # stops d1: refused without --force
         ("empty.yaml", ""),                                         # stops everything: refused without --force
+        ("fences-n4.yaml", good.replace("stonith-enabled: false", "stonith-enabled: true")
+         .replace("{name: n3}]", "{name: n3}, {name: n4}]")),        # n4 never joins: fenced, refused
         ("list.yaml", "- 1\n- 2\n"),
         ("alias-bomb.yaml", "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
             f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)) + "resources: *a8\n"),
