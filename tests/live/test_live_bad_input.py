@@ -190,7 +190,8 @@ def test_bad_input_changes_nothing(make_cluster, tmp_path):
         check(["load", name], r.exit_code, r.stderr, r.stdout, r.exception)
         if name == "alias-bomb.yaml":  # refused before expanding anything (it took 5.8 s and 369 MB)
             assert time.monotonic() - t0 < 2.0 and "too large" in r.stderr
-    for argv in (["load", str(tmp_path / "no-such.yaml")], ["load", str(tmp_path)], ["load"]):
+    for argv in (["load", str(tmp_path / "no-such.yaml")], ["load", str(tmp_path)], ["load"], ["load", "/dev/zero"],
+                 ["load", "--dry-run", "/dev/null"], ["load", str(tmp_path / "stops-d1.yaml"), "--dry-run", "--bogus"]):
         r = runner.invoke(cli, argv, env=env)
         check(argv, r.exit_code, r.stderr, r.stdout, r.exception)
 
