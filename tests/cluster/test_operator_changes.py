@@ -232,3 +232,21 @@ def test_fence_history_cleanup_keeps_pending_records():
         assert [r.node for r in list_history(store)] == ["n2"]
     finally:
         store.close()
+
+
+def test_move_of_a_promotable_clone_needs_promoted_and_a_node(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "cluster: {stonith-enabled: false}\nnodes: [{name: n1}, {name: n2}]\nresources:\n"
+        "  - promotable: db-clone\n    of: {id: db, agent: 'ocf:pacemaker:Stateful'}\n")
+    url = "memory://verbs-promotable"
+    store = open_store(url)
+    try:
+        configstore.load_file(store, tmp_path / "p.yaml")
+        assert "move --promoted" in _cli(url, "resource", "move", "db-clone", "n1", code=2)
+        assert "name the NODE" in _cli(url, "resource", "move", "db-clone", "--promoted", code=2)
+        assert store.get(keys.OPERATOR) is None
+        _cli(url, "resource", "move", "db-clone", "n2", "--promoted")
+        (c,) = operator.decode(store.get(keys.OPERATOR).value).constraints
+        assert (c.id, c.node, c.role, c.score) == ("cli-prefer-db-clone", "n2", "Promoted", 1_000_000)
+    finally:
+        store.close()

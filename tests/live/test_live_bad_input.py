@@ -46,7 +46,7 @@ def command_lines(workdir: Path) -> list[list[str]]:
         ["resource", "ban", "dc-clone"],                            # a clone, without a node
         ["resource", "ban", "dc"],                                  # inside a clone, without a node
         ["resource", "move", "dc-clone", "n1"], ["resource", "move", "dc", "n1"], ["resource", "move", "dc:1", "n1"],
-        ["resource", "move", "d1", "n2", "--promoted"],
+        ["resource", "move", "d1", "n2", "--promoted"], ["resource", "move", "dc-clone", "--promoted"],
         ["resource", "move"], ["resource", "ban"], ["resource", "frobnicate", "d1"], ["resource", "clear"],
         ["resource", "clear", "d1", "n3"],                          # nothing of d1 names n3
         ["resource", "update", "d1"], ["resource", "update", "d1", "--set", "novalue"],
