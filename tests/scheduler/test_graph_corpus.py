@@ -1,0 +1,61 @@
+"""The transition graph against Pacemaker's recorded graphs (the corpus's exp/ files): the
+scenarios listed in data/graph_exact.txt must keep matching exactly."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "conformance"
+PINNED = Path(__file__).parent / "data" / "graph_exact.txt"
+
+
+def _graph_score():
+    spec = importlib.util.spec_from_file_location("graph_score", ROOT / "scripts" / "graph_score.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("graph-corpus")
+    for name in ("corpus.tar.xz", "exp.tar.xz"):
+        with tarfile.open(DATA / name) as tar:
+            tar.extractall(dest, filter="data")
+    return dest
+
+
+def pinned() -> list[str]:
+    return [line.strip() for line in PINNED.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_pinned_scenarios_keep_their_exact_graph(corpus: Path) -> None:
+    gs = _graph_score()
+    differ = []
+    for name in pinned():
+        ours = gs.corral_side(corpus / "xml" / f"{name}.xml")
+        theirs = gs.pacemaker_side(corpus / "exp" / f"{name}.exp")
+        if ours.actions != theirs.actions or ours.edges != theirs.edges:
+            extra = sorted(ours.actions - theirs.actions) + sorted(ours.edges - theirs.edges)
+            missing = sorted(theirs.actions - ours.actions) + sorted(theirs.edges - ours.edges)
+            differ.append(f"{name}: extra {extra[:3]} missing {missing[:3]}")
+    assert not differ, f"{len(differ)} scenario(s) no longer match Pacemaker's graph:\n" + "\n".join(differ)
+
+
+def test_the_comparison_notices_a_missing_edge(corpus: Path) -> None:
+    gs = _graph_score()
+    theirs = gs.pacemaker_side(corpus / "exp" / "notify-3.exp")
+    assert theirs.edges and any(k.endswith("_notify_start_0") for k, _ in theirs.actions)
+    ours = gs.corral_side(corpus / "xml" / "notify-3.xml")
+    assert ours.actions == theirs.actions and ours.edges == theirs.edges
+    edge = next(iter(theirs.edges))
+    damaged = gs.Side(actions=set(ours.actions), edges=set(ours.edges) - {edge})
+    counts = gs.compare(damaged, theirs)
+    assert counts.n[3] == len(theirs.edges) - 1  # one edge fewer matched
