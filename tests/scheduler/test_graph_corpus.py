@@ -59,3 +59,33 @@ def test_the_comparison_notices_a_missing_edge(corpus: Path) -> None:
     damaged = gs.Side(actions=set(ours.actions), edges=set(ours.edges) - {edge})
     counts = gs.compare(damaged, theirs)
     assert counts.n[3] == len(theirs.edges) - 1  # one edge fewer matched
+
+
+def test_every_corpus_graph_is_acyclic(corpus: Path) -> None:
+    """An executor fires an action once its inputs are done: a cycle would never finish."""
+    from corral.cli.simulate import load_inputs
+    from corral.scheduler import schedule
+
+    cyclic = []
+    for xml in sorted((corpus / "xml").glob("*.xml")):
+        try:
+            cfg, st = load_inputs(str(xml), None, None)
+        except Exception:  # rejected configurations have no graph
+            continue
+        g = schedule(cfg, st).graph
+        inputs = g.inputs()
+        done: set[int] = set()
+        ready = [a for a, ins in inputs.items() if not ins]
+        remaining = {a: set(ins) for a, ins in inputs.items()}
+        while ready:
+            a = ready.pop()
+            done.add(a)
+            for b, ins in remaining.items():
+                if a in ins:
+                    ins.discard(a)
+                    if not ins and b not in done and b not in ready:
+                        ready.append(b)
+        if len(done) != len(g.actions):
+            stuck = sorted(g.by_id()[a].key for a in inputs if a not in done)[:4]
+            cyclic.append(f"{xml.stem}: {stuck}")
+    assert not cyclic, "graphs with a cycle:\n" + "\n".join(cyclic)
