@@ -38,6 +38,7 @@ class Membership:
         self.timing = timing
         self.on_lost = on_lost
         self.lease: int | None = None
+        self.joining_lease: int | None = None  # the join marker's, while joining (announce)
         self._last_ok = 0.0  # monotonic send time of the last successful grant/renewal
         self._beat = 0
         self._ever_joined = False
@@ -59,26 +60,48 @@ class Membership:
     def joined(self) -> bool:
         return self.lease is not None
 
+    def announce(self, info: dict) -> None:
+        """Publish the lease-bound join marker before the join's probes: the controller then
+        knows this node's agent is on its way and neither fences it nor plans without it."""
+        with self._lock:
+            if self.joining_lease is not None:
+                return
+        lease = self.store.lease_grant(self.timing.ttl)
+        try:
+            self.store.put(keys.joining(self.node), dumps(info), lease)
+        except BaseException:
+            self._revoke(lease)
+            raise
+        with self._lock:
+            self.joining_lease = lease
+
     def join(self, info: dict, ops: list[Put | Delete] | None = None) -> None:
         """Grant a lease and publish the member key (and the persistent node record) with it,
-        in one transaction with `ops` (the node's fresh history)."""
+        in one transaction with `ops` (the node's fresh history); the join marker goes."""
         sent = time.monotonic()
         lease = self.store.lease_grant(self.timing.ttl)
         try:
             self.store.txn([], [Put(keys.member(self.node), dumps(info), lease),
                                 self._heartbeat(lease),
-                                Put(keys.node(self.node), dumps({"expected": "member"})), *(ops or [])])
+                                Put(keys.node(self.node), dumps({"expected": "member"})),
+                                Delete(keys.joining(self.node)), *(ops or [])])
         except BaseException:
             self._revoke(lease)
             raise
         with self._lock:
             self.lease, self._last_ok, self._ever_joined = lease, sent, True
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
         log.info("%s joined the cluster (lease %s, ttl %.1fs)", self.node, lease, self.timing.ttl)
 
     def leave(self) -> None:
         """Clean leave: expected=down first, so the node reads as cleanly offline, not lost."""
         with self._lock:
             lease, self.lease = self.lease, None
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
         if not self._ever_joined:
             return
         try:
@@ -106,6 +129,16 @@ class Membership:
         wait = self.timing.renew
         while not self._stopped.wait(wait):
             wait = self.timing.renew
+            marker = self.joining_lease
+            if marker is not None:  # best effort: a lapsed marker only makes the controller wait less
+                try:
+                    self.store.lease_keepalive(marker)
+                except LeaseExpired:
+                    with self._lock:
+                        if self.joining_lease == marker:
+                            self.joining_lease = None  # the next join attempt announces again
+                except StoreError as exc:
+                    log.debug("join marker renewal failed: %s", exc)
             lease = self.lease
             if lease is None:
                 continue

@@ -3,6 +3,8 @@
     /corral/config                      the configuration (JSON envelope around canonical YAML)
     /corral/members/<node>              lease-bound: present while the node's agent holds its lease
     /corral/heartbeat/<node>            lease-bound: rewritten after every lease renewal (liveness)
+    /corral/joining/<node>              lease-bound: the node's agent is joining (probing); gone once it is a
+                                        member (controller.joining: a joining node is never fenced)
     /corral/nodes/<node>                persistent: the node has joined once; {"expected": member|down}
     /corral/attrs/<node>/<name>         transient node attributes (fail-count-*, last-failure-*, shutdown,
                                         promotion scores master-<rsc> set by agents)
@@ -22,6 +24,7 @@ ROOT = "/corral/"
 CONFIG = "/corral/config"
 MEMBERS = "/corral/members/"
 HEARTBEATS = "/corral/heartbeat/"
+JOINING = "/corral/joining/"
 NODES = "/corral/nodes/"
 ATTRS = "/corral/attrs/"
 NODE_ATTRS = "/corral/node-attrs/"   # permanent (lifetime forever) node attributes
@@ -39,6 +42,10 @@ FENCE_HISTORY = "/corral/fencing/history/"
 
 def member(node: str) -> str:
     return f"{MEMBERS}{node}"
+
+
+def joining(node: str) -> str:
+    return f"{JOINING}{node}"
 
 
 def heartbeat(node: str) -> str:
