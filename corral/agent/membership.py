@@ -79,9 +79,13 @@ class Membership:
         """Grant a lease and publish the member key (and the persistent node record) with it,
         in one transaction with `ops` (the node's fresh history); the join marker goes."""
         sent = time.monotonic()
+        # Joining a cluster of nobody starts a new life of it: the controller's join window counts
+        # from here, and nodes whose record is older have not been seen since (controller.joining).
+        first = not self.store.get_prefix(keys.MEMBERS)[0]
+        life = [Put(keys.LIFE, dumps({"since": time.time(), "by": self.node}))] if first else []
         lease = self.store.lease_grant(self.timing.ttl)
         try:
-            self.store.txn([], [Put(keys.member(self.node), dumps(info), lease),
+            self.store.txn([], [*life, Put(keys.member(self.node), dumps(info), lease),
                                 self._heartbeat(lease),
                                 Put(keys.node(self.node), dumps({"expected": "member"})),
                                 Delete(keys.joining(self.node)), *(ops or [])])

@@ -6,6 +6,8 @@
     /corral/joining/<node>              lease-bound: the node's agent is joining (probing); gone once it is a
                                         member (controller.joining: a joining node is never fenced)
     /corral/nodes/<node>                persistent: the node has joined once; {"expected": member|down}
+    /corral/life                        when the cluster last started from no members ({"since", "by"}),
+                                        written by the agent whose join found nobody (controller.joining)
     /corral/attrs/<node>/<name>         transient node attributes (fail-count-*, last-failure-*, shutdown,
                                         promotion scores master-<rsc> set by agents)
     /corral/node-attrs/<node>/<name>    permanent node attributes set by agents (crm_attribute -l forever)
@@ -25,6 +27,7 @@ CONFIG = "/corral/config"
 MEMBERS = "/corral/members/"
 HEARTBEATS = "/corral/heartbeat/"
 JOINING = "/corral/joining/"
+LIFE = "/corral/life"
 NODES = "/corral/nodes/"
 ATTRS = "/corral/attrs/"
 NODE_ATTRS = "/corral/node-attrs/"   # permanent (lifetime forever) node attributes

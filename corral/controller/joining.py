@@ -14,13 +14,16 @@ never having been seen. Corral's controller does the same:
   never fenced.
 - **The window.** With fencing enabled, a node that has not been a member since
   the cluster started -- configured but never seen, or known from an earlier
-  life of the cluster (its node record predates every current member) -- is not
-  fenced, and nothing is planned, until `dc-deadtime` has passed since the
+  life of the cluster (its node record older than the cluster's start) -- is
+  not fenced, and nothing is planned, until `dc-deadtime` has passed since the
   cluster started, or until it is a member (or cleanly down), whichever is first.
-  The cluster's start is when its longest-standing current member joined (its
-  member key's `since`), and never later than this controller's own start: a
-  controller taking over in a running cluster has no window to wait out, and
-  fences a lost node at once.
+  The cluster starts when an agent joins and finds no member: it writes
+  /corral/life (`since`, wall clock) in its join transaction; "since the
+  cluster started" compares store revisions with that key's (no clocks
+  involved), and the window's clock is capped by this controller's own start.
+  A controller taking over in a running cluster has no window to wait out,
+  and fences a lost node at once. (Without /corral/life -- agents of an older
+  version -- the longest-standing current member's join stands in for it.)
 
 After the window a node still missing is fenced as before (startup fencing, or
 as lost), and the cluster runs without it.
@@ -92,15 +95,18 @@ class JoinWindow:
         return out
 
     def _window_end(self, snap: Snapshot, deadtime: float) -> float:
-        starts = [float(m["since"]) for m in snap.members.values()
-                  if isinstance(m.get("since"), int | float)]
+        since = snap.life.get("since")
+        if isinstance(since, int | float):
+            starts = [float(since)]
+        else:
+            starts = [float(m["since"]) for m in snap.members.values() if isinstance(m.get("since"), int | float)]
         return min([self.started_wall, *starts]) + deadtime
 
     @staticmethod
     def unseen(snap: Snapshot, cfg: Configuration, joining: set[str]) -> list[str]:
         """Nodes that would be fenced for not having joined: neither members nor joining nor
         cleanly down, and not members at any time since the current members' first joined."""
-        life_start = min(snap.member_revisions.values(), default=0)
+        life_start = snap.life_revision or min(snap.member_revisions.values(), default=0)
         out = []
         for node in sorted(set(cfg.nodes) | set(snap.nodes)):
             if node in snap.members or node in joining:

@@ -86,6 +86,27 @@ def test_nodes_from_an_earlier_life_are_waited_for_lost_ones_are_not():
     assert [w.split()[0] for w in v.waiting] == ["n3"]
 
 
+def test_the_first_member_lost_early_is_fenced_at_once():
+    """n1 started the cluster (its join wrote /corral/life), n2 joined later; n1 is lost within
+    dc-deadtime of the start: it was seen in this life, so it is fenced without waiting."""
+    store = store_with()
+    store.put(keys.LIFE, dumps({"since": time.time(), "by": "n1"}))
+    store.put(keys.node("n1"), dumps({"expected": "member"}))  # n1's join (its member key is gone)
+    member(store, "n2")
+    member(store, "n3")
+    assert not verdict(store, JoinWindow()).hold
+
+
+def test_a_new_life_waits_for_the_nodes_of_the_old_one():
+    store = store_with()
+    for n in ("n1", "n2", "n3"):
+        store.put(keys.node(n), dumps({"expected": "member"}))  # every node crashed with the cluster
+    store.put(keys.LIFE, dumps({"since": time.time(), "by": "n1"}))  # n1's agent is the first back
+    member(store, "n1")
+    v = verdict(store, JoinWindow())
+    assert [w.split()[0] for w in v.waiting] == ["n2", "n3"]
+
+
 def test_a_node_joining_past_the_window_is_pending_not_fenced():
     store = store_with("1s")
     member(store, "n1", since=time.time() - 3600)
@@ -130,3 +151,25 @@ def test_the_controller_fences_nobody_during_a_cold_start_then_only_the_missing_
     c.join_window._joining_since["n2"] = time.monotonic() - 2
     c._cycle()
     assert list_history(store, "n3") and not list_history(store, "n2")
+
+
+def test_agents_mark_their_join_and_the_first_one_starts_the_life():
+    from corral.agent.membership import Membership
+
+    store = open_store(f"memory://{uuid.uuid4().hex}")
+    made = [Membership(store, n, Timing(), lambda _why: None) for n in ("n1", "n2")]
+    try:
+        m1, m2 = made
+        m1.announce({"since": time.time()})
+        assert store.get(keys.joining("n1")) is not None and store.get(keys.member("n1")) is None
+        m1.join({"since": time.time()})
+        assert store.get(keys.joining("n1")) is None and store.get(keys.member("n1")) is not None
+        life = store.get(keys.LIFE)
+        assert life is not None and loads(life.value)["by"] == "n1"
+        m2.announce({})
+        m2.join({})
+        assert store.get(keys.LIFE).mod_revision == life.mod_revision  # n2 joined a running cluster
+    finally:
+        for m in made:
+            m.close()
+        store.close()
