@@ -119,34 +119,6 @@ def load(store_url: str, file: str) -> None:
                    f"{len(cfg.locations) + len(cfg.colocations) + len(cfg.orders)} constraints")
 
 
-# --- corral status ---------------------------------------------------------------------
-@click.command()
-@click.option("--store", "store_url", required=True, help=STORE_HELP)
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-@click.option("--watch", is_flag=True, help="refresh every --interval seconds until interrupted")
-@click.option("--interval", type=float, default=1.0, show_default=True)
-def status(store_url: str, as_json: bool, watch: bool, interval: float) -> None:
-    """Nodes, resources and failures, like crm_mon."""
-    from corral.cluster.snapshot import read_snapshot
-    from corral.cluster.status import cluster_status, render_text
-
-    with _store("status", store_url) as store:
-        while True:
-            st = cluster_status(read_snapshot(store))
-            if as_json:
-                click.echo(json.dumps(st, sort_keys=True, default=str))
-            else:
-                if watch:
-                    click.echo("\x1b[2J\x1b[H", nl=False)
-                click.echo("\n".join(render_text(st, store_url)))
-            if not watch:
-                return
-            try:
-                time.sleep(interval)
-            except KeyboardInterrupt:
-                return
-
-
 def live_inputs(store_url: str) -> tuple[Configuration, ClusterState]:
     """(configuration, state) of a live cluster, for `corral explain --store`."""
     from corral.cluster.snapshot import read_snapshot, scheduler_inputs

@@ -17,6 +17,14 @@ from corral.scheduler.graph_build import build_graph
 from corral.scheduler.history import HistoryUnpacker
 from corral.scheduler.nodes import NodeRt, build_nodes
 from corral.scheduler.placement import Placer
+from corral.scheduler.remote import (
+    RemoteMembership,
+    expand,
+    guest_fence_lines,
+    mark_kinds,
+    remote_order,
+    restrict,
+)
 from corral.scheduler.resources import Prim, ResourceTree
 
 
@@ -53,10 +61,14 @@ class Transition:
 
 def schedule(config: Configuration, state: ClusterState) -> Transition:
     fencing = config.option_bool("stonith-enabled", True)
+    config, remote_specs = expand(config)
     nodes = build_nodes(config, state, fencing)
+    mark_kinds(nodes, remote_specs)
     tree = ResourceTree(config)
     unpacker = HistoryUnpacker(tree, nodes, state, fencing)
     unpacker.run()
+    membership = RemoteMembership(remote_specs, nodes, tree, state)
+    membership.settle(tree.primitives() + unpacker.orphans, fencing)
 
     maintenance = config.option_bool("maintenance-mode", False)
     all_prims = tree.primitives() + unpacker.orphans
@@ -80,6 +92,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                                 n.unclean, n.unclean_reason = True, "deadman ticket was lost"
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
     fenced = {n for n, _, _ in fences}
+    membership.after_fencing(fenced, all_prims)
     for p in all_prims:
         if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
             p.blocked = p.failed = False   # fencing settles what the failed stop could not
@@ -90,8 +103,11 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     placer = Placer(config, tree, nodes, index, unpacker.fail_counts,
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
+    restrict(placer.base, remote_specs, nodes)
     _apply_tickets(lost, placer, state)
+    membership.place_connections(placer)
     placer.allocate_all()
+    remote_order(index, remote_specs, tree, all_prims)
     for p in unpacker.orphans:
         p.next_role, p.assigned = (STOPPED, None) if p.managed else (p.current_role, p.current_node)
 
@@ -103,7 +119,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     for p in unpacker.orphans:
         if p not in plans:
             plans[p] = planner._initial(p)
-    summary = summary_lines(plans, fences)
+    summary = guest_fence_lines(summary_lines(plans, fences), remote_specs)
     placements = {p.id: Placement(rsc=p.id, node=p.assigned if p.next_role != STOPPED else None,
                                   role=p.next_role, current=dict(p.active), scores=dict(p.scores),
                                   failed=p.failed, reasons=list(p.reasons))

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Primitive, parse_interval_ms
-from corral.model.digest import definition_changed
+from corral.model.digest import operation_redefined
 from corral.model.scores import INFINITY, parse_score
 from corral.model.state import (
     EXEC_CANCELLED,
@@ -42,7 +42,7 @@ class Folded:
     migrate_from: OpRecord | None = None
     last_failure: OpRecord | None = None
     failures: list[OpRecord] = field(default_factory=list)
-    digest: str | None = None   # of the parameters of the operation that made it active
+    digest_op: OpRecord | None = None   # the operation that made it active, with its digest
 
 
 def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
@@ -90,29 +90,29 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         if answered and op.op == "monitor":
             if rc == RC_NOT_RUNNING and (probe or expected == RC_NOT_RUNNING):
                 f.role = STOPPED
-                f.digest = None
+                f.digest_op = None
                 continue
             if rc == RC_OK and (probe or expected == RC_OK):
                 if f.role in (STOPPED, PROMOTED) or probe:
                     f.role = STARTED
-                if probe and f.digest is None:  # found running: all we know of its parameters
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:  # found running: all we know of its parameters
+                    f.digest_op = op
                 continue
             if rc == RC_PROMOTED and (probe or expected == RC_PROMOTED):
-                if probe and f.digest is None:
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:
+                    f.digest_op = op
                 f.role = PROMOTED
                 continue
         elif answered and (rc == expected or (op.op == "stop" and rc == RC_NOT_RUNNING)):
             clear = True
-            if op.op in ("start", "migrate_from"):
-                f.digest = op.op_digest
+            if op.op in ("start", "migrate_from") or (op.op in ("promote", "demote") and op.op_digest):
+                f.digest_op = op
             if op.op == "start":
                 f.role = STARTED
             elif op.op == "stop":
                 f.role = STOPPED
                 f.migrate_to = None
-                f.digest = None
+                f.digest_op = None
             elif op.op == "promote":
                 f.role = PROMOTED
             elif op.op == "demote":
@@ -344,7 +344,9 @@ class HistoryUnpacker:
         if folded.role == STOPPED:
             return
         prim.active[node] = folded.role
-        if prim.cfg is not None and definition_changed(folded.digest, prim.cfg.params):
+        last = folded.digest_op
+        if prim.cfg is not None and last is not None and operation_redefined(
+                last.op_digest, prim.cfg, last.op, last.interval_ms, self.tree.config.op_defaults):
             prim.redefined.add(node)
         if folded.failed:
             prim.failed = True
