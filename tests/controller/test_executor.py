@@ -196,3 +196,27 @@ def test_a_deposed_controller_launches_nothing(env):
 
     with pytest.raises(Deposed):
         driver.write([Put(keys.action("n1", "x"), "{}")])
+
+
+def test_limits_come_from_pacemakers_options():
+    from corral.controller.executor import DEFAULT_BATCH_LIMIT, default_node_limit
+    from corral.model.yaml_config import parse_yaml_config
+
+    def limits(options: str) -> Limits:
+        cfg, _ = parse_yaml_config(f"cluster: {{{options}}}\n", "t.yaml")
+        return Limits.from_config(cfg)
+
+    assert limits("stonith-enabled: false") == Limits(DEFAULT_BATCH_LIMIT, default_node_limit(), -1)
+    assert limits("batch-limit: 3, node-action-limit: 2, migration-limit: 1") == Limits(3, 2, 1)
+    assert limits("node-action-limit: -1").per_node < 0  # no limit per node
+
+
+def test_migrations_per_node_are_bounded(env):
+    _store, _e, agents = env
+    for r in "ab":
+        agents.delay[f"{r}_migrate_to"] = 0.15
+    g = Graph([act(1, "a", "migrate_to"), act(2, "b", "migrate_to")], [])
+    out = run(env, g, Limits(cluster=10, per_node=10, migrations=1))
+    assert out.ok
+    first, second = sorted((agents.started[f"{r}_migrate_to"], agents.ended[f"{r}_migrate_to"]) for r in "ab")
+    assert second[0] >= first[1]  # one after the other

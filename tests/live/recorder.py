@@ -32,12 +32,15 @@ def recorder_provider() -> Iterator[str]:
 
 
 def recorder_rsc(rid: str, provider: str, workdir: Path, *, params: str = "", meta: str = "",
-                 ops: str = "[{name: monitor, interval: 500ms, timeout: 10s}]", indent: str = "  ") -> str:
-    """A primitive running the recorder; state and log files per node under workdir."""
-    text = f"""- id: {rid}
-  agent: ocf:{provider}:recorder
-  params: {{state: "{workdir}/${{node:#uname}}/{rid}.state", log: "{workdir}/${{node:#uname}}/{rid}.log"{params}}}
-  ops: {ops}{meta}
+                 ops: str = "[{name: monitor, interval: 500ms, timeout: 10s}]", indent: str = "  ",
+                 item: bool = True) -> str:
+    """A primitive running the recorder (a list item of `resources`, or with item=False the
+    mapping under a clone's `of`); state and log files per node under workdir."""
+    lead, more = ("- ", "  ") if item else ("", "")
+    text = f"""{lead}id: {rid}
+{more}agent: ocf:{provider}:recorder
+{more}params: {{state: "{workdir}/${{node:#uname}}/{rid}.state", log: "{workdir}/${{node:#uname}}/{rid}.log"{params}}}
+{more}ops: {ops}{meta}
 """
     return "".join(indent + line + "\n" for line in text.splitlines())
 
