@@ -205,6 +205,8 @@ class GraphExecutor:
             ready = [] if stopping else [self.actions[i] for i in sorted(self.ready)]
             members = self.driver.members() if ready else None
             for a in ready:
+                if 0 < self.limits.cluster <= len(self.inflight):
+                    break  # full: the rest waits for a result
                 if not self._room(a):
                     continue
                 if members is not None and a.node not in members:

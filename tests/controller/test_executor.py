@@ -54,11 +54,12 @@ class FakeAgents:
         with self._lock:
             self.running.discard(name)
             self.ended[name] = time.monotonic()
-        if self.store.get(key) is not None:
+        if not self._stop.is_set() and self.store.get(key) is not None:
             self.store.put(key, rec.to_json())
 
     def close(self) -> None:
         self._stop.set()
+        self._thread.join(2)
 
 
 @pytest.fixture
