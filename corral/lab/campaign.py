@@ -65,7 +65,7 @@ from corral.lab.audit import (
     restarts,
     still_running,
 )
-from corral.lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster
+from corral.lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster, _env_prefix
 from corral.lab.failover import DEFAULT_PORT, DEFAULT_VIP
 from corral.lab.hosts import Lab, LabError
 
@@ -671,7 +671,7 @@ class Campaign:
         if left:
             r.violations.append(f"every agent stopped, but still running: {', '.join(left)}")
         via = self.names[0]
-        wipe = [self.cluster.python, "-c", "import sys; from corral.store import open_store; "
+        wipe = [*_env_prefix(), self.cluster.python, "-c", "import sys; from corral.store import open_store; "
                 "s = open_store(sys.argv[1]); s.delete('/corral/', prefix=True); s.close()",
                 self.cluster.store_url(via)]
         done = self.lab.run(via, wipe, timeout=30, cwd="/")
