@@ -76,6 +76,7 @@ class Controller:
         self.stopped = threading.Event()
         self.transition = 0
         self._planned_revision = 0  # the store revision the running transition was planned from
+        self._own_failure_keys: set[str] = set()  # fail-count keys our own actions of this transition bump
         # Action ids start with this: unique to this controller instance, even when a
         # leader reclaims its own epoch after a blip and starts a new loop.
         self.prefix = f"{self.epoch}-{uuid.uuid4().hex[:8]}-"
@@ -145,7 +146,7 @@ class Controller:
             if key.startswith(keys.ACTIONS):
                 self.wake.set()
             return
-        if key.startswith(ABORT_PREFIXES) and _rev > self._planned_revision:
+        if key.startswith(ABORT_PREFIXES) and _rev > self._planned_revision and key not in self._own_failure_keys:
             self.abort.set()  # a change the running transition was not planned with (a late watch
             #                   event for one it was planned with must not abort it)
         if key.startswith(keys.MEMBERS) and value is None:
@@ -240,7 +241,10 @@ class Controller:
         seq = iter(range(1, 1_000_000))
         run = GraphExecutor(self.driver, graph, lambda a: self._record(tr, cfg, a, next(seq)),
                             Limits.from_config(cfg), self.abort, self.wake)
-        out = run.run()
+        try:
+            out = run.run()
+        finally:
+            self._own_failure_keys = set()
         for s in out.skipped:
             log.info("transition %d: not run: %s", self.transition, s)
         for f in out.failures:
@@ -258,6 +262,10 @@ class Controller:
         if a.task in ("migrate_to", "migrate_from") and plan is not None and not (src and tgt):
             src, tgt = (plan.stop_on[0] if plan.stop_on else None), plan.start_on
         timeout_s = a.timeout_ms / 1000 if a.timeout_ms else op_timeout_s(prim.cfg, cfg, a.task, a.interval_ms)
+        # A failure of this action is the executor's to handle (it blocks only what depends on
+        # it): the fail count its agent writes must not abort the rest of the transition.
+        self._own_failure_keys |= {keys.attr(a.node or "", name(prim.base, a.task, a.interval_ms))
+                                   for name in (keys.fail_count_attr, keys.last_failure_attr)}
         return ActionRecord(
             id=f"{self.prefix}{self.transition}-{seq}", task=a.task, rsc=prim.id, exec_rsc=exec_id(prim),
             base=prim.base, node=a.node or "", spec=spec_of(prim), interval_ms=a.interval_ms,

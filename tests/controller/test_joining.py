@@ -4,18 +4,15 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
-
 from corral.cluster import keys
 from corral.cluster.configstore import encode
 from corral.cluster.records import dumps, loads
 from corral.cluster.snapshot import read_snapshot
 from corral.cluster.timing import Timing
 from corral.controller.joining import JoinWindow
-from corral.controller.loop import Controller
 from corral.fencing import list_history
 from corral.model.yaml_config import parse_yaml_config
-from corral.store import LeaderElection, open_store
+from corral.store import open_store
 
 CONFIG = """
 cluster: {stonith-enabled: true, dc-deadtime: %s}
@@ -118,22 +115,6 @@ def test_a_node_joining_past_the_window_is_pending_not_fenced():
     assert verdict(store, window, now=now).hold
     v = verdict(store, window, now=now + 1.5)
     assert not v.hold and v.pending == ["n3"]
-
-
-@pytest.fixture
-def controller():
-    made = []
-
-    def make(store) -> Controller:
-        election = LeaderElection(store, keys.ELECTION_NAME, "n1", 5, prefix=keys.ELECTION_PREFIX)
-        assert election.campaign()
-        c = Controller(store, election, "n1", Timing())
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.stopped.set()
 
 
 def test_the_controller_fences_nobody_during_a_cold_start_then_only_the_missing_node(controller):
