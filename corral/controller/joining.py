@@ -7,8 +7,9 @@ never having been seen. Corral's controller does the same:
 - **Joining nodes.** An agent publishes a lease-bound join marker
   (/corral/joining/<node>) before its join probes, and replaces it with its
   member key when it joins (corral.agent.membership). While a node is joining
-  the controller plans nothing (its probes will say what runs there: Pacemaker
-  holds the scheduler during a join too), for at most `dc-deadtime` per join;
+  the controller plans nothing but the fences of nodes lost meanwhile (its
+  probes will say what runs there: Pacemaker holds the scheduler during a join
+  too), for at most `dc-deadtime` per join;
   after that the node counts as pending -- offline, not fenced, what its old
   history said it ran disregarded -- until its join completes. A joining node is
   never fenced.
@@ -16,7 +17,8 @@ never having been seen. Corral's controller does the same:
   the cluster started -- configured but never seen, or known from an earlier
   life of the cluster (its node record older than the cluster's start) -- is
   not fenced, and nothing is planned, until `dc-deadtime` has passed since the
-  cluster started, or until it is a member (or cleanly down), whichever is first.
+  cluster started, or until it is a member (or cleanly down), whichever is first
+  (fences of nodes lost in this life still run meanwhile).
   The cluster starts when an agent joins and finds no member: it writes
   /corral/life (`since`, wall clock) in its join transaction; "since the
   cluster started" compares store revisions with that key's (no clocks
@@ -45,6 +47,7 @@ class JoinVerdict:
     waiting: list[str] = field(default_factory=list)   # why the controller plans nothing yet, per node
     until: float | None = None                         # monotonic: look again then at the latest
     pending: list[str] = field(default_factory=list)   # joining past the window: offline, never fenced
+    held: list[str] = field(default_factory=list)      # waited for: not fenced; only fences run meanwhile
 
     @property
     def hold(self) -> bool:
@@ -79,6 +82,7 @@ class JoinWindow:
             since = self._joining_since.setdefault(node, now)
             left = since + deadtime - now
             if left > 0:
+                out.held.append(node)
                 out.waiting.append(f"{node} is joining (probing its resources): planning waits for it, "
                                    f"{left:.1f}s more at most (dc-deadtime)")
                 out.until = min(out.until or now + left, now + left)
@@ -88,6 +92,7 @@ class JoinWindow:
             left = self._window_end(snap, deadtime) - now_wall
             if left > 0:
                 for node in self.unseen(snap, cfg, set(joining)):
+                    out.held.append(node)
                     out.waiting.append(f"{node} has not joined since the cluster started: it is not fenced "
                                        f"and nothing is planned for {left:.1f}s more (dc-deadtime), or until "
                                        "it joins")

@@ -190,14 +190,16 @@ class Controller:
             self._status(snap, "idle", note=snap.config_error or "no configuration loaded (corral load FILE)")
             return
         joins = self.join_window.assess(snap, snap.config)
-        if joins.hold:  # a cold start, or a node probing its way in: fence nobody, plan nothing yet
-            self._status(snap, "waiting", note="waiting for nodes to join", waiting=joins.waiting)
-            self._retry_at = joins.until
-            return
-        treat_as_pending(snap, joins.pending)
+        treat_as_pending(snap, joins.pending + joins.held)  # never fenced, nothing read from them
         cfg, state = scheduler_inputs(snap)
         self.fences.warm(cfg, snap.config_revision)
         tr = schedule(cfg, state)
+        if joins.hold and not tr.fences:
+            # A cold start, or a node probing its way in: plan nothing until they are in (or the
+            # window is over). Fences of nodes lost meanwhile still run: that is always safe.
+            self._status(snap, "waiting", note="waiting for nodes to join", waiting=joins.waiting)
+            self._retry_at = joins.until
+            return
         if self.silent:
             tr.fences = [(n, a, f"heartbeat silent for {self.silent[n]:.2f}s" if n in self.silent else r)
                          for n, a, r in tr.fences]

@@ -154,3 +154,15 @@ def test_agents_mark_their_join_and_the_first_one_starts_the_life():
         for m in made:
             m.close()
         store.close()
+
+
+def test_a_lost_node_is_fenced_while_another_joins(controller):
+    store = store_with()
+    store.put(keys.LIFE, dumps({"since": time.time() - 3600, "by": "n1"}))
+    member(store, "n1", since=time.time() - 3600)
+    store.put(keys.node("n2"), dumps({"expected": "member"}))  # n2 was a member in this life: lost
+    store.put(keys.node("n3"), dumps({"expected": "member"}))
+    store.put(keys.joining("n3"), "{}")                        # n3 is on its way back
+    c = controller(store)
+    c._cycle()
+    assert list_history(store, "n2") and not list_history(store, "n3")
