@@ -95,7 +95,8 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
 @click.option("--cib", type=click.Path(dir_okay=False))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @click.option("--state", "state_path", type=click.Path(dir_okay=False))
-@click.option("--store", "store_url", help="a live cluster's store URL (instead of files)")
+@click.option("--store", "store_url", envvar="CORRAL_STORE",
+              help="a live cluster's store URL (instead of files; default $CORRAL_STORE)")
 def explain_file(resource: str, cib: str | None, config_path: str | None, state_path: str | None,
                  store_url: str | None = None) -> None:
     """Why RESOURCE is (or will be) where it is."""
@@ -103,7 +104,7 @@ def explain_file(resource: str, cib: str | None, config_path: str | None, state_
     from corral.scheduler import schedule
 
     try:
-        if store_url:
+        if store_url is not None and not (cib or config_path):
             from corral.cli.live import live_inputs
 
             cfg, st = live_inputs(store_url)

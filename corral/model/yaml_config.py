@@ -210,7 +210,8 @@ class _ConfigBuilder:
         for j, o in enumerate(p.ops):
             op = Operation(name=o.name, interval_ms=o.interval, timeout_ms=o.timeout, role=o.role,
                            on_fail=o.on_fail, enabled=o.enabled,
-                           id=o.id or op_id(p.id, o.name, o.interval, o.role))
+                           id=o.id or op_id(p.id, o.name, o.interval, o.role),
+                           params=dict(o.params), meta=dict(o.meta))
             prim.ops.append(op)
             self.loc.add(op, (*path, "ops", j))
         self.loc.add(prim, path)

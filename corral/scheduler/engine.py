@@ -12,6 +12,7 @@ from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
+from corral.scheduler.discovery import apply_exclusive_discovery
 from corral.scheduler.graph import Graph
 from corral.scheduler.graph_build import build_graph
 from corral.scheduler.history import HistoryUnpacker
@@ -61,7 +62,7 @@ class Transition:
 
 def schedule(config: Configuration, state: ClusterState) -> Transition:
     fencing = config.option_bool("stonith-enabled", True)
-    config, remote_specs = expand(config)
+    config, remote_specs = expand(config, state)
     nodes = build_nodes(config, state, fencing)
     mark_kinds(nodes, remote_specs)
     tree = ResourceTree(config)
@@ -91,8 +92,8 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                             if n is not None and not n.unclean:
                                 n.unclean, n.unclean_reason = True, "deadman ticket was lost"
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
+    membership.after_fencing(fences, _stonith_action(config), all_prims)
     fenced = {n for n, _, _ in fences}
-    membership.after_fencing(fenced, all_prims)
     for p in all_prims:
         if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
             p.blocked = p.failed = False   # fencing settles what the failed stop could not
@@ -104,6 +105,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
     restrict(placer.base, remote_specs, nodes)
+    apply_exclusive_discovery(placer.base, index, nodes, placer.now)
     _apply_tickets(lost, placer, state)
     membership.place_connections(placer)
     placer.allocate_all()
@@ -207,6 +209,11 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
             if p.assigned is not None and p.next_role != STOPPED:
                 plan.start_on = p.assigned
                 plan.start_runnable = False
+
+
+def _stonith_action(config: Configuration) -> str:
+    action = config.option("stonith-action", "reboot")
+    return "off" if action == "poweroff" else action
 
 
 def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate: bool,

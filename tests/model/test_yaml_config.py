@@ -375,7 +375,7 @@ def test_every_shape_error_is_reported_in_line_order() -> None:
 def test_unknown_key_lists_the_expected_ones() -> None:
     (msg,) = errors_of("resources: [{id: a, agent: lsb:a, ops: [{name: monitor, intervl: 5}]}]")
     assert "unknown key 'intervl'; did you mean 'interval'?" in msg
-    assert "(expected: name, interval, timeout, role, on-fail, enabled, id)" in msg
+    assert "(expected: name, interval, timeout, role, on-fail, enabled, id, params, meta)" in msg
 
 
 def test_rule_expression_kind_error() -> None:
