@@ -41,8 +41,8 @@ CASES = {
                         '<resource_set id="s2"><resource_ref id="b"/></resource_set></rsc_order>'},
         "<rsc_order id='o'> require-all: require-all='false'"),
     "resource-discovery": ({"constraints": '<rsc_location id="l" rsc="a" node="n1" score="10" '
-                                           'resource-discovery="exclusive"/>'},
-                           "<rsc_location id='l'> resource-discovery: resource-discovery='exclusive'"),
+                                           'resource-discovery="never"/>'},
+                           "<rsc_location id='l'> resource-discovery: resource-discovery='never'"),
 }
 
 
