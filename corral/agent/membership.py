@@ -66,8 +66,16 @@ def wait_unclaimed(store: Store, node: str, timing: Timing, stopped: threading.E
         silent_limit = timing.self_fence_after
     silent_limit += TAKEOVER_MARGIN_S
     first = store.get(keys.heartbeat(node))
-    log.warning("%s: node name held by %s; its agent is dead if its heartbeat stays silent for %.1fs",
-                node, _claimant(kv.value), silent_limit)
+    beat_info = loads(first.value if first else None, {}) or {}
+    # How long the heartbeat has been silent already, by its own timestamp (a restart on the same
+    # host reads the same clock); at least two of the holder's beats are still watched for.
+    every = beat_info.get("every", timing.renew)
+    every = float(every) if isinstance(every, int | float) else timing.renew
+    at = beat_info.get("at")
+    age = max(0.0, time.time() - float(at)) if isinstance(at, int | float) else 0.0
+    wait_s = max(2 * every + 0.1, silent_limit - age)
+    log.warning("%s: node name held by %s; its agent is dead if its heartbeat stays silent for %.1fs more",
+                node, _claimant(kv.value), wait_s)
     started = time.monotonic()
     while not (stopped is not None and stopped.is_set()):
         time.sleep(min(0.05, timing.renew))
@@ -80,9 +88,9 @@ def wait_unclaimed(store: Store, node: str, timing: Timing, stopped: threading.E
             raise NodeClaimed(f"node name {node!r} is already claimed by a running agent ({_claimant(now.value)}) "
                               "on this store: its heartbeat advances. Give this agent another --node name, "
                               "or stop the other one first")
-        if time.monotonic() - started > silent_limit:
+        if time.monotonic() - started > wait_s:
             log.warning("%s: the previous holder's heartbeat has been silent for %.1fs: taking over its claim",
-                        node, silent_limit)
+                        node, wait_s + age)
             return kv.mod_revision
     return None
 
@@ -270,15 +278,23 @@ class Membership:
 
     def _heartbeat(self, lease: int) -> Put:
         self._beat += 1
-        return Put(keys.heartbeat(self.node), dumps({"seq": self._beat, "every": self.timing.renew}), lease)
+        return Put(keys.heartbeat(self.node), dumps({"seq": self._beat, "every": self.timing.renew,
+                                                     "at": time.time()}), lease)
 
     def _watchdog(self) -> None:
-        while not self._stopped.wait(WATCHDOG_TICK_S):
+        """Sleeps until the moment the lease can no longer be proven valid (re-reading the
+        last renewal then, since it only moves later), not in short ticks: as exact, and
+        an idle node does not wake 50 times a second for it."""
+        wait = WATCHDOG_TICK_S
+        while not self._stopped.wait(wait):
+            wait = WATCHDOG_TICK_S  # not joined: check again soon, a join may come any time
             if self.lease is None:
                 continue
             silent = time.monotonic() - self._last_ok
             if silent > self.timing.self_fence_after:
                 self._lost(f"no lease renewal for {silent:.2f}s (limit {self.timing.self_fence_after:g}s)")
+                continue
+            wait = max(0.001, self.timing.self_fence_after - silent + 0.001)
 
     def _lost(self, reason: str) -> None:
         with self._lock:

@@ -7,8 +7,6 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -23,30 +21,11 @@ if TYPE_CHECKING:  # kept off the import path of every `corral` command
     from corral.store import Store
 
 SECONDS = click.FloatRange(min=0, min_open=True, max=3600)
-STORE_HELP = "the store: sqlite:///path/cluster.db or etcd://host:port[,host:port...]"
 
 
 def _fail(cmd: str, message: str, code: int = 2) -> None:
     click.echo(f"corral {cmd}: {message}", err=True)
     sys.exit(code)
-
-
-@contextmanager
-def _store(cmd: str, url: str) -> Iterator[Store]:
-    from corral.store import StoreError, open_store
-
-    try:
-        store = open_store(url)
-    except (ValueError, StoreError) as exc:
-        _fail(cmd, str(exc))
-    try:
-        yield store
-    except StoreError as exc:
-        _fail(cmd, f"store error: {exc}", 1)
-    except ConfigError as exc:
-        _fail(cmd, str(exc))
-    finally:
-        store.close()
 
 
 # --- corral agent ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @click.command()
 @store_option
 @click.option("--dry-run", is_flag=True, help="validate and print what would change in what runs; change nothing")
-@click.option("--force", is_flag=True, help="load even if running resources would be stopped")
+@click.option("--force", is_flag=True, help="load even if running resources would be stopped or nodes fenced")
 @click.argument("file", type=click.Path(dir_okay=False))
 def load(store_url: str | None, dry_run: bool, force: bool, file: str) -> None:
     """Validate FILE (Corral YAML or a Pacemaker CIB) and make it the cluster's configuration.
@@ -28,7 +28,8 @@ def load(store_url: str | None, dry_run: bool, force: bool, file: str) -> None:
     A configuration with errors is rejected and nothing changes. Before writing, it
     prints what the scheduler would do with the new configuration in the current state
     (resources started, stopped, moved, restarted). A load that would stop running
-    resources asks first on a terminal; elsewhere it is refused (exit 1) without --force."""
+    resources or fence nodes asks first on a terminal; elsewhere it is refused (exit 1)
+    without --force."""
     from corral.cluster import configstore, keys
     from corral.cluster.snapshot import read_snapshot
     from corral.store import Compare, Put
@@ -59,11 +60,12 @@ def load(store_url: str | None, dry_run: bool, force: bool, file: str) -> None:
         if stops and not force:
             what = ", ".join(stops)
             if sys.stdin.isatty() and sys.stdout.isatty():
-                if not click.confirm(f"This stops running resources ({what}). Load it?", default=False):
+                if not click.confirm(f"This stops running resources or fences nodes ({what}). Load it?",
+                                     default=False):
                     fail("load", "not loaded; nothing changed", 1)
             else:
-                fail("load", f"not loaded: it would stop running resources ({what}); run with --force to load it "
-                             "anyway, or --dry-run to see the plan; nothing changed", 1)
+                fail("load", f"not loaded: it would stop running resources or fence nodes ({what}); run with "
+                             "--force to load it anyway, or --dry-run to see the plan; nothing changed", 1)
         if not store.txn([Compare(keys.CONFIG, "mod_revision", "==", snap.config_revision)],
                          [Put(keys.CONFIG, text)]).succeeded:
             fail("load", "the configuration changed while this load was being checked; nothing was loaded, "
@@ -99,6 +101,7 @@ def _effects(snap, text: str) -> tuple[list[str], list[str], list[str]]:  # type
         except Exception:  # the current configuration cannot be planned: compare with nothing
             pending = set()
     stops = [r for v, r, _ in tr.summary if v == "Stop" and (v, r) not in pending]
+    stops += [f"fencing {r}" for v, r, _ in tr.summary if v.startswith("Fence") and (v, r) not in pending]
     ids = {rid for rid in _ids(new_cfg)}
     notes = [f"operator constraint {c.id} names resource {c.rsc!r}, which this configuration does not have; "
              f"it has no effect ('corral resource clear {c.rsc}' removes it)"

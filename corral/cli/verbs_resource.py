@@ -86,6 +86,8 @@ def move(store_url: str | None, lifetime: str | None, promoted: bool, rsc: str, 
                                + (" or 'move --promoted' to move its promoted role" if found.clone.promotable else ""))
         elif promoted:
             raise Rejected(f"--promoted: {rsc!r} is not a promotable clone")
+        if promoted and target is None:
+            raise Rejected(f"--promoted: name the NODE to move {rsc}'s promoted role to")
         if target is None:
             where = cur.running_on(rsc)
             if not where:

@@ -77,9 +77,9 @@ def read(store: Store) -> StoredConfig | None:
 def prepare_file(path: str | Path) -> tuple[Configuration, str]:
     """FILE validated, and the record to store for it (whose round trip is validated too).
     Raises ConfigError naming the file and place."""
-    from corral.model.load import load_config
+    from corral.model.load import load
 
-    cfg = load_config(path)
+    cfg = load(path).config  # its warnings are in cfg.warnings, for the caller to show (not logged twice)
     text = encode(cfg, str(path))
     # What readers will parse must be what was validated: check the round trip now.
     reparsed, _, _ = decode(text)

@@ -377,9 +377,16 @@ def load_yaml_config(path: str | Path) -> Configuration:
     return cfg
 
 
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a configuration is kilobytes; /dev/zero or a wrong file is not
+
+
 def _read_text(path: str | Path) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ConfigError(str(path), f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not a configuration file")
+        return data.decode("utf-8-sig")
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

@@ -91,6 +91,10 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                             n = nodes.get(node)
                             if n is not None and not n.unclean:
                                 n.unclean, n.unclean_reason = True, "deadman ticket was lost"
+    if quorum_policy == "suicide":
+        if not quorate and state.quorum_lost and fencing:
+            _suicide(nodes)
+        quorum_policy = "stop"   # besides fencing itself, an inquorate partition stops everything
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
     membership.after_fencing(fences, _stonith_action(config), all_prims)
     fenced = {n for n, _, _ in fences}
@@ -107,6 +111,8 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     restrict(placer.base, remote_specs, nodes)
     apply_exclusive_discovery(placer.base, index, nodes, placer.now)
     _apply_tickets(lost, placer, state)
+    if config.option_bool("stop-all-resources", False):
+        _stop_everything(placer)
     membership.place_connections(placer)
     placer.allocate_all()
     remote_order(index, remote_specs, tree, all_prims)
@@ -176,6 +182,20 @@ def _apply_tickets(lost: list[tuple[TicketDependency, list[Prim]]], placer: Plac
                 if freeze and node in p.active:
                     continue
                 scores[node] = -INFINITY
+
+
+def _suicide(nodes: dict[str, NodeRt]) -> None:
+    """no-quorum-policy=suicide after quorum was lost: every node of the partition is fenced."""
+    for n in nodes.values():
+        if n.online and not n.unclean:
+            n.unclean, n.unclean_reason = True, "cluster does not have quorum"
+
+
+def _stop_everything(placer: Placer) -> None:
+    """stop-all-resources=true: no resource may run anywhere (unmanaged ones stay as they are)."""
+    for scores in placer.base.values():
+        for node in list(scores):
+            scores[node] = -INFINITY
 
 
 def requires(p: Prim, fencing: bool) -> str:

@@ -3,6 +3,7 @@ name checks, lifetimes, the client config file, the CIB writer, the node-name cl
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -152,8 +153,10 @@ def test_a_restarted_agent_takes_over_a_dead_predecessors_claim():
     timing = Timing(ttl=5.0, renew=0.1, store_timeout=0.3)
     lease = store.lease_grant(5.0)  # a crashed agent's: nobody renews it, its heartbeat is silent
     store.txn([], [Put(keys.member("n1"), dumps({"pid": 1, "renew": 0.1, "store_timeout": 0.3}), lease),
-                   Put(keys.heartbeat("n1"), dumps({"seq": 7}), lease)])
+                   Put(keys.heartbeat("n1"), dumps({"seq": 7, "every": 0.1, "at": time.time() - 10}), lease)])
+    started = time.monotonic()
     revision = wait_unclaimed(store, "n1", timing)
+    assert time.monotonic() - started < 1.0  # silent for 10 s already: two beats' wait, not the full limit
     assert revision == store.get(keys.member("n1")).mod_revision
     restarted = Membership(store, "n1", timing, lambda _r: None)
     restarted.takeover_revision = revision
@@ -163,4 +166,87 @@ def test_a_restarted_agent_takes_over_a_dead_predecessors_claim():
     finally:
         restarted.leave()
         restarted.close()
+        store.close()
+
+
+def _cli(url: str, *args: str, code: int = 0) -> str:
+    from click.testing import CliRunner
+
+    from corral.cli.main import cli
+
+    r = CliRunner().invoke(cli, list(args), env={"CORRAL_STORE": url})
+    assert r.exit_code == code, (args, r.output, r.stderr)
+    return r.output + r.stderr
+
+
+def test_verbs_on_a_store_without_agents(tmp_path):
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    url = "memory://verbs-cli"
+    store = open_store(url)
+    try:
+        configstore.load_file(store, tmp_path / "c.yaml")
+        _cli(url, "node", "standby", "n1")
+        _cli(url, "resource", "move", "d1", "n2", "--lifetime", "PT1H")
+        state = operator.decode(store.get(keys.OPERATOR).value)
+        assert state.node_modes == {"n1": {"standby": "on"}}
+        assert state.constraints[0].id == "cli-prefer-d1" and state.constraints[0].expires > 0
+        # a reload of the file keeps the operator state
+        config_rev = store.get(keys.CONFIG).mod_revision
+        _cli(url, "load", str(tmp_path / "c.yaml"))
+        assert store.get(keys.CONFIG).mod_revision > config_rev
+        assert operator.decode(store.get(keys.OPERATOR).value) == state
+        assert "cli-prefer-d1" in _cli(url, "config", "show", "--with-operator")
+        assert "cli-prefer-d1" not in _cli(url, "config", "show")
+        # a property is validated, set, unset
+        _cli(url, "property", "set", "no-quorum-policy", "freeze")
+        assert configstore.read(store).config.options["no-quorum-policy"] == "freeze"
+        _cli(url, "property", "unset", "no-quorum-policy")
+        assert "no-quorum-policy" not in configstore.read(store).config.options
+        # enable after disable clears the clone's and its child's target-role
+        configstore.edit(store, lambda cfg: cfg.resources[2].child.meta.update({"target-role": "Stopped"}))
+        _cli(url, "resource", "disable", "dc-clone")
+        _cli(url, "resource", "enable", "dc-clone")
+        clone = configstore.read(store).config.resources[2]
+        assert "target-role" not in clone.meta and "target-role" not in clone.child.meta
+        # node remove of a node that is not a member: gone, with its modes and constraints
+        _cli(url, "resource", "ban", "d1", "n1")
+        out = _cli(url, "node", "remove", "n1")
+        assert "removed cli-ban-d1-on-n1" in out
+        assert "n1" not in configstore.read(store).config.nodes
+        assert "n1" not in operator.decode(store.get(keys.OPERATOR).value).node_modes
+        _cli(url, "node", "standby", "n1", code=2)
+    finally:
+        store.close()
+
+
+def test_fence_history_cleanup_keeps_pending_records():
+    from corral.fencing.history import list_history, record_pending, record_result
+
+    url = "memory://verbs-fence"
+    store = open_store(url)
+    try:
+        done = record_pending(store, "n1", "reboot", "operator")
+        record_result(store, done, ok=True)
+        record_pending(store, "n2", "off", "operator")
+        assert "removed 1 fencing record(s); kept 1 pending" in _cli(url, "fence", "history", "--cleanup")
+        assert [r.node for r in list_history(store)] == ["n2"]
+    finally:
+        store.close()
+
+
+def test_move_of_a_promotable_clone_needs_promoted_and_a_node(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "cluster: {stonith-enabled: false}\nnodes: [{name: n1}, {name: n2}]\nresources:\n"
+        "  - promotable: db-clone\n    of: {id: db, agent: 'ocf:pacemaker:Stateful'}\n")
+    url = "memory://verbs-promotable"
+    store = open_store(url)
+    try:
+        configstore.load_file(store, tmp_path / "p.yaml")
+        assert "move --promoted" in _cli(url, "resource", "move", "db-clone", "n1", code=2)
+        assert "name the NODE" in _cli(url, "resource", "move", "db-clone", "--promoted", code=2)
+        assert store.get(keys.OPERATOR) is None
+        _cli(url, "resource", "move", "db-clone", "n2", "--promoted")
+        (c,) = operator.decode(store.get(keys.OPERATOR).value).constraints
+        assert (c.id, c.node, c.role, c.score) == ("cli-prefer-db-clone", "n2", "Promoted", 1_000_000)
+    finally:
         store.close()

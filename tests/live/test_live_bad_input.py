@@ -46,7 +46,7 @@ def command_lines(workdir: Path) -> list[list[str]]:
         ["resource", "ban", "dc-clone"],                            # a clone, without a node
         ["resource", "ban", "dc"],                                  # inside a clone, without a node
         ["resource", "move", "dc-clone", "n1"], ["resource", "move", "dc", "n1"], ["resource", "move", "dc:1", "n1"],
-        ["resource", "move", "d1", "n2", "--promoted"],
+        ["resource", "move", "d1", "n2", "--promoted"], ["resource", "move", "dc-clone", "--promoted"],
         ["resource", "move"], ["resource", "ban"], ["resource", "frobnicate", "d1"], ["resource", "clear"],
         ["resource", "clear", "d1", "n3"],                          # nothing of d1 names n3
         ["resource", "update", "d1"], ["resource", "update", "d1", "--set", "novalue"],
@@ -102,6 +102,8 @@ def bad_files(workdir: Path) -> list[tuple[str, str | bytes]]:
         ("binary.yaml", b"\x00\xff\xfe\x00garbage"),
         ("stops-d1.yaml", good.replace("{id: d1,", "{id: d1-renamed,")),  # stops d1: refused without --force
         ("empty.yaml", ""),                                         # stops everything: refused without --force
+        ("fences-n4.yaml", good.replace("stonith-enabled: false", "stonith-enabled: true")
+         .replace("{name: n3}]", "{name: n3}, {name: n4}]")),        # n4 never joins: fenced, refused
         ("list.yaml", "- 1\n- 2\n"),
         ("alias-bomb.yaml", "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
             f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)) + "resources: *a8\n"),
@@ -188,7 +190,8 @@ def test_bad_input_changes_nothing(make_cluster, tmp_path):
         check(["load", name], r.exit_code, r.stderr, r.stdout, r.exception)
         if name == "alias-bomb.yaml":  # refused before expanding anything (it took 5.8 s and 369 MB)
             assert time.monotonic() - t0 < 2.0 and "too large" in r.stderr
-    for argv in (["load", str(tmp_path / "no-such.yaml")], ["load", str(tmp_path)], ["load"]):
+    for argv in (["load", str(tmp_path / "no-such.yaml")], ["load", str(tmp_path)], ["load"], ["load", "/dev/zero"],
+                 ["load", "--dry-run", "/dev/null"], ["load", str(tmp_path / "stops-d1.yaml"), "--dry-run", "--bogus"]):
         r = runner.invoke(cli, argv, env=env)
         check(argv, r.exit_code, r.stderr, r.stdout, r.exception)
 
