@@ -19,6 +19,11 @@ def _config(provider: str, workdir, fast_meta: str, slow_meta: str) -> str:
             + "  - location: {rsc: slow, node: n2, score: 1000}\n")
 
 
+def _has_op(c, node: str, rid: str, op_id: str) -> bool:
+    kv = c.store.get(keys.history_rsc(node, rid))
+    return kv is not None and any(o["id"] == op_id for o in json.loads(kv.value)["ops"])
+
+
 def _last(c, node: str, rid: str, slot: str = "last_0") -> tuple[str, float, float]:
     """(op, started, ended) of one history slot, wall-clock seconds."""
     kv = c.store.get(keys.history_rsc(node, rid))
@@ -39,6 +44,7 @@ def test_a_recovery_does_not_wait_for_an_unrelated_slow_stop(make_cluster, backe
     c.wait_running("fast", on="n1")
     c.wait_running("slow", on="n2")
     c.wait_idle()
+    c.wait("fast's recurring monitor", lambda: _has_op(c, "n1", "fast", "fast_monitor_500"))
     # fast fails while unmanaged (its monitor keeps running, nothing recovers it yet) ...
     c.load(_config(recorder_provider, c.workdir, "\n  meta: {is-managed: false}", ""))
     c.wait_idle()
