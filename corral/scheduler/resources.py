@@ -73,6 +73,7 @@ class Prim(Rsc):
     migrated_from: str | None = None
     banned: set[str] = field(default_factory=set)
     redefined: set[str] = field(default_factory=set)       # nodes where it runs with other parameters
+    history_ids: dict[str, str] = field(default_factory=dict)  # node -> id its history there is recorded under
     # placement
     scores: dict[str, int] = field(default_factory=dict)
     promotion_scores: dict[str, int] = field(default_factory=dict)
