@@ -41,7 +41,9 @@ def _where(source: str, el: ET.Element) -> str:
 
 
 def nvpairs(parent: ET.Element | None, tag: str, idrefs: dict[str, ET.Element] | None = None) -> dict[str, str]:
-    """Merge every <tag> block's nvpairs (rule-less blocks; rules in attribute sets are ignored)."""
+    """Merge every <tag> block's nvpairs (rule-less blocks; rules in attribute sets are ignored).
+
+    The value `#default` (an old CIB convention) means "unset": such a pair is left out."""
     out: dict[str, str] = {}
     if parent is None:
         return out
@@ -52,6 +54,8 @@ def nvpairs(parent: ET.Element | None, tag: str, idrefs: dict[str, ET.Element] |
             name = nv.get("name")
             if name is not None and name not in out:
                 out[name] = nv.get("value", "")
+        for name in [n for n, v in out.items() if v == "#default"]:
+            del out[name]
     return out
 
 
@@ -113,17 +117,23 @@ class CibParser:
             kind=el.get("type", "member") or "member")
 
     # -- resources -----------------------------------------------------------------
-    def _resource(self, el: ET.Element) -> Primitive | Group | Clone | None:
+    def _resource(self, el: ET.Element, inherited: dict[str, str] | None = None,
+                  ) -> Primitive | Group | Clone | None:
+        """`inherited`: the instance attributes of the enclosing group or clone, which its
+        primitives receive unless they set their own (Pacemaker passes them down)."""
+        inherited = dict(inherited or {})
+        if el.tag in ("group", "clone", "master"):
+            inherited.update(nvpairs(el, "instance_attributes", self.idrefs))
         if el.tag == "primitive":
-            return self._primitive(el)
+            return self._primitive(el, inherited)
         if el.tag == "group":
-            members = [self._primitive(m) for m in el if m.tag == "primitive"]
+            members = [self._primitive(m, inherited) for m in el if m.tag == "primitive"]
             return Group(id=el.get("id", ""), members=members, meta=nvpairs(el, "meta_attributes", self.idrefs))
         if el.tag in ("clone", "master"):
             child_el = next((c for c in el if c.tag in ("primitive", "group")), None)
             if child_el is None:
                 raise ConfigError(_where(self.source, el), "clone has no primitive or group inside")
-            child = self._resource(child_el)
+            child = self._resource(child_el, inherited)
             assert isinstance(child, Primitive | Group)
             meta = nvpairs(el, "meta_attributes", self.idrefs)
             promotable = el.tag == "master" or meta.get("promotable", "false").lower() == "true"
@@ -133,14 +143,16 @@ class CibParser:
         self.config.unsupported.append(f"{el.tag} {el.get('id')}")
         return None
 
-    def _primitive(self, el: ET.Element) -> Primitive:
+    def _primitive(self, el: ET.Element, inherited: dict[str, str] | None = None) -> Primitive:
         tmpl = self.templates.get(el.get("template", "")) if el.get("template") else None
         base = tmpl if tmpl is not None else el
         rsc_class = el.get("class") or base.get("class")
         rtype = el.get("type") or base.get("type")
         if not rsc_class or not rtype:
             raise ConfigError(_where(self.source, el), "primitive needs class and type")
-        params = nvpairs(base, "instance_attributes", self.idrefs) if tmpl is not None else {}
+        params = dict(inherited or {})
+        if tmpl is not None:
+            params.update(nvpairs(base, "instance_attributes", self.idrefs))
         params.update(nvpairs(el, "instance_attributes", self.idrefs))
         meta = nvpairs(base, "meta_attributes", self.idrefs) if tmpl is not None else {}
         meta.update(nvpairs(el, "meta_attributes", self.idrefs))
@@ -167,7 +179,8 @@ class CibParser:
                          role=normalise_role(el.get("role")),
                          on_fail=el.get("on-fail") or meta.get("on-fail"),
                          enabled=(el.get("enabled", meta.get("enabled", "true")).lower() != "false"),
-                         id=el.get("id", ""))
+                         id=el.get("id", ""), params=nvpairs(el, "instance_attributes", self.idrefs),
+                         meta=meta)
 
     # -- constraints ---------------------------------------------------------------
     def _expand(self, rid: str) -> list[str]:
@@ -314,7 +327,8 @@ class CibParser:
                     add(Order(id=cid, first=first, then=then,
                               first_action=el.get("first-action", "start"),
                               then_action=el.get("then-action", el.get("first-action", "start")),
-                              kind=kind, symmetrical=symmetrical))
+                              kind=kind, symmetrical=symmetrical,
+                              require_all=el.get("require-all", "true").lower() != "false"))
             return
         require_all_flags = []
         for s in sets:

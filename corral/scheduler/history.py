@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Primitive, parse_interval_ms
-from corral.model.digest import definition_changed
+from corral.model.digest import operation_redefined
 from corral.model.scores import INFINITY, parse_score
 from corral.model.state import (
     EXEC_CANCELLED,
@@ -20,6 +20,7 @@ from corral.model.state import (
     ResourceHistory,
 )
 from corral.scheduler.instances import InstanceNumbering, member
+from corral.scheduler.migration_history import reconcile_migrations
 from corral.scheduler.nodes import NodeRt
 from corral.scheduler.resources import CloneR, Prim, ResourceTree
 
@@ -36,6 +37,7 @@ class Folded:
     failed: bool = False
     on_fail: str = "ignore"
     failed_stop: bool = False
+    demote_on_fail: bool = False
     ban: bool = False
     ban_everywhere: bool = False
     pending: str | None = None
@@ -43,7 +45,7 @@ class Folded:
     migrate_from: OpRecord | None = None
     last_failure: OpRecord | None = None
     failures: list[OpRecord] = field(default_factory=list)
-    digest: str | None = None   # of the parameters of the operation that made it active
+    digest_op: OpRecord | None = None   # the operation that made it active, with its digest
 
 
 def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
@@ -80,8 +82,8 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         probe = op.op == "monitor" and op.interval_ms == 0
         expired = (failure_timeout_s > 0 and now is not None and op.last_rc_change
                    and op.last_rc_change + failure_timeout_s <= now)
-        if op.op_status == EXEC_NOT_INSTALLED or (probe and op.rc == RC_NOT_INSTALLED):
-            f.ban = True
+        if probe and (op.op_status == EXEC_NOT_INSTALLED or op.rc == RC_NOT_INSTALLED):
+            f.ban = True      # the agent cannot run here, and nothing runs
             f.role = STOPPED
             continue
         # Done and error both mean "the agent answered": judge by its return code.
@@ -91,29 +93,29 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         if answered and op.op == "monitor":
             if rc == RC_NOT_RUNNING and (probe or expected == RC_NOT_RUNNING):
                 f.role = STOPPED
-                f.digest = None
+                f.digest_op = None
                 continue
             if rc == RC_OK and (probe or expected == RC_OK):
                 if f.role in (STOPPED, PROMOTED) or probe:
                     f.role = STARTED
-                if probe and f.digest is None:  # found running: all we know of its parameters
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:  # found running: all we know of its parameters
+                    f.digest_op = op
                 continue
             if rc == RC_PROMOTED and (probe or expected == RC_PROMOTED):
-                if probe and f.digest is None:
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:
+                    f.digest_op = op
                 f.role = PROMOTED
                 continue
         elif answered and (rc == expected or (op.op == "stop" and rc == RC_NOT_RUNNING)):
             clear = True
-            if op.op in ("start", "migrate_from"):
-                f.digest = op.op_digest
+            if op.op in ("start", "migrate_from") or (op.op in ("promote", "demote") and op.op_digest):
+                f.digest_op = op
             if op.op == "start":
                 f.role = STARTED
             elif op.op == "stop":
                 f.role = STOPPED
                 f.migrate_to = None
-                f.digest = None
+                f.digest_op = None
             elif op.op == "promote":
                 f.role = PROMOTED
             elif op.op == "demote":
@@ -131,6 +133,7 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
                 if f.on_fail not in STICKY_ON_FAIL:
                     f.on_fail = "ignore"
                     f.failed = False
+                f.demote_on_fail = False
             continue
         # A failure.
         if expired and op.op == "monitor":
@@ -138,11 +141,14 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         f.failures.append(op)
         f.last_failure = op
         on_fail = _configured_on_fail(prim, op, fencing)
-        if answered and rc in HARD_ERRORS:
+        if op.op_status == EXEC_NOT_INSTALLED and on_fail == "ignore":
+            on_fail = "restart"   # the executor found no agent: that is never ignored
+        ignored = on_fail == "ignore"   # "failure ignored": no recovery, no ban
+        if not ignored and ((answered and rc in HARD_ERRORS) or op.op_status == EXEC_NOT_INSTALLED):
             f.ban = True          # the agent said it can never work on this node
-        if answered and rc == RC_FATAL:
+        if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True
-        if op.op == "start" and start_failure_is_fatal:
+        if not ignored and op.op == "start" and start_failure_is_fatal:
             f.ban = True
         if op.op == "stop":
             f.failed_stop = True
@@ -154,6 +160,9 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             f.migrate_to = None
         elif f.role == STOPPED:
             f.role = STARTED
+        if on_fail == "demote" and _demotable_failure(op, f.role, prim):
+            f.demote_on_fail = True
+            continue
         if on_fail != "ignore":
             f.failed = True
         if _severity(on_fail) >= _severity(f.on_fail):
@@ -161,6 +170,14 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
     if promotable and f.role == STARTED:
         f.role = UNPROMOTED
     return f
+
+
+def _demotable_failure(op: OpRecord, role: str, prim: Prim) -> bool:
+    """on-fail=demote applies to promotes and to monitors of the promoted role; any
+    other operation gets the default reaction instead (Pacemaker Explained)."""
+    if not prim.is_promotable_instance:
+        return False
+    return op.op == "promote" or (op.op == "monitor" and op.interval_ms > 0 and role == PROMOTED)
 
 
 def _severity(on_fail: str) -> int:
@@ -206,6 +223,7 @@ class HistoryUnpacker:
         self.orphans: list[Prim] = []
         self.numbering = InstanceNumbering(tree)
         self.fail_counts: dict[str, dict[str, int]] = {}  # node -> rsc base -> count
+        self.histories: dict[Prim, dict[str, ResourceHistory]] = {}  # of primitives outside clones
         # where each primitive id lives inside clones: base id -> (clone, member index or None)
         self.clone_bases: dict[str, CloneR] = {}
         for r in tree.top:
@@ -235,6 +253,9 @@ class HistoryUnpacker:
                 continue  # cleanly down: nothing can be running there
             for rid, hist in status.history.items():
                 self._attach(node_name, rid, hist)
+        for prim, hists in self.histories.items():
+            if any(o.op in ("migrate_to", "migrate_from") for h in hists.values() for o in h.ops):
+                reconcile_migrations(prim, hists, self.nodes)
         self.settle_migrations()
 
     def _attach(self, node: str, rid: str, hist: ResourceHistory) -> None:
@@ -291,6 +312,7 @@ class HistoryUnpacker:
                             self.tree.config.option_bool("start-failure-is-fatal", True))
 
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
+        self.histories.setdefault(prim, {})[node] = hist
         self._record(prim, node, self._fold(prim, hist))
 
     def _record(self, prim: Prim, node: str, folded: Folded) -> None:
@@ -305,7 +327,9 @@ class HistoryUnpacker:
         if folded.role == STOPPED:
             return
         prim.active[node] = folded.role
-        if prim.cfg is not None and definition_changed(folded.digest, prim.cfg.params):
+        last = folded.digest_op
+        if prim.cfg is not None and last is not None and operation_redefined(
+                last.op_digest, prim.cfg, last.op, last.interval_ms, self.tree.config.op_defaults):
             prim.redefined.add(node)
         if folded.failed:
             prim.failed = True
@@ -318,5 +342,7 @@ class HistoryUnpacker:
                 prim.banned.add(node)
         if folded.failed_stop:
             prim.failed_stop_nodes.add(node)
+        if folded.demote_on_fail and folded.role == PROMOTED:
+            prim.demote_on_fail = True
 
 __all__ = ["HistoryUnpacker", "fold_history", "fail_counts", "Folded", "STARTED", "UNPROMOTED", "PROMOTED"]
