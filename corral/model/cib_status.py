@@ -88,4 +88,10 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
                     migrate_source=op.get("migrate_source"), migrate_target=op.get("migrate_target"),
                     op_digest=op.get("op-digest")))
             node.history[rid] = hist
+    # Nodes in the order the status section lists them, then those it does not mention:
+    # the order in which histories are read decides anonymous clone instance numbers.
+    listed = [n for n in (ns.get("uname") or ids_to_name.get(ns.get("id", ""), ns.get("id", ""))
+                          for ns in status.findall("node_state")) if n in state.nodes]
+    order = list(dict.fromkeys(listed + list(state.nodes)))
+    state.nodes = {name: state.nodes[name] for name in order}
     return state
