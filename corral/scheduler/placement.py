@@ -149,7 +149,8 @@ class Placer:
         if isinstance(rsc, CloneR):
             return self.preference(rsc.instances[0], visited) if rsc.instances else {}
         assert isinstance(rsc, Prim)
-        own = dict(self.partial.get(rsc, self.base[rsc])) if own is None else own
+        if own is None:
+            own = dict(self.partial[rsc]) if rsc in self.partial else self._bound_by_placed(rsc)
         for c in self._dependents_of(rsc):
             dep = c.dependent
             if dep in visited or dep in self.done or not c.influence or c.score <= 0:
@@ -164,6 +165,21 @@ class Placer:
                 theirs = {n: v for n, v in theirs.items() if v > 0}
             self._merge(own, theirs, c.score / INFINITY)
         return own
+
+    def _bound_by_placed(self, p: Prim) -> dict[str, int]:
+        """p's base scores, restricted by its mandatory colocations with primaries already
+        placed: what a not yet placed dependent can still have, when a primary takes its
+        wishes into account (else two primaries of one dependent may part)."""
+        scores = dict(self.base[p])
+        for c in self._colocations_of(p):
+            if (c.score < INFINITY or c.primary not in self.done or c.primary is p.top
+                    or PROMOTED in (c.dependent_role, c.primary_role)):
+                continue
+            where = self._node_attr_match(c.node_attribute, self.placed_nodes(c.primary, c.primary_role))
+            for node in scores:
+                if node not in where:
+                    scores[node] = NEG
+        return scores
 
     def _dependents_of(self, p: Prim) -> list[Coloc]:
         out = list(self.index.as_primary.get(p, []))
