@@ -149,8 +149,7 @@ class Placer:
         if isinstance(rsc, CloneR):
             return self.preference(rsc.instances[0], visited) if rsc.instances else {}
         assert isinstance(rsc, Prim)
-        if own is None:
-            own = dict(self.partial[rsc]) if rsc in self.partial else self._bound_by_placed(rsc)
+        own = dict(self.partial.get(rsc, self.base[rsc])) if own is None else own
         for c in self._dependents_of(rsc):
             dep = c.dependent
             if dep in visited or dep in self.done or not c.influence or c.score <= 0:
@@ -166,20 +165,11 @@ class Placer:
             self._merge(own, theirs, c.score / INFINITY)
         return own
 
-    def _bound_by_placed(self, p: Prim) -> dict[str, int]:
-        """p's base scores, restricted by its mandatory colocations with primaries already
-        placed: what a not yet placed dependent can still have, when a primary takes its
-        wishes into account (else two primaries of one dependent may part)."""
-        scores = dict(self.base[p])
-        for c in self._colocations_of(p):
-            if (c.score < INFINITY or c.primary not in self.done or c.primary is p.top
-                    or PROMOTED in (c.dependent_role, c.primary_role)):
-                continue
-            where = self._node_attr_match(c.node_attribute, self.placed_nodes(c.primary, c.primary_role))
-            for node in scores:
-                if node not in where:
-                    scores[node] = NEG
-        return scores
+    @staticmethod
+    def _primary_rank(c: Coloc) -> tuple[int, int, str]:
+        prim = c.primary
+        variant = 0 if isinstance(prim, CloneR) else 1 if isinstance(prim, GroupR) else 2
+        return (-prim.meta_int("priority", 0), variant, prim.id)
 
     def _dependents_of(self, p: Prim) -> list[Coloc]:
         out = list(self.index.as_primary.get(p, []))
@@ -250,10 +240,11 @@ class Placer:
         return {n.name for n in self.node_list if n.attrs.get(attribute) in values}
 
     def apply_colocations(self, p: Prim, scores: dict[str, int], for_promotion: bool = False) -> None:
-        # Primaries already placed restrict first, so that a primary placed for p's sake
-        # meanwhile sees where p can still go (`self.partial`).
+        # One primary after another (higher priority, clones, groups, then by id, as the
+        # oracle orders them), each placed and then restricting p at once, so that a primary
+        # placed for p's sake later sees where p can still go (`self.partial`).
         colocs = self._colocations_of(p)
-        colocs.sort(key=lambda c: c.primary not in self.done)
+        colocs.sort(key=self._primary_rank)
         for c in colocs:
             if c.dependent_role in (PROMOTED,) and not for_promotion:
                 continue
