@@ -156,6 +156,7 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--only", default="")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the differing actions and edges")
+    ap.add_argument("--relaxed", action="store_true", help="with -v: list the differences without instance numbers")
     ap.add_argument("--markdown", action="store_true", help="print the family table in Markdown")
     args = ap.parse_args()
     total = Counts()
@@ -181,7 +182,18 @@ def main() -> int:
             by_family[fam] = (k + 1, fc)
         if not args.markdown:
             print(f"{name:45} {fmt(counts)}")
-        if args.verbose:
+        if args.verbose and args.relaxed:
+            ra, pa = relax(c.actions), relax(p.actions)
+            re_, pe = relax_edges(c.edges), relax_edges(p.edges)
+            for label in sorted((ra - pa).elements()):
+                print(f"    + {label[0]} {label[1]}")
+            for label in sorted((pa - ra).elements()):
+                print(f"    - {label[0]} {label[1]}")
+            for a, b in sorted((re_ - pe).elements()):
+                print(f"    + {a[0]}@{a[1]} -> {b[0]}@{b[1]}")
+            for a, b in sorted((pe - re_).elements()):
+                print(f"    - {a[0]}@{a[1]} -> {b[0]}@{b[1]}")
+        elif args.verbose:
             for label in sorted(c.actions - p.actions):
                 print(f"    + {label[0]} {label[1]}")
             for label in sorted(p.actions - c.actions):

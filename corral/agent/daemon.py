@@ -43,7 +43,7 @@ from corral.cluster.follow import follow
 from corral.cluster.records import DONE, PENDING, ActionRecord, AgentSpec, loads
 from corral.cluster.resources import exec_id, op_timeout_s, recurring_monitors, spec_of
 from corral.cluster.timing import Timing, with_store_timeout
-from corral.controller.liveness import Liveness
+from corral.controller.liveness import Liveness, heartbeat_timeout
 from corral.controller.takeover import Takeover
 from corral.model.config import PROMOTED, STARTED, Configuration, Primitive, is_true
 from corral.resource_agents.environment import DEFAULT_PATH, RSCTMP_ENV, rsctmp_dir
@@ -396,11 +396,20 @@ class Agent:
         # Heartbeats, to take over from a controller whose node fell silent (controller.takeover).
         liveness = Liveness(self.node)
         takeover = Takeover(self.elect_store, self.node, liveness)
-        threading.Thread(target=follow, name="heartbeats", daemon=True,
-                         args=(self.store, keys.HEARTBEATS,
-                               lambda k, v, _r, _i: liveness.beat(k[len(keys.HEARTBEATS):], v),
-                               self.halted)).start()
+        heartbeats: threading.Event | None = None  # set to stop following them
         while not self.halted.wait(self.timing.renew):
+            # Only a takeover reads heartbeats here, and only with heartbeat-timeout set: follow
+            # them only then, or every beat of every node wakes this agent for nothing.
+            needed = self.config is not None and heartbeat_timeout(self.config) > 0
+            if needed and heartbeats is None:
+                heartbeats = threading.Event()
+                threading.Thread(target=follow, name="heartbeats", daemon=True,
+                                 args=(self.store, keys.HEARTBEATS,
+                                       lambda k, v, _r, _i: liveness.beat(k[len(keys.HEARTBEATS):], v),
+                                       heartbeats)).start()  # set when halted too (below)
+            elif not needed and heartbeats is not None:
+                heartbeats.set()
+                heartbeats = None
             try:
                 if not (self.campaign_enabled and self._serving):
                     if election.lease is not None:
@@ -417,6 +426,8 @@ class Agent:
                         self.controller_thread.start()
             except StoreError as exc:
                 log.debug("campaign: %s", exc)
+        if heartbeats is not None:
+            heartbeats.set()
         try:
             if election.lease is not None:
                 election.resign()
@@ -762,3 +773,4 @@ def _primitives(cfg: Configuration | None) -> Iterator[Primitive]:
             yield from child.members
         elif isinstance(child, Primitive):
             yield child
+

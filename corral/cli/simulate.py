@@ -17,11 +17,12 @@ def load_inputs(cib: str | None, config: str | None, state: str | None):
 
         root = read_cib(cib)
         cfg = parse_cib(root, cib)
+        _warn_unsupported(cfg, cib)
         return cfg, parse_status(root, cfg)
     if config:
         from corral.model.load import load_config
 
-        cfg = load_config(config)
+        cfg = load_config(config, unsupported="warn")
         if state:
             from corral.model.yaml_state import load_state
 
@@ -34,6 +35,15 @@ def load_inputs(cib: str | None, config: str | None, state: str | None):
                                         expected="member")
         return cfg, st
     raise click.UsageError("give --cib FILE.xml, or --config FILE.yaml [--state STATE.yaml]")
+
+
+def _warn_unsupported(cfg, source: str) -> None:
+    """A CIB is simulated whatever it uses, so that imported CIBs can be studied; what
+    Corral does not implement is named on stderr (`corral load` rejects it)."""
+    from corral.model.validate import DefaultLocator, unsupported_settings
+
+    for where, problem in unsupported_settings(cfg, DefaultLocator(cfg, source), source):
+        click.echo(f"corral simulate: warning: {where}: {problem}; simulated as if unset", err=True)
 
 
 @click.command()

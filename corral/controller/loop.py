@@ -50,6 +50,7 @@ ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.OPERATOR, keys.ATTRS, keys.NOD
 QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
 IDLE_REPLAN_S = 5.0  # re-plan now and then even without changes (failure-timeout expiry)
 LIVENESS_TICK_S = 0.02
+LIVENESS_IDLE_S = 0.5  # no heartbeat-timeout configured
 
 
 class Controller:
@@ -152,7 +153,11 @@ class Controller:
 
     def _watch_liveness(self) -> None:
         """Wake the loop at once when a member falls silent (it is then fenced: see _silence)."""
-        while not self.stopped.wait(LIVENESS_TICK_S):
+        wait = LIVENESS_TICK_S
+        while not self.stopped.wait(wait):
+            # Without a heartbeat timeout there is nothing to detect here: look again now and
+            # then (a configuration that sets one is read by the next cycle), not 50 times a second.
+            wait = LIVENESS_TICK_S if self.heartbeat_timeout > 0 else LIVENESS_IDLE_S
             if self.heartbeat_timeout <= 0:
                 continue
             now_silent = set(self.liveness.silent(self.members, self.heartbeat_timeout))

@@ -327,7 +327,8 @@ class CibParser:
                     add(Order(id=cid, first=first, then=then,
                               first_action=el.get("first-action", "start"),
                               then_action=el.get("then-action", el.get("first-action", "start")),
-                              kind=kind, symmetrical=symmetrical))
+                              kind=kind, symmetrical=symmetrical,
+                              require_all=el.get("require-all", "true").lower() != "false"))
             return
         require_all_flags = []
         for s in sets:

@@ -35,7 +35,8 @@ def _target_rc(transition_key: str | None) -> int | None:
 
 def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
     state = ClusterState(have_quorum=root.get("have-quorum", "1").lower() in ("1", "true"),
-                         dc=None)
+                         dc=None,
+                         quorum_lost=root.get("no-quorum-panic", "0").lower() in ("1", "true"))
     exec_date = root.get("execution-date")
     if exec_date and exec_date.isdigit():
         state.now = int(exec_date)

@@ -12,6 +12,7 @@ from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
+from corral.scheduler.discovery import apply_exclusive_discovery
 from corral.scheduler.graph import Graph
 from corral.scheduler.graph_build import build_graph
 from corral.scheduler.history import HistoryUnpacker
@@ -61,7 +62,7 @@ class Transition:
 
 def schedule(config: Configuration, state: ClusterState) -> Transition:
     fencing = config.option_bool("stonith-enabled", True)
-    config, remote_specs = expand(config)
+    config, remote_specs = expand(config, state)
     nodes = build_nodes(config, state, fencing)
     mark_kinds(nodes, remote_specs)
     tree = ResourceTree(config)
@@ -90,9 +91,13 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                             n = nodes.get(node)
                             if n is not None and not n.unclean:
                                 n.unclean, n.unclean_reason = True, "deadman ticket was lost"
+    if quorum_policy == "suicide":
+        if not quorate and state.quorum_lost and fencing:
+            _suicide(nodes)
+        quorum_policy = "stop"   # besides fencing itself, an inquorate partition stops everything
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
+    membership.after_fencing(fences, _stonith_action(config), all_prims)
     fenced = {n for n, _, _ in fences}
-    membership.after_fencing(fenced, all_prims)
     for p in all_prims:
         if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
             p.blocked = p.failed = False   # fencing settles what the failed stop could not
@@ -104,7 +109,10 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
     restrict(placer.base, remote_specs, nodes)
+    apply_exclusive_discovery(placer.base, index, nodes, placer.now)
     _apply_tickets(lost, placer, state)
+    if config.option_bool("stop-all-resources", False):
+        _stop_everything(placer)
     membership.place_connections(placer)
     placer.allocate_all()
     remote_order(index, remote_specs, tree, all_prims)
@@ -176,6 +184,20 @@ def _apply_tickets(lost: list[tuple[TicketDependency, list[Prim]]], placer: Plac
                 scores[node] = -INFINITY
 
 
+def _suicide(nodes: dict[str, NodeRt]) -> None:
+    """no-quorum-policy=suicide after quorum was lost: every node of the partition is fenced."""
+    for n in nodes.values():
+        if n.online and not n.unclean:
+            n.unclean, n.unclean_reason = True, "cluster does not have quorum"
+
+
+def _stop_everything(placer: Placer) -> None:
+    """stop-all-resources=true: no resource may run anywhere (unmanaged ones stay as they are)."""
+    for scores in placer.base.values():
+        for node in list(scores):
+            scores[node] = -INFINITY
+
+
 def requires(p: Prim, fencing: bool) -> str:
     """What must be true before p may start (Pacemaker's `requires` meta attribute)."""
     value = p.meta.get("requires")
@@ -207,6 +229,11 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
             if p.assigned is not None and p.next_role != STOPPED:
                 plan.start_on = p.assigned
                 plan.start_runnable = False
+
+
+def _stonith_action(config: Configuration) -> str:
+    action = config.option("stonith-action", "reboot")
+    return "off" if action == "poweroff" else action
 
 
 def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate: bool,

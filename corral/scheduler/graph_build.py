@@ -26,8 +26,9 @@ from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.graph import ActionKind, Graph, GraphAction
 from corral.scheduler.nodes import NodeRt
 from corral.scheduler.ops import find_op, op_timeout_ms, recurring_monitors
-from corral.scheduler.resources import CloneR, Prim, ResourceTree
+from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
+DONE = {"start": "running", "stop": "stopped", "promote": "promoted", "demote": "demoted"}
 # Pacemaker's result code a recurring monitor expects in each role.
 _PROMOTED_RC = "8"
 
@@ -60,6 +61,8 @@ class GraphBuilder:
         # Where a pseudo-action implied by fencing would have run (for per-node orders).
         self.where: dict[int, str] = {}
         self.fence_actions: list[GraphAction] = []
+        # (group or clone id, task) -> its (task, task-done) pseudo-actions
+        self.pseudo: dict[tuple[str, str], tuple[GraphAction, GraphAction]] = {}
 
     # -- primitives of the graph ----------------------------------------------------------------
     def add(self, key: str, task: str, kind: ActionKind, *, rsc: str | None = None, base: str | None = None,
@@ -87,11 +90,15 @@ class GraphBuilder:
     def build(self) -> Graph:
         for node, action, reason in self.fences:
             self._fence(node, action, reason)
+        self._fence_sequence()
         for p, plan in self.plans.items():
             self._resource(p, plan)
+        for top in self.tree.top:
+            self._container(top)
         for o in self.index.orders:
             self._order(o)
         self._starts_after_fencing()
+        self._drop_edges_from_unrunnable()
         return self.graph
 
     def _fence(self, node: str, action: str, reason: str) -> None:
@@ -159,6 +166,8 @@ class GraphBuilder:
         self.edge(frm, stop)
         self.edge(stop, start)
         self._monitors(p, plan, [], start, None)
+        for mon in self.acts.get((p.id, "monitor"), []):
+            self.edge(frm, mon)
 
     def _step(self, p: Prim, task: str, node: str, *, runnable: bool = True, reason: str = "",
               op: Operation | None = None, extra: dict[str, str] | None = None) -> GraphAction:
@@ -207,27 +216,143 @@ class GraphBuilder:
         n = self.nodes.get(node)
         return n.attrs.get("#id", node) if n is not None else node
 
-    # -- order constraints -------------------------------------------------------------------------
-    def _actions_of(self, prims: list[Prim], task: str) -> list[GraphAction]:
-        return [a for p in prims for a in self.acts.get((p.id, task), [])]
-
-    def _order(self, o: Ord) -> None:
-        if o.kind == "Serialize":
-            return  # not an ordering: handled with the pseudo-actions (one at a time)
-        interleave = isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave
-        pairs = [(o.first_action, o.then_action, o.first.primitives(), o.then.primitives())]
-        if o.symmetrical:
-            pairs.append((INVERSE.get(o.then_action, o.then_action), INVERSE.get(o.first_action, o.first_action),
-                          o.then.primitives(), o.first.primitives()))
-        for first_task, then_task, firsts, thens in pairs:
-            before = self._actions_of(firsts, first_task)
-            if not before:
+    # -- groups and clones: their pseudo-actions --------------------------------------------------
+    def _container(self, r: Rsc) -> None:
+        """A group's or clone's pseudo-actions around its children's actions, as Pacemaker has them:
+        X_start_0 -> children's starts -> X_running_0 (and stop/stopped, promote/promoted,
+        demote/demoted); then X_demoted -> X_stop, X_stopped -> X_start, X_running -> X_promote."""
+        if isinstance(r, CloneR):
+            children: list[Rsc] = list(r.instances)
+            for inst in r.instances:
+                if isinstance(inst, GroupR):
+                    self._container(inst)
+        elif isinstance(r, GroupR):
+            children = list(r.members)
+        else:
+            return
+        made: dict[str, tuple[GraphAction, GraphAction]] = {}
+        for task in ("stop", "start", "demote", "promote"):
+            firsts = [a for c in children for a in self.initiation(c, task)]
+            lasts = [a for c in children for a in self.completion(c, task)]
+            if not firsts and not lasts:
                 continue
-            for after in self._actions_of(thens, then_task):
-                for b in before:
-                    if interleave and self.node_of(b) != self.node_of(after):
-                        continue
-                    self.edge(b, after)
+            # Always runnable: what cannot run was settled by the planner, and an unrunnable child
+            # orders nothing (a clone whose copies cannot start still counts as "running" for
+            # what follows it, as in Pacemaker).
+            begin = self.add(op_key(r.id, task), task, "pseudo", rsc=r.id)
+            done = self.add(op_key(r.id, DONE[task]), DONE[task], "pseudo", rsc=r.id)
+            for a in firsts:
+                self.edge(begin, a)
+            for a in lasts:
+                self.edge(a, done)
+            self.edge(begin, done)
+            made[task] = (begin, done)
+            self.pseudo[(r.id, task)] = (begin, done)
+        for first, then in (("demote", "stop"), ("stop", "start"), ("start", "promote"), ("demote", "promote")):
+            if first in made and then in made:
+                self.edge(made[first][1], made[then][0])
+        if isinstance(r, GroupR) and r.meta_bool("ordered", True):
+            # Each member after the nearest one before it that does the same (a member doing
+            # nothing this time does not break the chain); stops and demotes in reverse.
+            for task, inverse in (("start", False), ("promote", False), ("stop", True), ("demote", True)):
+                doing = [m for m in r.members if self.completion(m, task)]
+                if inverse:
+                    doing.reverse()
+                for first, then in zip(doing, doing[1:], strict=False):
+                    for b in self.completion(first, task):
+                        for a in self.initiation(then, task):
+                            self.edge(b, a)
+
+    def initiation(self, r: Rsc, task: str) -> list[GraphAction]:
+        """What 'r does task' begins with: a primitive's own actions, a collective's pseudo-action."""
+        if isinstance(r, Prim):
+            acts = self.acts.get((r.id, task), [])
+            if task == "start":  # a migration begins with migrate_to
+                acts = acts + self.acts.get((r.id, "migrate_to"), [])
+            return acts
+        pair = self.pseudo.get((r.id, task))
+        return [pair[0]] if pair else []
+
+    def completion(self, r: Rsc, task: str) -> list[GraphAction]:
+        """What 'r has done task' ends with."""
+        if isinstance(r, Prim):
+            return self.acts.get((r.id, task), [])
+        pair = self.pseudo.get((r.id, task))
+        return [pair[1]] if pair else []
+
+    # -- order constraints -------------------------------------------------------------------------
+    def _order(self, o: Ord) -> None:
+        """'then' after 'first' (and, symmetrical, the inverse); both must happen for an edge, so an
+        Optional order only orders what both do. Serialize orders like an asymmetrical Optional one
+        (Pacemaker does not run them at once: the first completes before the other begins)."""
+        interleave = isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave
+        pairs = [(o.first, o.first_action, o.then, o.then_action)]
+        if o.symmetrical and o.kind != "Serialize":
+            pairs.append((o.then, INVERSE.get(o.then_action, o.then_action),
+                          o.first, INVERSE.get(o.first_action, o.first_action)))
+        for i, (first, ft, then, tt) in enumerate(pairs):
+            if interleave:
+                assert isinstance(first, CloneR) and isinstance(then, CloneR)
+                for t_inst in then.instances:
+                    node = _instance_node(t_inst, tt)
+                    for f_inst in first.instances:
+                        if node is not None and _instance_node(f_inst, ft) == node:
+                            self._order_pair(f_inst, ft, t_inst, tt)
+                continue
+            if i == 0 and not o.require_all and isinstance(first, CloneR):
+                self._one_or_more(o, first, ft, then, tt)
+                continue
+            self._order_pair(first, ft, then, tt)
+
+    def _order_pair(self, first: Rsc, ft: str, then: Rsc, tt: str) -> None:
+        befores = self.completion(first, ft)
+        afters = self.initiation(then, tt)
+        for b in befores:
+            for a in afters:
+                self.edge(b, a)
+        # Two live migrations in order: the second begins once the first has arrived.
+        if ft == "start" and tt == "start" and isinstance(first, Prim) and isinstance(then, Prim):
+            for b in self.acts.get((first.id, "migrate_from"), []):
+                for a in self.acts.get((then.id, "migrate_to"), []):
+                    self.edge(b, a)
+
+    def _one_or_more(self, o: Ord, first: CloneR, ft: str, then: Rsc, tt: str) -> None:
+        """require-all=false: 'then' needs any one instance of 'first', not the whole clone."""
+        befores = [a for inst in first.instances for a in self.completion(inst, ft)]
+        afters = self.initiation(then, tt)
+        if not befores or not afters:
+            return
+        key = f"clone-one-or-more:{o.id}"
+        any_of = self.add(key, "one-or-more", "pseudo", rsc=first.id, require_any=True,
+                          runnable=any(b.runnable for b in befores), reason=f"order {o.id} (require-all=false)")
+        for b in befores:
+            if b.runnable:
+                self.edge(b, any_of)
+        for a in afters:
+            self.edge(any_of, a)
+
+    def _fence_sequence(self) -> None:
+        """Fences run one at a time in node order unless concurrent-fencing is true; the DC's own
+        fence comes last either way (it cannot fence the others after it)."""
+        fences = sorted(self.fence_actions, key=lambda f: self.nodes[f.node].order if f.node in self.nodes else 0)
+        dc = [f for f in fences if f.node in self.nodes and self.nodes[f.node].attrs.get("#is_dc") == "true"]
+        others = [f for f in fences if f not in dc]
+        if not self.config.option_bool("concurrent-fencing", False):
+            for a, b in zip(others, others[1:], strict=False):
+                self.edge(a, b)
+            if others:
+                for f in dc:
+                    self.edge(others[-1], f)
+            return
+        for f in dc:
+            for o in others:
+                self.edge(o, f)
+
+    def _drop_edges_from_unrunnable(self) -> None:
+        """Pacemaker's graph leaves unrunnable actions out; here they stay (to be shown) but order
+        nothing: what truly needs them was made unrunnable by the planner."""
+        by_id = self.graph.by_id()
+        self.graph.edges = [(b, a) for b, a in self.graph.edges if by_id[b].runnable or not by_id[a].runnable]
 
     def _starts_after_fencing(self) -> None:
         """Nothing that requires fencing starts (or is promoted) before the fences are done: it
@@ -259,3 +384,14 @@ def clone_meta(clone: CloneR) -> dict[str, str]:
 def build_graph(config: Configuration, tree: ResourceTree, index: ConstraintIndex, plans: dict[Prim, Plan],
                 fences: list[tuple[str, str, str]], nodes: dict[str, NodeRt], fencing: bool) -> Graph:
     return GraphBuilder(config, tree, index, plans, fences, nodes, fencing).build()
+
+
+def _instance_node(inst: Rsc, task: str) -> str | None:
+    """Where a clone instance does `task`: its next node for start/promote, its current one else."""
+    prims = inst.primitives()
+    if not prims:
+        return None
+    p = prims[0]
+    if task in ("start", "promote"):
+        return p.assigned if p.next_role != STOPPED else None
+    return p.current_node

@@ -19,6 +19,7 @@ from corral.model.state import (
     OpRecord,
     ResourceHistory,
 )
+from corral.scheduler.migration_history import reconcile_migrations
 from corral.scheduler.nodes import NodeRt
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree
 
@@ -35,6 +36,7 @@ class Folded:
     failed: bool = False
     on_fail: str = "ignore"
     failed_stop: bool = False
+    demote_on_fail: bool = False
     ban: bool = False
     ban_everywhere: bool = False
     pending: str | None = None
@@ -79,8 +81,8 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         probe = op.op == "monitor" and op.interval_ms == 0
         expired = (failure_timeout_s > 0 and now is not None and op.last_rc_change
                    and op.last_rc_change + failure_timeout_s <= now)
-        if op.op_status == EXEC_NOT_INSTALLED or (probe and op.rc == RC_NOT_INSTALLED):
-            f.ban = True
+        if probe and (op.op_status == EXEC_NOT_INSTALLED or op.rc == RC_NOT_INSTALLED):
+            f.ban = True      # the agent cannot run here, and nothing runs
             f.role = STOPPED
             continue
         # Done and error both mean "the agent answered": judge by its return code.
@@ -130,6 +132,7 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
                 if f.on_fail not in STICKY_ON_FAIL:
                     f.on_fail = "ignore"
                     f.failed = False
+                f.demote_on_fail = False
             continue
         # A failure.
         if expired and op.op == "monitor":
@@ -137,11 +140,14 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         f.failures.append(op)
         f.last_failure = op
         on_fail = _configured_on_fail(prim, op, fencing)
-        if answered and rc in HARD_ERRORS:
+        if op.op_status == EXEC_NOT_INSTALLED and on_fail == "ignore":
+            on_fail = "restart"   # the executor found no agent: that is never ignored
+        ignored = on_fail == "ignore"   # "failure ignored": no recovery, no ban
+        if not ignored and ((answered and rc in HARD_ERRORS) or op.op_status == EXEC_NOT_INSTALLED):
             f.ban = True          # the agent said it can never work on this node
-        if answered and rc == RC_FATAL:
+        if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True
-        if op.op == "start" and start_failure_is_fatal:
+        if not ignored and op.op == "start" and start_failure_is_fatal:
             f.ban = True
         if op.op == "stop":
             f.failed_stop = True
@@ -153,6 +159,9 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             f.migrate_to = None
         elif f.role == STOPPED:
             f.role = STARTED
+        if on_fail == "demote" and _demotable_failure(op, f.role, prim):
+            f.demote_on_fail = True
+            continue
         if on_fail != "ignore":
             f.failed = True
         if _severity(on_fail) >= _severity(f.on_fail):
@@ -160,6 +169,14 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
     if promotable and f.role == STARTED:
         f.role = UNPROMOTED
     return f
+
+
+def _demotable_failure(op: OpRecord, role: str, prim: Prim) -> bool:
+    """on-fail=demote applies to promotes and to monitors of the promoted role; any
+    other operation gets the default reaction instead (Pacemaker Explained)."""
+    if not prim.is_promotable_instance:
+        return False
+    return op.op == "promote" or (op.op == "monitor" and op.interval_ms > 0 and role == PROMOTED)
 
 
 def _severity(on_fail: str) -> int:
@@ -205,6 +222,7 @@ class HistoryUnpacker:
         self.orphans: list[Prim] = []
         self.claimed: set[Prim | GroupR] = set()
         self.fail_counts: dict[str, dict[str, int]] = {}  # node -> rsc base -> count
+        self.histories: dict[Prim, dict[str, ResourceHistory]] = {}  # of primitives outside clones
         # where each primitive id lives inside clones: base id -> (clone, member index or None)
         self.clone_bases: dict[str, CloneR] = {}
         for r in tree.top:
@@ -235,6 +253,9 @@ class HistoryUnpacker:
             clone_slots: dict[str, dict[int | None, Prim | GroupR]] = {}
             for rid, hist in status.history.items():
                 self._attach(node_name, rid, hist, clone_slots)
+        for prim, hists in self.histories.items():
+            if any(o.op in ("migrate_to", "migrate_from") for h in hists.values() for o in h.ops):
+                reconcile_migrations(prim, hists, self.nodes)
         self.settle_migrations()
 
     def _attach(self, node: str, rid: str, hist: ResourceHistory,
@@ -330,6 +351,7 @@ class HistoryUnpacker:
                             self.tree.config.option_bool("start-failure-is-fatal", True))
 
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
+        self.histories.setdefault(prim, {})[node] = hist
         self._record(prim, node, self._fold(prim, hist))
 
     def _record(self, prim: Prim, node: str, folded: Folded) -> None:
@@ -359,5 +381,7 @@ class HistoryUnpacker:
                 prim.banned.add(node)
         if folded.failed_stop:
             prim.failed_stop_nodes.add(node)
+        if folded.demote_on_fail and folded.role == PROMOTED:
+            prim.demote_on_fail = True
 
 __all__ = ["HistoryUnpacker", "fold_history", "fail_counts", "Folded", "STARTED", "UNPROMOTED", "PROMOTED"]

@@ -37,6 +37,10 @@ class Placer:
         self.done: set[Rsc] = set()
         self.no_promote: set[Prim] = set()
         self.in_progress: set[Rsc] = set()
+        # The scores of a primitive being placed, as its colocations with primaries already
+        # placed restrict them: a primary placed meanwhile sees where that dependent can go
+        # (a dependent of two mandatory primaries pulls the second to the first's node).
+        self.partial: dict[Prim, dict[str, int]] = {}
         self.strategy = config.option("placement-strategy", "default")
         self.utilization_on = self.strategy != "default"
         self.capacity = {n.name: dict(n.utilization) for n in self.node_list}
@@ -145,7 +149,7 @@ class Placer:
         if isinstance(rsc, CloneR):
             return self.preference(rsc.instances[0], visited) if rsc.instances else {}
         assert isinstance(rsc, Prim)
-        own = dict(self.base[rsc]) if own is None else own
+        own = dict(self.partial.get(rsc, self.base[rsc])) if own is None else own
         for c in self._dependents_of(rsc):
             dep = c.dependent
             if dep in visited or dep in self.done or not c.influence or c.score <= 0:
@@ -230,7 +234,11 @@ class Placer:
         return {n.name for n in self.node_list if n.attrs.get(attribute) in values}
 
     def apply_colocations(self, p: Prim, scores: dict[str, int], for_promotion: bool = False) -> None:
-        for c in self._colocations_of(p):
+        # Primaries already placed restrict first, so that a primary placed for p's sake
+        # meanwhile sees where p can still go (`self.partial`).
+        colocs = self._colocations_of(p)
+        colocs.sort(key=lambda c: c.primary not in self.done)
+        for c in colocs:
             if c.dependent_role in (PROMOTED,) and not for_promotion:
                 continue
             if for_promotion and c.dependent_role != PROMOTED:
@@ -322,7 +330,11 @@ class Placer:
 
     def scores_for(self, p: Prim) -> dict[str, int]:
         scores = dict(self.base[p])
-        self.apply_colocations(p, scores)
+        self.partial[p] = scores
+        try:
+            self.apply_colocations(p, scores)
+        finally:
+            del self.partial[p]
         scores = self.preference(p, own=scores)
         g = p.group
         if g is not None and g.members and g.members[0] is not p:
@@ -582,6 +594,8 @@ class Placer:
                 continue
             per_node[node] = per_node.get(node, 0) + 1
             chosen += 1
+            if any(p.demote_on_fail for p in inst.primitives()):
+                continue  # on-fail=demote: it keeps its slot but is demoted, not re-promoted, now
             for p in inst.primitives():
                 p.next_role = PROMOTED
 

@@ -80,11 +80,27 @@ def remote_specs(config: Configuration) -> dict[str, RemoteSpec]:
     return specs
 
 
-def expand(config: Configuration) -> tuple[Configuration, dict[str, RemoteSpec]]:
+def orphaned_connections(config: Configuration, state: ClusterState) -> dict[str, RemoteSpec]:
+    """Connections that still run but are no longer configured: their node exists until
+    they are stopped."""
+    configured = {p.id for p in _primitives(config)}
+    out: dict[str, RemoteSpec] = {}
+    for status in state.nodes.values():
+        if status.remote:
+            continue
+        for rid, hist in status.history.items():
+            if (hist.rsc_class, hist.provider or "", hist.type) == ("ocf", "pacemaker", "remote") \
+                    and rid not in configured:
+                out[rid] = RemoteSpec(name=rid, kind=REMOTE, connection=rid)
+    return out
+
+
+def expand(config: Configuration, state: ClusterState) -> tuple[Configuration, dict[str, RemoteSpec]]:
     """A copy of `config` with a node for every remote and guest node, each guest's
     implicit connection resource, and the constraints that tie a resource to the
     container named by its `container` meta attribute."""
-    specs = remote_specs(config)
+    specs = orphaned_connections(config, state)
+    specs.update(remote_specs(config))
     has_container_meta = any(p.meta.get("container") for p in _primitives(config))
     if not specs and not has_container_meta:
         return config, specs
@@ -99,6 +115,10 @@ def expand(config: Configuration) -> tuple[Configuration, dict[str, RemoteSpec]]
             cfg.nodes[spec.name] = Node(name=spec.name, id=spec.name, kind=spec.kind)
         else:
             cfg.nodes[spec.name] = replace(node, kind=spec.kind)
+    # A connection migrates between cluster nodes unless told otherwise (crm_simulate moves
+    # an idle connection with migrate_to/migrate_from).
+    cfg.resources = [replace(r, meta={"allow-migrate": "true", **r.meta})
+                     if isinstance(r, Primitive) and is_connection_agent(r) else r for r in cfg.resources]
     known = {p.id for p in _primitives(config)}
     by_id = {p.id: p for p in _primitives(config)}
     for spec in specs.values():
@@ -109,6 +129,7 @@ def expand(config: Configuration) -> tuple[Configuration, dict[str, RemoteSpec]]
         # Without remote-addr the connection reaches the guest by its name and has no
         # parameters of its own: its recorded digests are those of an empty parameter set.
         meta = {k: v for k, v in container.meta.items() if k in _GUEST_META}
+        meta["allow-migrate"] = container.meta.get("remote-allow-migrate", "true")
         cfg.resources.append(Primitive(
             id=spec.name, rsc_class="ocf", provider="pacemaker", type="remote", params=params,
             meta=meta, ops=[Operation(name="monitor", interval_ms=30_000, id=f"{spec.name}-monitor-30s")]))
@@ -163,6 +184,11 @@ class RemoteMembership:
     def settle(self, prims: list[Prim], fencing: bool) -> None:
         """Set online/unclean for every remote and guest node; forget what a cleanly
         disconnected node reports running (its history is stale)."""
+        for node in self.nodes.values():
+            if node.remote and node.name not in self.specs:
+                # No connection resource at all: unreachable, and nothing can be done there.
+                node.online = node.unclean = False
+                self._forget(node.name, prims)
         for spec in self.specs.values():
             node = self.nodes.get(spec.name)
             conn = self._prim(spec.connection)
@@ -196,7 +222,9 @@ class RemoteMembership:
                     node.unclean, node.unclean_reason = True, CONNECTION_LOST
                 continue
             if running and host_rt is not None and host_rt.unclean:
-                if has_resources and fencing:
+                if any(n.kind == CLUSTER and n.can_host and n is not host_rt for n in self.nodes.values()):
+                    node.online = True   # the connection will be re-established elsewhere
+                elif has_resources and fencing:
                     culprit = next(p for p in prims if spec.name in p.active)
                     node.unclean = True
                     node.unclean_reason = (f"{culprit.id} is active there (fencing will be revoked if "
@@ -228,9 +256,21 @@ class RemoteMembership:
         for p in prims:
             p.active.pop(node, None)
 
-    def after_fencing(self, fenced: set[str], prims: list[Prim]) -> None:
-        """What a fenced guest had running is gone (so it is recovered, in place if it
-        may come back); its container recovers; a fenced node's containers recover too."""
+    def after_fencing(self, fences: list[tuple[str, str, str]], action: str, prims: list[Prim]) -> None:
+        """A guest whose host is fenced goes with it. What a fenced guest had running is
+        gone (so it is recovered, in place if it may come back); its container recovers."""
+        fenced = {n for n, _, _ in fences}
+        for spec in self.specs.values():
+            if spec.kind != GUEST or spec.name in fenced:
+                continue
+            container = self._prim(spec.container)
+            node = self.nodes.get(spec.name)
+            if container is None or node is None or not container.active:
+                continue
+            if any(h in fenced for h in container.active):
+                node.unclean, node.unclean_reason, node.online = True, GUEST_UNCLEAN, False
+                fences.append((spec.name, action, GUEST_UNCLEAN))
+                fenced.add(spec.name)
         for spec in self.specs.values():
             if spec.name not in fenced:
                 continue
@@ -245,7 +285,7 @@ class RemoteMembership:
     def reconnect_wait(self, conn: Prim) -> bool:
         """Whether a failed connection must wait `reconnect_interval` before it is retried."""
         interval_text = conn.cfg.params.get("reconnect_interval") if conn.cfg else None
-        if not interval_text or self.state.now is None or not conn.failed:
+        if not interval_text or self.state.now is None:
             return False
         try:
             interval_s = parse_interval_ms(interval_text) // 1000
@@ -260,6 +300,9 @@ class RemoteMembership:
                 probe = op.op == "monitor" and op.interval_ms == 0
                 if op.rc not in (0, 7) or (op.rc == 7 and not probe):
                     last = max(last, op.last_rc_change)
+            for name, value in status.attrs.items():
+                if name == f"last-failure-{conn.id}" or name.startswith(f"last-failure-{conn.id}#"):
+                    last = max(last, int(value) if value.isdigit() else 0)
         return last > 0 and last + interval_s > self.state.now
 
     def place_connections(self, placer: Placer) -> None:
@@ -270,7 +313,8 @@ class RemoteMembership:
                 for node in placer.base[conn]:
                     placer.base[conn][node] = -INFINITY
         for conn in connections(self.tree, self.specs):
-            placer.allocate(conn)
+            if conn in placer.base:   # an orphaned connection only stops
+                placer.allocate(conn)
         self.hostable_after_connections()
 
     def hostable_after_connections(self) -> None:

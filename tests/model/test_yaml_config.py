@@ -470,8 +470,12 @@ def test_cib_to_yaml_round_trip(path: Path) -> None:
 
 # -- the shipped examples ------------------------------------------------------------------------
 def test_openstack_example_loads_and_validates_cleanly() -> None:
-    loaded = load(EXAMPLES / "openstack-control-plane.yaml")
-    assert loaded.format == "yaml" and loaded.warnings == []
+    # The example uses galera's notifications and resource-discovery=exclusive, which Corral
+    # does not implement yet (corral.model.support): loading it to run is refused, and once
+    # those land the warnings below disappear and the refusal with them.
+    loaded = load(EXAMPLES / "openstack-control-plane.yaml", unsupported="warn")
+    assert loaded.format == "yaml"
+    assert all("is not implemented by Corral's scheduler" in w for w in loaded.warnings), loaded.warnings
     cfg = loaded.config
     assert sorted(cfg.nodes) == ["controller-1", "controller-2", "controller-3"]
     ids = {r.id for r in cfg.resources}

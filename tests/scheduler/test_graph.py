@@ -165,3 +165,63 @@ def test_simulate_saves_the_graph_and_draws_it(tmp_path):
     assert out_dot.read_text().startswith("digraph")
     res = CliRunner().invoke(simulate, ["-q", "--cib", str(xml), "--save-graph", str(tmp_path / "no" / "g.json")])
     assert res.exit_code == 2 and "cannot write" in res.output
+
+
+def clone(rid: str, child: str, meta: str = "") -> str:
+    return (f'<clone id="{rid}"><meta_attributes id="{rid}-m">{meta}</meta_attributes>'
+            f'{dummy(child)}</clone>')
+
+
+def test_clone_instances_between_the_clone_pseudo_actions():
+    g = graph(cib(clone("c", "d") + dummy("after"), '<rsc_order id="o" first="c" then="after"/>'))
+    begin, running = act(g, "c_start_0"), act(g, "c_running_0")
+    assert begin.kind == running.kind == "pseudo"
+    starts = [a for a in g.actions if a.base == "d" and a.task == "start"]
+    assert len(starts) == 3
+    for s in starts:
+        assert (begin.id, s.id) in g.edges and (s.id, running.id) in g.edges
+        assert s.meta["clone_max"] == "3" and s.meta["notify"] == "false" and "clone" in s.meta
+    # 'after' waits for the whole clone (not interleaved, require-all by default).
+    assert (running.id, act(g, "after_start_0").id) in g.edges
+
+
+def test_group_pseudo_actions_and_nearest_member_chain():
+    grp = f'<group id="g">{dummy("a")}{dummy("b")}{dummy("c")}</group>'
+    g = graph(cib(grp, '<rsc_location id="l" rsc="g" node="n2" score="INFINITY"/>',
+                  running_on({"n1": ["a", "b", "c"]})))
+    stopped, start = act(g, "g_stopped_0"), act(g, "g_start_0")
+    assert (stopped.id, start.id) in g.edges  # the group has stopped before it starts again
+    assert before(g, act(g, "c_stop_0", "n1"), act(g, "a_start_0", "n2"))
+
+
+def test_require_all_false_waits_for_any_instance():
+    order = '<rsc_order id="o" first="c" then="after" require-all="false"/>'
+    g = graph(cib(clone("c", "d") + dummy("after"), order))
+    any_of = act(g, "clone-one-or-more:o")
+    assert any_of.require_any and any_of.kind == "pseudo"
+    assert (any_of.id, act(g, "after_start_0").id) in g.edges
+    assert all((a.id, any_of.id) in g.edges for a in g.actions if a.base == "d" and a.task == "start")
+    assert g.find("c_running_0") is not None and (act(g, "c_running_0").id, act(g, "after_start_0").id) \
+        not in g.edges
+
+
+def test_interleaved_clones_order_per_node():
+    cl = clone("c1", "d1") + clone("c2", "d2", '<nvpair id="c2-i" name="interleave" value="true"/>')
+    g = graph(cib(cl, '<rsc_order id="o" first="c1" then="c2"/>'))
+    for a in g.actions:
+        if a.base == "d2" and a.task == "start":
+            firsts = [b for b in g.actions if b.base == "d1" and b.task == "start" and before(g, b, a)]
+            assert [b.node for b in firsts] == [a.node]
+
+
+def test_unrunnable_actions_order_nothing():
+    # b cannot start (a is banned everywhere, b needs a): b's start stays in the graph, unrunnable,
+    # with no edge leaving it.
+    order = ('<rsc_order id="o" first="a" then="b"/>'
+             '<rsc_location id="l1" rsc="a" node="n1" score="-INFINITY"/>'
+             '<rsc_location id="l2" rsc="a" node="n2" score="-INFINITY"/>'
+             '<rsc_location id="l3" rsc="a" node="n3" score="-INFINITY"/>')
+    g = graph(cib(dummy("a") + dummy("b"), order))
+    b = act(g, "b_start_0")
+    assert not b.runnable
+    assert not [e for e in g.edges if e[0] == b.id]
