@@ -472,6 +472,8 @@ class Agent:
             self._member_listed = True
         elif value is None:
             self._check_expelled("its member key was deleted")
+        elif not self.membership.ours(value):
+            self._check_taken_over()
 
     def _member_listing(self) -> None:
         """After each (re)listing: a delete missed while the watch was down shows as absence."""
@@ -499,6 +501,25 @@ class Agent:
         fenced = (loads(record.value if record else None, {}) or {}).get("fenced") or {}
         by = f" (fenced by {fenced.get('by')}, record {fenced.get('record')})" if fenced else ""
         self._self_fence(f"expelled: {what} while this node was a member{by}", expelled_gen=gen)
+
+    def _check_taken_over(self) -> None:
+        """Our member key rewritten by another agent: it took our name over, having found our
+        heartbeat silent past our own self-fencing limit (membership.wait_unclaimed) -- we were
+        frozen or cut off. Whatever we run, the cluster now counts on the other one: stop."""
+        gen = self._join_gen
+        if not self._serving:
+            return
+        try:
+            kv = self.store.get(keys.member(self.node))
+        except StoreError as exc:
+            log.debug("checking our member key: %s", exc)
+            return
+        if kv is None or self.membership.ours(kv.value):
+            return
+        from corral.agent.membership import describe_claim
+
+        self._self_fence(f"expelled: another agent took over this node's name ({describe_claim(kv.value)})",
+                         expelled_gen=gen)
 
     # --- losing the store and leaving --------------------------------------------------
     def _on_lost(self, reason: str) -> None:

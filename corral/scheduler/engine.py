@@ -100,7 +100,11 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     fenced = {n for n, _, _ in fences}
     for p in all_prims:
         if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
-            p.blocked = p.failed = False   # fencing settles what the failed stop could not
+            p.blocked = False   # fencing settles what the failed stop could not
+            # Fenced for its own failure it is still recovered; fenced for another reason
+            # (the node was lost) it simply moves.
+            if not any(nodes[n].unclean_reason == f"{p.id} failed there" for n in p.active if n in nodes):
+                p.failed = False
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block

@@ -24,6 +24,7 @@ from corral.model.config import PROMOTED, STOPPED, Configuration, Operation, par
 from corral.scheduler.actions import INVERSE, Plan
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.graph import ActionKind, Graph, GraphAction
+from corral.scheduler.graph_notify import add_notifications
 from corral.scheduler.nodes import NodeRt
 from corral.scheduler.ops import find_op, op_timeout_ms, recurring_monitors
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
@@ -95,6 +96,7 @@ class GraphBuilder:
             self._resource(p, plan)
         for top in self.tree.top:
             self._container(top)
+        add_notifications(self)
         for o in self.index.orders:
             self._order(o)
         self._starts_after_fencing()
@@ -208,9 +210,22 @@ class GraphBuilder:
         if clone is not None:
             meta.update(clone_meta(clone))
             meta["clone"] = p.id.rsplit(":", 1)[1] if ":" in p.id else "0"
-        if op is not None and op.on_fail:
-            meta["on_fail"] = op.on_fail
+        if op is not None:
+            meta["name"] = op.name
+            if op.on_fail:
+                meta["on_fail"] = op.on_fail
         return meta
+
+    def instance_meta(self, p: Prim, node: str) -> dict[str, str]:
+        return self._meta(p, node, None, 0)
+
+    @staticmethod
+    def clone_meta(clone: CloneR) -> dict[str, str]:
+        return clone_meta(clone)
+
+    def notify_timeout_ms(self, clone: CloneR, p: Prim | None = None) -> int:
+        prims = [p] if p is not None else clone.primitives()[:1]
+        return op_timeout_ms(prims[0].cfg if prims else None, self.config, "notify", 0)
 
     def _uuid(self, node: str) -> str:
         n = self.nodes.get(node)

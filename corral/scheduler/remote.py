@@ -233,6 +233,10 @@ class RemoteMembership:
             if running:
                 node.online = True
                 continue
+            if self.reconnect_wait(conn) and fencing and \
+                    (status.fenced_at or 0) < self._last_failure(conn):
+                node.unclean, node.unclean_reason = True, CONNECTION_LOST  # lost, and not fenced since
+                continue
             if has_resources and fencing and not conn.failed:
                 culprit = next(p for p in prims if spec.name in p.active)
                 node.unclean = True
@@ -291,6 +295,11 @@ class RemoteMembership:
             interval_s = parse_interval_ms(interval_text) // 1000
         except ValueError:
             return False
+        last = self._last_failure(conn)
+        return last > 0 and last + interval_s > self.state.now
+
+    def _last_failure(self, conn: Prim) -> int:
+        """When the connection last failed on any cluster node (epoch s; 0 if never)."""
         last = 0
         for status in self.state.nodes.values():
             hist = status.history.get(conn.id)
@@ -303,7 +312,7 @@ class RemoteMembership:
             for name, value in status.attrs.items():
                 if name == f"last-failure-{conn.id}" or name.startswith(f"last-failure-{conn.id}#"):
                     last = max(last, int(value) if value.isdigit() else 0)
-        return last > 0 and last + interval_s > self.state.now
+        return last
 
     def place_connections(self, placer: Placer) -> None:
         """Connections are placed before anything else: where resources may go depends on
@@ -330,7 +339,7 @@ class RemoteMembership:
                 node.online = will_run
                 node.unclean = node.unclean and not will_run
             else:
-                node.online = will_run and not node.unclean and not node.unseen
+                node.online = will_run and not node.unclean
 
 
 def restrict(placer_base: dict[Prim, dict[str, int]], specs: dict[str, RemoteSpec],
@@ -364,11 +373,12 @@ def guest_fence_lines(summary: list[tuple[str, str, str]],
 
 def remote_order(index: ConstraintIndex, specs: dict[str, RemoteSpec], tree: ResourceTree,
                  prims: list[Prim]) -> None:
-    """What stays on a remote or guest node restarts when the node's connection does (for
-    a guest, when its container does): the node goes away meanwhile."""
+    """What stays on a guest node restarts when its container does: the guest goes away
+    meanwhile. (A remote node's resources survive its connection moving: the node itself
+    keeps running.)"""
     for spec in specs.values():
-        first = tree.by_id.get(spec.container or spec.connection)
-        if first is None:
+        first = tree.by_id.get(spec.container or "")
+        if spec.kind != GUEST or first is None:
             continue
         for p in prims:
             if spec.name in p.active and p.assigned == spec.name and p is not first:
