@@ -136,7 +136,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                                   role=p.next_role, current=dict(p.active), scores=dict(p.scores),
                                   failed=p.failed, reasons=list(p.reasons))
                   for p in plans}
-    graph = build_graph(config, tree, index, plans, fences, nodes, fencing)
+    graph = build_graph(config, tree, index, plans, fences, nodes, fencing, state)
     return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
                       fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree, graph=graph)
 
