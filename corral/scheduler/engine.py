@@ -94,6 +94,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     for p in all_prims:
         if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
             p.blocked = p.failed = False   # fencing settles what the failed stop could not
+    membership.keep_container_failures()
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
