@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from corral.agent.executor import Executor, Outcome
 from corral.cluster.records import AgentSpec
 
-TICK_S = 0.05
+IDLE_WAIT_S = 1.0  # nothing due: the loop still looks now and then (close, new entries wake it at once)
 
 
 @dataclass
@@ -44,6 +44,7 @@ class RecurringMonitors:
         self._gen: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._wake = threading.Event()  # an entry was added or finished a check: recompute the next due time
         self._thread = threading.Thread(target=self._loop, name="monitors", daemon=True)
         self._thread.start()
 
@@ -60,6 +61,7 @@ class RecurringMonitors:
         with self._lock:
             if self._gen.get(rid, 0) == gen:
                 self._entries[(rid, interval_ms)] = entry
+        self._wake.set()
         return out
 
     def cancel(self, rid: str) -> None:
@@ -80,6 +82,7 @@ class RecurringMonitors:
 
     def close(self) -> None:
         self._stopped.set()
+        self._wake.set()
         self.cancel_all()
 
     def _valid(self, e: _Entry) -> bool:
@@ -87,17 +90,22 @@ class RecurringMonitors:
             return self._gen.get(e.rid, 0) == e.gen and self._entries.get((e.rid, e.interval_ms)) is e
 
     def _loop(self) -> None:
-        while not self._stopped.wait(TICK_S):
+        """Sleeps until the next check is due (or an entry changes), instead of ticking."""
+        while not self._stopped.is_set():
+            self._wake.clear()
             now = time.monotonic()
             with self._lock:
                 due = [e for e in self._entries.values() if not e.in_flight and e.next_due <= now]
                 for e in due:
                     e.in_flight = True
+                upcoming = [e.next_due for e in self._entries.values() if not e.in_flight]
             for e in due:
                 try:
                     self.pool.submit(self._check, e)
                 except RuntimeError:  # the pool is shutting down
                     return
+            wait = min(upcoming, default=now + IDLE_WAIT_S) - time.monotonic()
+            self._wake.wait(min(IDLE_WAIT_S, max(0.0, wait)))
 
     def _check(self, e: _Entry) -> None:
         try:
@@ -113,5 +121,6 @@ class RecurringMonitors:
                 e.last_rc, e.last_status = out.op.rc, out.op.op_status
             self.executor.flush(e.rid, fail)  # outside the operation lock: see executor
         finally:
-            e.in_flight = False
             e.next_due = time.monotonic() + e.interval_ms / 1000
+            e.in_flight = False
+            self._wake.set()

@@ -92,8 +92,13 @@ def explain_lines(tr: Transition, rsc: str) -> list[str]:
     placement = tr.placements.get(rsc)
     if placement is None:
         candidates = [k for k in tr.placements if k.split(":")[0] == rsc]
-        if not candidates:
-            raise KeyError(rsc)
+        if not candidates:  # a group or a clone: explain what it is made of
+            r = tr.tree.resolve(rsc)
+            prims = [p.id for p in r.primitives() if p.id in tr.placements] if r is not None else []
+            if not prims:
+                raise KeyError(rsc)
+            kind = type(r).__name__.removesuffix("R").lower()
+            return [f"{rsc} ({kind} of {', '.join(prims)}):"] + [line for c in prims for line in explain_lines(tr, c)]
         return [line for c in candidates for line in explain_lines(tr, c)]
     out = [f"{rsc}:"]
     cur = ", ".join(f"{role} on {node}" for node, role in placement.current.items()) or "stopped"

@@ -10,7 +10,7 @@ from typing import Any
 from corral.cluster.snapshot import Snapshot, scheduler_inputs
 from corral.model.config import STOPPED
 from corral.model.state import EXEC_DONE
-from corral.resource_agents import rc_name
+from corral.resource_agents.codes import rc_name
 from corral.scheduler import schedule
 from corral.scheduler.history import fail_counts
 from corral.scheduler.resources import CloneR, Prim
@@ -55,13 +55,24 @@ def fencing_status(snap: Snapshot) -> dict[str, Any]:
             "waiting": waiting}
 
 
+def operator_status(snap: Snapshot) -> dict[str, Any]:
+    """The operator's node modes and move/ban constraints (cluster/operator.py)."""
+    import time
+
+    now = time.time()
+    return {"revision": snap.operator_revision, "error": snap.operator_error,
+            "node_modes": snap.operator.node_modes,
+            "constraints": [{"id": c.id, "rsc": c.rsc, "node": c.node, "score": c.score, "role": c.role,
+                             "expires": c.expires, "expired": c.expired(now)} for c in snap.operator.constraints]}
+
+
 def cluster_status(snap: Snapshot) -> dict[str, Any]:
     out: dict[str, Any] = {"controller": snap.leader, "epoch": snap.epoch, "revision": snap.revision,
                            "config": {"source": snap.config_source, "revision": snap.config_revision,
                                       "error": snap.config_error},
                            "nodes": [], "resources": [], "failures": [],
                            "controller_status": snap.controller_status,
-                           "fencing": fencing_status(snap)}
+                           "fencing": fencing_status(snap), "operator": operator_status(snap)}
     if snap.config is None:
         out["nodes"] = [{"name": n, "state": "online" if n in snap.members else "offline"}
                         for n in sorted(set(snap.members) | set(snap.nodes))]
@@ -200,4 +211,14 @@ def render_text(st: dict[str, Any], store_url: str) -> list[str]:
         lines += ["", "Blocked actions:"] + [f"  * {b}" for b in cs["blocked"]]
     if st.get("pending"):
         lines += ["", "Pending actions:"] + list(st["pending"])
+    op = st.get("operator") or {}
+    if op.get("constraints"):
+        lines += ["", "Operator constraints (corral resource clear RSC removes them):"]
+        for c in op["constraints"]:
+            how = "prefers" if c["score"] > 0 else "avoids"
+            until = f", {'expired' if c['expired'] else 'until'} {_when(c['expires'])}" if c.get("expires") else ""
+            role = f" (role {c['role']})" if c.get("role") else ""
+            lines.append(f"  * {c['rsc']} {how} {c['node']}{role} [{c['id']}{until}]")
+    if op.get("error"):
+        lines += ["", f"Operator state error: {op['error']}"]
     return lines

@@ -60,6 +60,7 @@ class NodeStatus:
 class ClusterState:
     nodes: dict[str, NodeStatus] = field(default_factory=dict)
     have_quorum: bool = True
+    quorum_lost: bool = False   # quorum was had and lost (the CIB's no-quorum-panic), not never had
     now: int | None = None  # epoch seconds the decisions are made at (failure-timeout)
     dc: str | None = None
     tickets: dict[str, TicketState] = field(default_factory=dict)

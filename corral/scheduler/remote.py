@@ -127,7 +127,8 @@ def expand(config: Configuration, state: ClusterState) -> tuple[Configuration, d
             continue
         container = by_id[spec.container or ""]
         params = {_GUEST_PARAMS[k]: v for k, v in container.meta.items() if k in _GUEST_PARAMS}
-        params.setdefault("server", container.meta.get("remote-addr", spec.name))
+        # Without remote-addr the connection reaches the guest by its name and has no
+        # parameters of its own: its recorded digests are those of an empty parameter set.
         meta = {k: v for k, v in container.meta.items() if k in _GUEST_META}
         meta["allow-migrate"] = container.meta.get("remote-allow-migrate", "true")
         cfg.resources.append(Primitive(

@@ -48,6 +48,23 @@ def extract(dest: Path) -> Path:
     return dest
 
 
+_SHARED: Path | None = None
+
+
+def shared_corpus() -> Path:
+    """The corpus extracted once per test process (removed when the process exits), for
+    tests that read the CIBs as inputs."""
+    global _SHARED
+    if _SHARED is None:
+        import atexit
+        import shutil
+
+        tmp = Path(tempfile.mkdtemp(prefix="corral-corpus-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        _SHARED = extract(tmp)
+    return _SHARED
+
+
 def names(corpus: Path) -> list[str]:
     return sorted(p.stem for p in (corpus / "xml").glob("*.xml"))
 
