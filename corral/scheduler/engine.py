@@ -105,6 +105,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
             # (the node was lost) it simply moves.
             if not any(nodes[n].unclean_reason == f"{p.id} failed there" for n in p.active if n in nodes):
                 p.failed = False
+    membership.keep_container_failures()
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
