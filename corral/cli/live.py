@@ -122,15 +122,23 @@ def load(store_url: str, file: str) -> None:
 def live_inputs(store_url: str) -> tuple[Configuration, ClusterState]:
     """(configuration, state) of a live cluster, for `corral explain --store`."""
     from corral.cluster.snapshot import read_snapshot, scheduler_inputs
-    from corral.store import open_store
+    from corral.store import StoreError, open_store
 
-    store = open_store(store_url)
+    try:
+        store = open_store(store_url, create=False)
+    except (ValueError, StoreError) as exc:
+        raise ConfigError(store_url, str(exc)) from None
     try:
         return scheduler_inputs(read_snapshot(store))
+    except StoreError as exc:
+        raise ConfigError(store_url, f"store error: {exc}") from None
     except ValueError as exc:
         raise ConfigError(store_url, str(exc)) from None
     finally:
-        store.close()
+        try:
+            store.close()
+        except StoreError:
+            pass
 
 
 # --- corral resource -------------------------------------------------------------------
