@@ -81,6 +81,7 @@ class Agent:
         self.halted = threading.Event()    # drained: the agent's threads stop
         self.config: Configuration | None = None
         self.config_revision = 0
+        self._meta_cache: tuple[Configuration, dict] | None = None
         self._probed: set[str] = set()
         self._dispatched: set[str] = set()
         self._state_lock = threading.RLock()
@@ -111,7 +112,7 @@ class Agent:
         self.book = HistoryBook()
         self.executor = Executor(self.store, self.node, self.book, self.node_attrs, self._start_failure_fatal,
                                  lambda: self._fencing)
-        self.monitors = RecurringMonitors(self.executor, self.pool)
+        self.monitors = RecurringMonitors(self.executor, self.pool, self.in_maintenance)
         self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
         self.watchdog = Watchdog(self.watchdog_cfg, self.node, self.tag, self._watchdog_limit)
         self.watchdog.start()  # before anything can start a resource
@@ -158,6 +159,20 @@ class Agent:
         attrs = dict(cfg.nodes[self.node].attrs) if cfg and self.node in cfg.nodes else {}
         attrs["#uname"] = self.node
         return attrs
+
+    def in_maintenance(self, rid: str) -> bool:
+        """Whether rid's recurring monitors are paused: cluster maintenance-mode, this node's
+        maintenance attribute, or maintenance=true in the resource's (inherited) meta."""
+        cfg = self.config
+        if cfg is None:
+            return False
+        if cfg.option_bool("maintenance-mode", False) or is_true(self.node_attrs().get("maintenance")):
+            return True
+        cached = self._meta_cache
+        if cached is None or cached[0] is not cfg:  # one tree build per configuration, not per check
+            cached = self._meta_cache = (cfg, _base_meta(cfg))
+        meta = cached[1].get(rid.split(":")[0])
+        return meta is not None and is_true(meta[0].get("maintenance", "false"))
 
     def _start_failure_fatal(self) -> bool:
         return self.config.option_bool("start-failure-is-fatal", True) if self.config else True
@@ -315,6 +330,7 @@ class Agent:
         except ValueError as exc:
             log.error("unreadable configuration in the store: %s", exc)
             return
+        self.monitors.resume()  # maintenance may have ended
         if self._serving:  # its own thread: it waits on probes that run in the pool
             threading.Thread(target=self._probe_new_locked, name="probe", daemon=True).start()
 
