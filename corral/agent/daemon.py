@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +35,7 @@ from corral.agent.attr_tools import (
 )
 from corral.agent.book import HistoryBook
 from corral.agent.executor import Executor, Outcome
-from corral.agent.membership import Membership
+from corral.agent.membership import Membership, NodeClaimed, wait_unclaimed
 from corral.agent.monitors import RecurringMonitors
 from corral.agent.watchdog import TAG_ENV, Watchdog, margin, node_tag, resolve
 from corral.cluster import configstore, keys
@@ -103,6 +104,9 @@ class Agent:
             os.environ[RSCTMP_ENV] = self.rsctmp
         os.environ[TAG_ENV] = self.tag  # inherited by every agent and service run here: what a watchdog kills
         self.store = open_store(self.url)
+        # Before anything that touches this node's name (its attribute socket, watchdog tag, keys):
+        # a second agent for a name that is in use must leave the real one alone.
+        takeover = wait_unclaimed(self.store, self.node, self.timing, self.stopped)
         self._export_attr_tools()
         lease_store = open_store(self.url)       # renewals never queue behind other work
         self.elect_store = open_store(self.url)
@@ -114,10 +118,19 @@ class Agent:
                                  lambda: self._fencing)
         self.monitors = RecurringMonitors(self.executor, self.pool, self.in_maintenance)
         self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
+        self.membership.takeover_revision = takeover
         self.watchdog = Watchdog(self.watchdog_cfg, self.node, self.tag, self._watchdog_limit)
         self.watchdog.start()  # before anything can start a resource
         self._read_config()
-        self._join_until_done()
+        try:
+            self._join_until_done()
+        except NodeClaimed:  # lost a race for the name: nothing was started, leave quietly
+            self.watchdog.close()
+            self.membership.close()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            if self.attr_server is not None:
+                self.attr_server.close()
+            raise
         threads = [threading.Thread(target=fn, name=name, daemon=True) for fn, name in (
             (self._follow_actions, "actions"), (self._follow_config, "config"),
             (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"))]
@@ -211,7 +224,9 @@ class Agent:
                    for kv in self.store.get_prefix(prefix)[0]]
             ops: list[Put | Delete] = [Delete(k) for k in old if k not in fresh]
             ops += [Put(k, v) for k, v in fresh.items()]
-            self.membership.join({"pid": os.getpid(), "since": time.time(), "url": self.url.split("?")[0],
+            self.membership.join({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
+                                  "url": self.url.split("?")[0], "renew": self.timing.renew,
+                                  "store_timeout": self.timing.store_timeout,
                                   "candidate": self.campaign_enabled}, ops)
         finally:
             self.executor.deferring = False
@@ -464,6 +479,8 @@ class Agent:
             self._member_listed = True
         elif value is None:
             self._check_expelled("its member key was deleted")
+        elif not self.membership.ours(value):
+            self._check_taken_over()
 
     def _member_listing(self) -> None:
         """After each (re)listing: a delete missed while the watch was down shows as absence."""
@@ -491,6 +508,25 @@ class Agent:
         fenced = (loads(record.value if record else None, {}) or {}).get("fenced") or {}
         by = f" (fenced by {fenced.get('by')}, record {fenced.get('record')})" if fenced else ""
         self._self_fence(f"expelled: {what} while this node was a member{by}", expelled_gen=gen)
+
+    def _check_taken_over(self) -> None:
+        """Our member key rewritten by another agent: it took our name over, having found our
+        heartbeat silent past our own self-fencing limit (membership.wait_unclaimed) -- we were
+        frozen or cut off. Whatever we run, the cluster now counts on the other one: stop."""
+        gen = self._join_gen
+        if not self._serving:
+            return
+        try:
+            kv = self.store.get(keys.member(self.node))
+        except StoreError as exc:
+            log.debug("checking our member key: %s", exc)
+            return
+        if kv is None or self.membership.ours(kv.value):
+            return
+        from corral.agent.membership import describe_claim
+
+        self._self_fence(f"expelled: another agent took over this node's name ({describe_claim(kv.value)})",
+                         expelled_gen=gen)
 
     # --- losing the store and leaving --------------------------------------------------
     def _on_lost(self, reason: str) -> None:
@@ -584,6 +620,9 @@ class Agent:
                 return
             except StoreError as exc:
                 log.debug("rejoin: %s", exc)
+            except NodeClaimed as exc:  # another agent took our name while we were out
+                log.error("%s: cannot rejoin: %s", self.node, exc)
+                self.stopped.wait(self.timing.ttl)
 
     def _stop_all(self, timeout_s: Callable[[str], float], parallel: bool,
                   until: float | None = None, keep: Iterable[str] = (),

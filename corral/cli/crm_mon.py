@@ -200,7 +200,23 @@ def render_status(st: dict[str, Any], store_url: str | None, now: float | None =
         lines += ["", "Blocked actions:"] + [f"  * {b}" for b in cs["blocked"]]
     if st.get("pending"):
         lines += ["", "Pending actions:"] + list(st["pending"])
+    lines += operator_lines(st.get("operator") or {})
     return lines
+
+
+def operator_lines(op: dict[str, Any]) -> list[str]:
+    """The operator's move/ban constraints (cluster/operator.py), with their lifetimes."""
+    out: list[str] = []
+    if op.get("constraints"):
+        out += ["", "Operator constraints (corral resource clear RSC removes them):"]
+        for c in op["constraints"]:
+            how = "prefers" if c["score"] > 0 else "avoids"
+            until = f", {'expired' if c['expired'] else 'until'} {ctime(c['expires'])}" if c.get("expires") else ""
+            role = f" (role {c['role']})" if c.get("role") else ""
+            out.append(f"  * {c['rsc']} {how} {c['node']}{role} [{c['id']}{until}]")
+    if op.get("error"):
+        out += ["", f"Operator state error: {op['error']}"]
+    return out
 
 
 def render_simulated(nodes: list[dict[str, Any]], resources: list[dict[str, Any]]) -> list[str]:

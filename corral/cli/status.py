@@ -1,41 +1,15 @@
-"""`corral status`: the cluster as crm_mon shows it."""
+"""`corral status`: the cluster as crm_mon -1 shows it (corral/cli/crm_mon.py draws it)."""
 from __future__ import annotations
 
 import json
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import click
 
-from corral.cli.live import STORE_HELP, _fail
-
-if TYPE_CHECKING:
-    from corral.store import Store
+from corral.cli.common import client_store, fail, resolve_store_url, store_option
 
 MIN_INTERVAL_S = 0.1
-
-
-@contextmanager
-def _existing_store(url: str) -> Iterator[Store]:
-    """The store, which must exist (status never creates one); store errors end the command."""
-    from corral.store import StoreError, open_store
-
-    try:
-        store = open_store(url, create=False)
-    except (ValueError, StoreError) as exc:
-        _fail("status", str(exc))
-    try:
-        yield store
-    except StoreError as exc:
-        _fail("status", f"store error: {exc}", 1)
-    finally:
-        try:
-            store.close()
-        except StoreError:
-            pass
 
 
 def clock_line(url: str, interval: float, width: int, now: float | None = None) -> str:
@@ -48,20 +22,21 @@ def clock_line(url: str, interval: float, width: int, now: float | None = None) 
 
 
 @click.command()
-@click.option("--store", "store_url", required=True, help=STORE_HELP)
+@store_option
 @click.option("--json", "as_json", is_flag=True, help="print JSON (the same fields as before, and more)")
 @click.option("--watch", is_flag=True, help="refresh every --interval seconds until interrupted (Ctrl-C)")
 @click.option("--interval", type=float, default=1.0, show_default=True,
               help=f"seconds between refreshes with --watch (at least {MIN_INTERVAL_S:g})")
-def status(store_url: str, as_json: bool, watch: bool, interval: float) -> None:
+def status(store_url: str | None, as_json: bool, watch: bool, interval: float) -> None:
     """Nodes, resources and failures, as crm_mon -1 shows them."""
     from corral.cli.crm_mon import render_status
     from corral.cluster.snapshot import read_snapshot
     from corral.cluster.status import cluster_status
 
     if not (interval >= MIN_INTERVAL_S) or interval == float("inf"):  # also refuses nan
-        _fail("status", f"--interval {interval:g}: give a number of seconds, at least {MIN_INTERVAL_S:g}")
-    with _existing_store(store_url) as store:
+        fail("status", f"--interval {interval:g}: give a number of seconds, at least {MIN_INTERVAL_S:g}")
+    store_url = resolve_store_url("status", store_url)
+    with client_store("status", store_url) as store:  # refuses a store that does not exist
         while True:
             st = cluster_status(read_snapshot(store))
             if as_json:

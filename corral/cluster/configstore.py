@@ -74,19 +74,26 @@ def read(store: Store) -> StoredConfig | None:
     return StoredConfig(cfg, kv.mod_revision, source, loaded_at)
 
 
+def prepare_file(path: str | Path) -> tuple[Configuration, str]:
+    """FILE validated, and the record to store for it (whose round trip is validated too).
+    Raises ConfigError naming the file and place."""
+    from corral.model.load import load
+
+    cfg = load(path).config  # its warnings are in cfg.warnings, for the caller to show (not logged twice)
+    text = encode(cfg, str(path))
+    # What readers will parse must be what was validated: check the round trip now.
+    reparsed, _, _ = decode(text)
+    _validate(reparsed)
+    return cfg, text
+
+
 def load_file(store: Store, path: str | Path) -> tuple[Configuration, list[str]]:
     """Validate FILE and, only if it is accepted, make it the cluster's configuration.
 
     Raises ConfigError naming the file and place; the store is then untouched.
     Returns the configuration and its warnings.
     """
-    from corral.model.load import load_config
-
-    cfg = load_config(path)
-    text = encode(cfg, str(path))
-    # What readers will parse must be what was validated: check the round trip now.
-    reparsed, _, _ = decode(text)
-    _validate(reparsed)
+    cfg, text = prepare_file(path)
     store.put(keys.CONFIG, text)
     return cfg, list(cfg.warnings)
 
@@ -100,7 +107,9 @@ def _validate(cfg: Configuration) -> None:
 def edit(store: Store, change: Callable[[Configuration], None], attempts: int = 20) -> Configuration:
     """Apply `change` to the stored configuration atomically (retrying on a concurrent edit).
 
-    `change` may raise ConfigError to refuse; the result is validated before it is written.
+    `change` may raise ConfigError to refuse; the result is validated, as readers will parse
+    it, before it is written. (Operator verbs use cluster/change.py, which also checks the
+    operator state and the scheduler.)
     """
     for _ in range(attempts):
         kv = store.get(keys.CONFIG)
@@ -108,7 +117,7 @@ def edit(store: Store, change: Callable[[Configuration], None], attempts: int = 
             raise ConfigError(STORE_SOURCE, "the cluster has no configuration yet (corral load FILE)")
         cfg, source, _ = decode(kv.value)
         change(cfg)
-        _validate(cfg)
+        _validate(decode(encode(cfg, source))[0])
         if store.txn([Compare(keys.CONFIG, "mod_revision", "==", kv.mod_revision)],
                      [Put(keys.CONFIG, encode(cfg, source))]).succeeded:
             return cfg

@@ -1,6 +1,8 @@
 """The store key layout of a live cluster (documented in docs/architecture.md).
 
     /corral/config                      the configuration (JSON envelope around canonical YAML)
+    /corral/operator                    the operator's state apart from the configuration: node modes
+                                        (standby, maintenance) and move/ban constraints (cluster/operator.py)
     /corral/members/<node>              lease-bound: present while the node's agent holds its lease
     /corral/heartbeat/<node>            lease-bound: rewritten after every lease renewal (liveness)
     /corral/nodes/<node>                persistent: the node has joined once; {"expected": member|down}
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 ROOT = "/corral/"
 CONFIG = "/corral/config"
+OPERATOR = "/corral/operator"
 MEMBERS = "/corral/members/"
 HEARTBEATS = "/corral/heartbeat/"
 NODES = "/corral/nodes/"

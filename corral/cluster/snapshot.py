@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from corral.cluster import keys
+from corral.cluster import keys, operator
 from corral.cluster.configstore import decode
+from corral.cluster.operator import OperatorState
 from corral.cluster.records import ActionRecord, HistoryRecord, loads
 from corral.model.config import Configuration
 from corral.model.config import Node as ConfigNode
@@ -29,6 +30,9 @@ class Snapshot:
     config_error: str | None = None
     config_source: str = ""
     config_loaded_at: float = 0.0    # when it was loaded or last edited (wall clock)
+    operator: OperatorState = field(default_factory=OperatorState)  # node modes, move/ban constraints
+    operator_revision: int = 0
+    operator_error: str | None = None
     members: dict[str, dict] = field(default_factory=dict)
     nodes: dict[str, dict] = field(default_factory=dict)            # persistent node records
     attrs: dict[str, dict[str, str]] = field(default_factory=dict)       # transient (lifetime reboot)
@@ -59,6 +63,12 @@ def snapshot_from(kvs: list[KeyValue], revision: int, parse_config: bool = True)
                     snap.config, snap.config_source, snap.config_loaded_at = decode(kv.value)
                 except ValueError as exc:  # ConfigError is a ValueError
                     snap.config_error = str(exc)
+        elif k == keys.OPERATOR:
+            snap.operator_revision = kv.mod_revision
+            try:
+                snap.operator = operator.decode(kv.value)
+            except ValueError as exc:  # unreadable: ignored (and shown), never fatal
+                snap.operator_error = str(exc)
         elif k.startswith(keys.MEMBERS):
             snap.members[k[len(keys.MEMBERS):]] = loads(kv.value, {}) or {}
         elif k.startswith(keys.NODES):
@@ -107,14 +117,16 @@ def scheduler_inputs(snap: Snapshot, now: float | None = None) -> tuple[Configur
     if snap.config is None:
         raise ValueError(snap.config_error or "the cluster has no configuration (corral load FILE)")
     cfg = snap.config
+    t = now if now is not None else time.time()
     for name in sorted(set(snap.nodes) | set(snap.members)):
         if name not in cfg.nodes:
             cfg.nodes[name] = ConfigNode(name=name, id=name)
     for name, values in snap.node_attrs.items():  # set by agents (crm_attribute -l forever)
         if name in cfg.nodes:
             cfg.nodes[name].attrs.update(values)
+    operator.merge_into(cfg, snap.operator, t)  # after the nodes: a mode never adds a node
     fencing = cfg.option_bool("stonith-enabled", True)
-    state = ClusterState(now=int(now if now is not None else time.time()), dc=snap.leader)
+    state = ClusterState(now=int(t), dc=snap.leader)
     for name in sorted(set(snap.nodes) | set(snap.members)):
         member = name in snap.members
         record = snap.nodes.get(name, {})

@@ -55,13 +55,24 @@ def fencing_status(snap: Snapshot) -> dict[str, Any]:
             "waiting": waiting}
 
 
+def operator_status(snap: Snapshot) -> dict[str, Any]:
+    """The operator's node modes and move/ban constraints (cluster/operator.py)."""
+    import time
+
+    now = time.time()
+    return {"revision": snap.operator_revision, "error": snap.operator_error,
+            "node_modes": snap.operator.node_modes,
+            "constraints": [{"id": c.id, "rsc": c.rsc, "node": c.node, "score": c.score, "role": c.role,
+                             "expires": c.expires, "expired": c.expired(now)} for c in snap.operator.constraints]}
+
+
 def cluster_status(snap: Snapshot) -> dict[str, Any]:
     out: dict[str, Any] = {"controller": snap.leader, "epoch": snap.epoch, "revision": snap.revision,
                            "config": {"source": snap.config_source, "revision": snap.config_revision,
                                       "error": snap.config_error, "loaded_at": snap.config_loaded_at or None},
                            "nodes": [], "resources": [], "failures": [],
                            "controller_status": snap.controller_status,
-                           "fencing": fencing_status(snap)}
+                           "fencing": fencing_status(snap), "operator": operator_status(snap)}
     if snap.config is None:
         out["nodes"] = [{"name": n, "state": "online" if n in snap.members else "offline"}
                         for n in sorted(set(snap.members) | set(snap.nodes))]

@@ -27,6 +27,7 @@ import uuid
 
 from corral.cluster import keys
 from corral.cluster.follow import follow
+from corral.cluster.operator import next_expiry
 from corral.cluster.records import DONE, ActionRecord, dumps
 from corral.cluster.resources import exec_id, op_timeout_s, spec_of
 from corral.cluster.snapshot import Snapshot, read_snapshot, scheduler_inputs
@@ -45,7 +46,7 @@ log = logging.getLogger("corral.controller")
 
 # Changes under these prefixes abort a running transition (re-plan at once);
 # history changes do not (our own actions make them), but they do trigger a re-plan.
-ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.ATTRS, keys.NODE_ATTRS, keys.NODES)
+ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.OPERATOR, keys.ATTRS, keys.NODE_ATTRS, keys.NODES)
 QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
 IDLE_REPLAN_S = 5.0  # re-plan now and then even without changes (failure-timeout expiry)
 LIVENESS_TICK_S = 0.02
@@ -82,6 +83,7 @@ class Controller:
         self.urgent = False
         self.fences = FenceCoordinator(store, node, self.epoch)
         self._retry_at: float | None = None  # monotonic: a failed fence is due again
+        self._expiry_at: float | None = None  # wall clock: an operator constraint's lifetime ends
 
     def leading(self) -> bool:
         return self.election.is_leader and self.election.epoch == self.epoch
@@ -99,7 +101,8 @@ class Controller:
                 if not self.dirty.wait(0.1):
                     now = time.monotonic()
                     retry_due = self._retry_at is not None and now >= self._retry_at
-                    if now - self._last_cycle < IDLE_REPLAN_S and not retry_due:
+                    expiry_due = self._expiry_at is not None and time.time() >= self._expiry_at
+                    if now - self._last_cycle < IDLE_REPLAN_S and not retry_due and not expiry_due:
                         continue
                 if not self.urgent:  # let a burst of changes land before scheduling
                     time.sleep(self.coalesce_s)
@@ -181,6 +184,7 @@ class Controller:
     def _cycle(self) -> None:
         self._last_cycle = time.monotonic()
         snap = read_snapshot(self.store)
+        self._expiry_at = next_expiry(snap.operator)
         self._silence(snap)
         self._tidy_actions(snap)
         if snap.config is None:

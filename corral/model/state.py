@@ -53,12 +53,14 @@ class NodeStatus:
     seen: bool = True              # a status entry exists for it at all
     remote: bool = False
     shutdown: bool = False
+    fenced_at: int = 0             # a remote node: when it was last fenced (node_fenced), epoch s
 
 
 @dataclass
 class ClusterState:
     nodes: dict[str, NodeStatus] = field(default_factory=dict)
     have_quorum: bool = True
+    quorum_lost: bool = False   # quorum was had and lost (the CIB's no-quorum-panic), not never had
     now: int | None = None  # epoch seconds the decisions are made at (failure-timeout)
     dc: str | None = None
     tickets: dict[str, TicketState] = field(default_factory=dict)

@@ -86,7 +86,7 @@ class ActionPlanner:
             nxt = None
             p.next_role = STOPPED
         for node in cur:
-            if node != nxt or p.failed or len(cur) > 1 or node in p.redefined:
+            if node != nxt or p.failed or len(cur) > 1 or node in p.redefined or node in p.uncertain:
                 plan.stop_on.append(node)
         if nxt is not None and (nxt not in cur or nxt in plan.stop_on):
             plan.start_on = nxt
@@ -320,7 +320,7 @@ class ActionPlanner:
         for p, plan in self.plans.items():
             if not p.meta_bool("allow-migrate", False) or p.clone is not None:
                 continue
-            if p.failed or len(p.active) != 1 or plan.start_on is None:
+            if p.failed or p.migration_blocked or len(p.active) != 1 or plan.start_on is None:
                 continue
             src = p.current_node
             if src is None or src == plan.start_on or src in self.fenced:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Primitive, parse_interval_ms
-from corral.model.digest import definition_changed
+from corral.model.digest import operation_redefined
 from corral.model.scores import INFINITY, parse_score
 from corral.model.state import (
     EXEC_CANCELLED,
@@ -19,8 +19,10 @@ from corral.model.state import (
     OpRecord,
     ResourceHistory,
 )
+from corral.scheduler.instances import InstanceNumbering, member
+from corral.scheduler.migration_history import reconcile_migrations
 from corral.scheduler.nodes import NodeRt
-from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree
+from corral.scheduler.resources import CloneR, Prim, ResourceTree
 
 RC_OK, RC_NOT_RUNNING, RC_PROMOTED, RC_FAILED_PROMOTED, RC_NOT_INSTALLED = 0, 7, 8, 9, 5
 RC_FATAL = 6
@@ -35,6 +37,7 @@ class Folded:
     failed: bool = False
     on_fail: str = "ignore"
     failed_stop: bool = False
+    demote_on_fail: bool = False
     ban: bool = False
     ban_everywhere: bool = False
     pending: str | None = None
@@ -42,7 +45,7 @@ class Folded:
     migrate_from: OpRecord | None = None
     last_failure: OpRecord | None = None
     failures: list[OpRecord] = field(default_factory=list)
-    digest: str | None = None   # of the parameters of the operation that made it active
+    digest_op: OpRecord | None = None   # the operation that made it active, with its digest
 
 
 def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
@@ -79,8 +82,8 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         probe = op.op == "monitor" and op.interval_ms == 0
         expired = (failure_timeout_s > 0 and now is not None and op.last_rc_change
                    and op.last_rc_change + failure_timeout_s <= now)
-        if op.op_status == EXEC_NOT_INSTALLED or (probe and op.rc == RC_NOT_INSTALLED):
-            f.ban = True
+        if probe and (op.op_status == EXEC_NOT_INSTALLED or op.rc == RC_NOT_INSTALLED):
+            f.ban = True      # the agent cannot run here, and nothing runs
             f.role = STOPPED
             continue
         # Done and error both mean "the agent answered": judge by its return code.
@@ -90,29 +93,29 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         if answered and op.op == "monitor":
             if rc == RC_NOT_RUNNING and (probe or expected == RC_NOT_RUNNING):
                 f.role = STOPPED
-                f.digest = None
+                f.digest_op = None
                 continue
             if rc == RC_OK and (probe or expected == RC_OK):
                 if f.role in (STOPPED, PROMOTED) or probe:
                     f.role = STARTED
-                if probe and f.digest is None:  # found running: all we know of its parameters
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:  # found running: all we know of its parameters
+                    f.digest_op = op
                 continue
             if rc == RC_PROMOTED and (probe or expected == RC_PROMOTED):
-                if probe and f.digest is None:
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:
+                    f.digest_op = op
                 f.role = PROMOTED
                 continue
         elif answered and (rc == expected or (op.op == "stop" and rc == RC_NOT_RUNNING)):
             clear = True
-            if op.op in ("start", "migrate_from"):
-                f.digest = op.op_digest
+            if op.op in ("start", "migrate_from") or (op.op in ("promote", "demote") and op.op_digest):
+                f.digest_op = op
             if op.op == "start":
                 f.role = STARTED
             elif op.op == "stop":
                 f.role = STOPPED
                 f.migrate_to = None
-                f.digest = None
+                f.digest_op = None
             elif op.op == "promote":
                 f.role = PROMOTED
             elif op.op == "demote":
@@ -130,6 +133,7 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
                 if f.on_fail not in STICKY_ON_FAIL:
                     f.on_fail = "ignore"
                     f.failed = False
+                f.demote_on_fail = False
             continue
         # A failure.
         if expired and op.op == "monitor":
@@ -137,11 +141,14 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         f.failures.append(op)
         f.last_failure = op
         on_fail = _configured_on_fail(prim, op, fencing)
-        if answered and rc in HARD_ERRORS:
+        if op.op_status == EXEC_NOT_INSTALLED and on_fail == "ignore":
+            on_fail = "restart"   # the executor found no agent: that is never ignored
+        ignored = on_fail == "ignore"   # "failure ignored": no recovery, no ban
+        if not ignored and ((answered and rc in HARD_ERRORS) or op.op_status == EXEC_NOT_INSTALLED):
             f.ban = True          # the agent said it can never work on this node
-        if answered and rc == RC_FATAL:
+        if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True
-        if op.op == "start" and start_failure_is_fatal:
+        if not ignored and op.op == "start" and start_failure_is_fatal:
             f.ban = True
         if op.op == "stop":
             f.failed_stop = True
@@ -153,6 +160,9 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             f.migrate_to = None
         elif f.role == STOPPED:
             f.role = STARTED
+        if on_fail == "demote" and _demotable_failure(op, f.role, prim):
+            f.demote_on_fail = True
+            continue
         if on_fail != "ignore":
             f.failed = True
         if _severity(on_fail) >= _severity(f.on_fail):
@@ -160,6 +170,14 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
     if promotable and f.role == STARTED:
         f.role = UNPROMOTED
     return f
+
+
+def _demotable_failure(op: OpRecord, role: str, prim: Prim) -> bool:
+    """on-fail=demote applies to promotes and to monitors of the promoted role; any
+    other operation gets the default reaction instead (Pacemaker Explained)."""
+    if not prim.is_promotable_instance:
+        return False
+    return op.op == "promote" or (op.op == "monitor" and op.interval_ms > 0 and role == PROMOTED)
 
 
 def _severity(on_fail: str) -> int:
@@ -203,8 +221,9 @@ class HistoryUnpacker:
         self.state = state
         self.fencing = fencing
         self.orphans: list[Prim] = []
-        self.claimed: set[Prim | GroupR] = set()
+        self.numbering = InstanceNumbering(tree)
         self.fail_counts: dict[str, dict[str, int]] = {}  # node -> rsc base -> count
+        self.histories: dict[Prim, dict[str, ResourceHistory]] = {}  # of primitives outside clones
         # where each primitive id lives inside clones: base id -> (clone, member index or None)
         self.clone_bases: dict[str, CloneR] = {}
         for r in tree.top:
@@ -232,13 +251,14 @@ class HistoryUnpacker:
             rt = self.nodes.get(node_name)
             if rt is not None and not rt.online and not rt.unclean and not rt.remote:
                 continue  # cleanly down: nothing can be running there
-            clone_slots: dict[str, dict[int | None, Prim | GroupR]] = {}
             for rid, hist in status.history.items():
-                self._attach(node_name, rid, hist, clone_slots)
+                self._attach(node_name, rid, hist)
+        for prim, hists in self.histories.items():
+            if any(o.op in ("migrate_to", "migrate_from") for h in hists.values() for o in h.ops):
+                reconcile_migrations(prim, hists, self.nodes)
         self.settle_migrations()
 
-    def _attach(self, node: str, rid: str, hist: ResourceHistory,
-                clone_slots: dict[str, dict[int | None, Prim | GroupR]]) -> None:
+    def _attach(self, node: str, rid: str, hist: ResourceHistory) -> None:
         target = self.tree.by_id.get(rid)
         if isinstance(target, Prim) and target.clone is None and not target.orphan:
             self._apply(target, node, hist)
@@ -252,7 +272,7 @@ class HistoryUnpacker:
                 return
             self._orphan(rid, node, hist)
             return
-        probe = self._member(clone.instances[0], base) if clone.instances else None
+        probe = member(clone.instances[0], base) if clone.instances else None
         if probe is None:
             return
         folded = self._fold(probe, hist)
@@ -262,51 +282,13 @@ class HistoryUnpacker:
                     if p.base == base:
                         p.banned.add(node)
             return
-        # Records on one node belong to one instance per instance number (a group's
-        # members share theirs). An anonymous clone may run at most clone-node-max
-        # copies on a node: any further copy found there is an orphan, to be stopped.
-        key = num
-        slots = clone_slots.setdefault(clone.id, {})
-        inst = slots.get(key)
-        if inst is None:
-            if not clone.unique and isinstance(clone.template, Primitive) and key in slots:
-                key = None
-            if not clone.unique and len(slots) >= clone.clone_node_max:
-                inst = self.tree.new_instance(clone)
-                for p in inst.primitives():
-                    p.orphan = True
-                clone.instances.append(inst)
-                self.claimed.add(inst)
-            else:
-                inst = self._free_instance(clone, num)
-            slots[key] = inst
-        prim = self._member(inst, base)
+        inst = self.numbering.instance_for(clone, node, base, num)
+        prim = member(inst, base)
         if prim is None:
             return
         self._record(prim, node, folded)
-
-    def _member(self, inst: Prim | GroupR, base: str) -> Prim | None:
-        if isinstance(inst, Prim):
-            return inst if inst.base == base else None
-        return next((m for m in inst.members if m.base == base), None)
-
-    def _free_instance(self, clone: CloneR, num: int | None) -> Prim | GroupR:
-        def used(inst: Prim | GroupR) -> bool:
-            return inst in self.claimed
-
-        candidates = list(clone.instances)
-        chosen: Prim | GroupR | None = None
-        if num is not None and num < len(candidates) and not used(candidates[num]):
-            chosen = candidates[num]
-        else:
-            chosen = next((i for i in candidates if not used(i)), None)
-        if chosen is None:
-            chosen = self.tree.new_instance(clone)
-            for p in chosen.primitives():
-                p.orphan = True
-            clone.instances.append(chosen)
-        self.claimed.add(chosen)
-        return chosen
+        prim.history_ids[node] = rid
+        self.numbering.found_active(inst, node)
 
     def _orphan(self, rid: str, node: str, hist: ResourceHistory) -> None:
         prim = self.tree.by_id.get(rid)
@@ -330,6 +312,7 @@ class HistoryUnpacker:
                             self.tree.config.option_bool("start-failure-is-fatal", True))
 
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
+        self.histories.setdefault(prim, {})[node] = hist
         self._record(prim, node, self._fold(prim, hist))
 
     def _record(self, prim: Prim, node: str, folded: Folded) -> None:
@@ -344,7 +327,9 @@ class HistoryUnpacker:
         if folded.role == STOPPED:
             return
         prim.active[node] = folded.role
-        if prim.cfg is not None and definition_changed(folded.digest, prim.cfg.params):
+        last = folded.digest_op
+        if prim.cfg is not None and last is not None and operation_redefined(
+                last.op_digest, prim.cfg, last.op, last.interval_ms, self.tree.config.op_defaults):
             prim.redefined.add(node)
         if folded.failed:
             prim.failed = True
@@ -357,5 +342,7 @@ class HistoryUnpacker:
                 prim.banned.add(node)
         if folded.failed_stop:
             prim.failed_stop_nodes.add(node)
+        if folded.demote_on_fail and folded.role == PROMOTED:
+            prim.demote_on_fail = True
 
 __all__ = ["HistoryUnpacker", "fold_history", "fail_counts", "Folded", "STARTED", "UNPROMOTED", "PROMOTED"]

@@ -65,6 +65,7 @@ class Prim(Rsc):
     failed: bool = False
     on_fail: str = "ignore"
     failed_stop_nodes: set[str] = field(default_factory=set)
+    demote_on_fail: bool = False     # a promoted-role failure with on-fail=demote: demote, no restart
     blocked: bool = False
     managed: bool = True
     orphan: bool = False
@@ -73,6 +74,9 @@ class Prim(Rsc):
     migrated_from: str | None = None
     banned: set[str] = field(default_factory=set)
     redefined: set[str] = field(default_factory=set)       # nodes where it runs with other parameters
+    history_ids: dict[str, str] = field(default_factory=dict)  # node -> id its history there is recorded under
+    uncertain: set[str] = field(default_factory=set)       # nodes where a failed migration left it unknown
+    migration_blocked: bool = False                        # an unfinished migration: move by stop and start
     # placement
     scores: dict[str, int] = field(default_factory=dict)
     promotion_scores: dict[str, int] = field(default_factory=dict)

@@ -375,7 +375,7 @@ def test_every_shape_error_is_reported_in_line_order() -> None:
 def test_unknown_key_lists_the_expected_ones() -> None:
     (msg,) = errors_of("resources: [{id: a, agent: lsb:a, ops: [{name: monitor, intervl: 5}]}]")
     assert "unknown key 'intervl'; did you mean 'interval'?" in msg
-    assert "(expected: name, interval, timeout, role, on-fail, enabled, id)" in msg
+    assert "(expected: name, interval, timeout, role, on-fail, enabled, id, params, meta)" in msg
 
 
 def test_rule_expression_kind_error() -> None:
@@ -470,8 +470,12 @@ def test_cib_to_yaml_round_trip(path: Path) -> None:
 
 # -- the shipped examples ------------------------------------------------------------------------
 def test_openstack_example_loads_and_validates_cleanly() -> None:
-    loaded = load(EXAMPLES / "openstack-control-plane.yaml")
-    assert loaded.format == "yaml" and loaded.warnings == []
+    # The example uses galera's notifications and resource-discovery=exclusive, which Corral
+    # does not implement yet (corral.model.support): loading it to run is refused, and once
+    # those land the warnings below disappear and the refusal with them.
+    loaded = load(EXAMPLES / "openstack-control-plane.yaml", unsupported="warn")
+    assert loaded.format == "yaml"
+    assert all("is not implemented by Corral's scheduler" in w for w in loaded.warnings), loaded.warnings
     cfg = loaded.config
     assert sorted(cfg.nodes) == ["controller-1", "controller-2", "controller-3"]
     ids = {r.id for r in cfg.resources}
