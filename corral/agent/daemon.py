@@ -83,6 +83,7 @@ class Agent:
         self.config: Configuration | None = None
         self.config_revision = 0
         self._meta_cache: tuple[Configuration, dict] | None = None
+        self.node_modes: dict[str, str] = {}  # this node's operator modes (/corral/operator): standby, maintenance
         self._probed: set[str] = set()
         self._dispatched: set[str] = set()
         self._state_lock = threading.RLock()
@@ -133,7 +134,8 @@ class Agent:
             raise
         threads = [threading.Thread(target=fn, name=name, daemon=True) for fn, name in (
             (self._follow_actions, "actions"), (self._follow_config, "config"),
-            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"))]
+            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"),
+            (self._follow_operator, "operator"))]
         for t in threads:
             t.start()
         self._threads = threads
@@ -179,7 +181,8 @@ class Agent:
         cfg = self.config
         if cfg is None:
             return False
-        if cfg.option_bool("maintenance-mode", False) or is_true(self.node_attrs().get("maintenance")):
+        if cfg.option_bool("maintenance-mode", False) or is_true(self.node_attrs().get("maintenance")) \
+                or is_true(self.node_modes.get("maintenance")):
             return True
         cached = self._meta_cache
         if cached is None or cached[0] is not cfg:  # one tree build per configuration, not per check
@@ -369,6 +372,23 @@ class Agent:
                 self._probe_new()
             except Exception:
                 log.exception("probing new resources")
+
+    def _follow_operator(self) -> None:
+        follow(self.store, keys.OPERATOR, self._on_operator, self.halted)
+
+    def _on_operator(self, key: str, value: str | None, _rev: int, _initial: bool) -> None:
+        """The operator's node modes: `corral node maintenance` pauses this node's monitors."""
+        if key != keys.OPERATOR:
+            return
+        from corral.cluster import operator
+
+        try:
+            modes = operator.decode(value).node_modes.get(self.node, {})
+        except ValueError as exc:
+            log.error("unreadable operator state: %s", exc)
+            return
+        self.node_modes = dict(modes)
+        self.monitors.resume()  # maintenance may have ended
 
     def _follow_requests(self) -> None:
         follow(self.store, keys.requests(self.node), self._on_request, self.halted)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from click.testing import CliRunner
 from live_helpers import DUMMY_STATE, dummy_rsc
+
+from corral.cli.main import cli
 
 HEAD = "cluster: {{stonith-enabled: false, maintenance-mode: {mode}}}\nresources:"
 
@@ -35,3 +38,25 @@ def test_maintenance_pauses_monitors_and_they_resume_after(make_cluster):
     c.load(HEAD.format(mode="false") + rsc)
     c.wait("the monitor to run again and find d1 stopped", lambda: _failed_monitor(c), timeout=15)
     c.wait_running("d1")  # and the cluster recovers it
+
+
+def test_node_maintenance_pauses_that_nodes_monitors(make_cluster):
+    c = make_cluster("sqlite")
+    rsc = dummy_rsc("d1", c.workdir)
+    c.load(HEAD.format(mode="false") + rsc)
+    c.start("n1")
+    node = c.wait_running("d1")
+    c.wait_idle()
+    state = Path(str(c.workdir / DUMMY_STATE / "d1.state").replace("${node:#uname}", node))
+
+    def node_cmd(verb: str) -> None:
+        result = CliRunner().invoke(cli, ["node", verb, node, "--store", c.store_url])
+        assert result.exit_code == 0, result.output
+
+    node_cmd("maintenance")
+    time.sleep(1.5)
+    state.unlink()
+    time.sleep(3)
+    assert not _failed_monitor(c), "a monitor ran on a node in maintenance"
+    node_cmd("online")
+    c.wait("the monitor to run again and find d1 stopped", lambda: _failed_monitor(c), timeout=15)
