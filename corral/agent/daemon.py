@@ -82,6 +82,8 @@ class Agent:
         self.halted = threading.Event()    # drained: the agent's threads stop
         self.config: Configuration | None = None
         self.config_revision = 0
+        self._meta_cache: tuple[Configuration, dict] | None = None
+        self.node_modes: dict[str, str] = {}  # this node's operator modes (/corral/operator): standby, maintenance
         self._probed: set[str] = set()
         self._dispatched: set[str] = set()
         self._state_lock = threading.RLock()
@@ -115,7 +117,7 @@ class Agent:
         self.book = HistoryBook()
         self.executor = Executor(self.store, self.node, self.book, self.node_attrs, self._start_failure_fatal,
                                  lambda: self._fencing)
-        self.monitors = RecurringMonitors(self.executor, self.pool)
+        self.monitors = RecurringMonitors(self.executor, self.pool, self.in_maintenance)
         self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
         self.membership.takeover_revision = takeover
         self.watchdog = Watchdog(self.watchdog_cfg, self.node, self.tag, self._watchdog_limit)
@@ -132,7 +134,8 @@ class Agent:
             raise
         threads = [threading.Thread(target=fn, name=name, daemon=True) for fn, name in (
             (self._follow_actions, "actions"), (self._follow_config, "config"),
-            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"))]
+            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"),
+            (self._follow_operator, "operator"))]
         for t in threads:
             t.start()
         self._threads = threads
@@ -171,6 +174,21 @@ class Agent:
         attrs = dict(cfg.nodes[self.node].attrs) if cfg and self.node in cfg.nodes else {}
         attrs["#uname"] = self.node
         return attrs
+
+    def in_maintenance(self, rid: str) -> bool:
+        """Whether rid's recurring monitors are paused: cluster maintenance-mode, this node's
+        maintenance attribute, or maintenance=true in the resource's (inherited) meta."""
+        cfg = self.config
+        if cfg is None:
+            return False
+        if cfg.option_bool("maintenance-mode", False) or is_true(self.node_attrs().get("maintenance")) \
+                or is_true(self.node_modes.get("maintenance")):
+            return True
+        cached = self._meta_cache
+        if cached is None or cached[0] is not cfg:  # one tree build per configuration, not per check
+            cached = self._meta_cache = (cfg, _base_meta(cfg))
+        meta = cached[1].get(rid.split(":")[0])
+        return meta is not None and is_true(meta[0].get("maintenance", "false"))
 
     def _start_failure_fatal(self) -> bool:
         return self.config.option_bool("start-failure-is-fatal", True) if self.config else True
@@ -339,6 +357,7 @@ class Agent:
         except ValueError as exc:
             log.error("unreadable configuration in the store: %s", exc)
             return
+        self.monitors.resume()  # maintenance may have ended
         if self._serving:  # its own thread: it waits on probes that run in the pool
             threading.Thread(target=self._probe_new_locked, name="probe", daemon=True).start()
 
@@ -362,6 +381,23 @@ class Agent:
                 self._probe_new()
             except Exception:
                 log.exception("probing new resources")
+
+    def _follow_operator(self) -> None:
+        follow(self.store, keys.OPERATOR, self._on_operator, self.halted)
+
+    def _on_operator(self, key: str, value: str | None, _rev: int, _initial: bool) -> None:
+        """The operator's node modes: `corral node maintenance` pauses this node's monitors."""
+        if key != keys.OPERATOR:
+            return
+        from corral.cluster import operator
+
+        try:
+            modes = operator.decode(value).node_modes.get(self.node, {})
+        except ValueError as exc:
+            log.error("unreadable operator state: %s", exc)
+            return
+        self.node_modes = dict(modes)
+        self.monitors.resume()  # maintenance may have ended
 
     def _follow_requests(self) -> None:
         follow(self.store, keys.requests(self.node), self._on_request, self.halted)

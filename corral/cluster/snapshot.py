@@ -29,6 +29,7 @@ class Snapshot:
     config_revision: int = 0
     config_error: str | None = None
     config_source: str = ""
+    config_loaded_at: float = 0.0    # when it was loaded or last edited (wall clock)
     operator: OperatorState = field(default_factory=OperatorState)  # node modes, move/ban constraints
     operator_revision: int = 0
     operator_error: str | None = None
@@ -64,7 +65,7 @@ def snapshot_from(kvs: list[KeyValue], revision: int, parse_config: bool = True)
             snap.config_revision = kv.mod_revision
             if parse_config:
                 try:
-                    snap.config, snap.config_source, _ = decode(kv.value)
+                    snap.config, snap.config_source, snap.config_loaded_at = decode(kv.value)
                 except ValueError as exc:  # ConfigError is a ValueError
                     snap.config_error = str(exc)
         elif k == keys.OPERATOR:

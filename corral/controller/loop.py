@@ -280,7 +280,7 @@ class Controller:
                                    for name in (keys.fail_count_attr, keys.last_failure_attr)}
         return ActionRecord(
             id=f"{self.prefix}{self.transition}-{seq}", task=a.task, rsc=prim.id, exec_rsc=exec_id(prim),
-            base=prim.base, node=a.node or "", spec=spec_of(prim), interval_ms=a.interval_ms,
+            base=prim.base, node=a.node or "", spec=spec_of(prim, a.task, a.interval_ms), interval_ms=a.interval_ms,
             timeout_s=timeout_s, role=a.meta.get("role") or prim.next_role, epoch=self.epoch,
             transition=self.transition, migrate_source=src, migrate_target=tgt, meta=dict(a.meta))
 

@@ -65,6 +65,8 @@ def ocf_environment(spec: ResourceSpec, action: str, timeout_s: float, interval_
         value = str(value)
         _check(spec, "parameter", name, value)
         env[f"OCF_RESKEY_{name}"] = value
+    if "OCF_CHECK_LEVEL" in spec.params:  # agents read the monitor depth unprefixed (Filesystem, ...)
+        env["OCF_CHECK_LEVEL"] = str(spec.params["OCF_CHECK_LEVEL"])
     env.update(meta_environment(spec, spec.meta))
     env.update({
         "OCF_RESKEY_CRM_meta_timeout": str(max(0, round(timeout_s * 1000))),

@@ -502,3 +502,21 @@ def test_ticket_constraints_match_the_cib() -> None:
         '<rsc_ticket id="t2" rsc="B" ticket="ticketB" rsc-role="Promoted"/>')), "t.xml")
     assert from_yaml.tickets == from_cib.tickets
     assert parse(dump_yaml_config(from_cib)).tickets == from_cib.tickets
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded() -> None:
+    """Nine levels of nine aliases: 9**9 values once expanded; refused from the composed
+    graph, without building any of it."""
+    import tracemalloc
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match="aliases expand to more than"):
+            parse_yaml_config("\n".join(lines), "bomb.yaml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # bytes: nothing was expanded
