@@ -48,10 +48,9 @@ def _one_of(*values: str) -> Callable[[str], bool]:
 
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
-    Unsupported("clone", "notify", _true, "clone notifications are never sent"),
     Unsupported("clone", "clone-min", _any, "dependents would not wait for that many instances"),
-    Unsupported("rsc_location", "resource-discovery", _one_of("exclusive", "never"),
-                "resources would be probed, and may run, on every node"),
+    Unsupported("rsc_location", "resource-discovery", _one_of("never"),
+                "agents probe every resource on every node they join"),
     Unsupported("rsc_order", "require-all", _false, "the then-side would wait for all of the first side, not for any one"),
     Unsupported("resource", "bundle", _any, "bundles (containers) are not run"),
 )

@@ -63,6 +63,10 @@ def build_nodes(config: Configuration, state: ClusterState, fencing_enabled: boo
         if is_true(attrs.get("terminate")) and fencing_enabled:
             rt.unclean, rt.unclean_reason, rt.online = True, "termination was requested", False
         nodes[name] = rt
+    # Pacemaker keeps its node list sorted by name (byte order): that list, not the
+    # configuration's, breaks ties between equally good nodes.
+    for rank, name in enumerate(sorted(nodes, key=lambda n: n.encode())):
+        nodes[name].order = rank
     return nodes
 
 
