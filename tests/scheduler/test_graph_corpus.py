@@ -1,5 +1,6 @@
 """The transition graph against Pacemaker's recorded graphs (the corpus's exp/ files): the
-scenarios listed in data/graph_exact.txt must keep matching exactly."""
+scenarios listed in data/graph_exact.txt must keep matching, strictly or without clone instance
+numbers (relaxed), at the level listed."""
 from __future__ import annotations
 
 import importlib.util
@@ -32,20 +33,32 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-def pinned() -> list[str]:
-    return [line.strip() for line in PINNED.read_text().splitlines() if line.strip() and not line.startswith("#")]
+def pinned() -> list[tuple[str, str]]:
+    out = []
+    for lineno, line in enumerate(PINNED.read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, level = line.split()
+        assert level in ("strict", "relaxed"), f"{PINNED}:{lineno}: level must be strict or relaxed, got {level!r}"
+        out.append((name, level))
+    return out
 
 
-def test_pinned_scenarios_keep_their_exact_graph(corpus: Path) -> None:
+def test_pinned_scenarios_keep_their_graph(corpus: Path) -> None:
     gs = _graph_score()
     differ = []
-    for name in pinned():
+    for name, level in pinned():
         ours = gs.corral_side(corpus / "xml" / f"{name}.xml")
         theirs = gs.pacemaker_side(corpus / "exp" / f"{name}.exp")
-        if ours.actions != theirs.actions or ours.edges != theirs.edges:
+        if level == "relaxed":
+            same = (gs.relax(ours.actions) == gs.relax(theirs.actions)
+                    and gs.relax_edges(ours.edges) == gs.relax_edges(theirs.edges))
+        else:
+            same = ours.actions == theirs.actions and ours.edges == theirs.edges
+        if not same:
             extra = sorted(ours.actions - theirs.actions) + sorted(ours.edges - theirs.edges)
             missing = sorted(theirs.actions - ours.actions) + sorted(theirs.edges - ours.edges)
-            differ.append(f"{name}: extra {extra[:3]} missing {missing[:3]}")
+            differ.append(f"{name} ({level}): extra {extra[:3]} missing {missing[:3]}")
     assert not differ, f"{len(differ)} scenario(s) no longer match Pacemaker's graph:\n" + "\n".join(differ)
 
 
