@@ -214,6 +214,7 @@ class Agent:
         self.executor.deferring = True
         self.executor.deferred_fails.clear()
         try:
+            self.membership.announce({"pid": os.getpid(), "since": time.time()})  # before the probes
             with self._probe_lock:
                 self._probe_new()
             fresh: dict[str, str] = {}
@@ -332,9 +333,17 @@ class Agent:
             env = {"OCF_RESKEY_CRM_meta_migrate_source": rec.migrate_source or "",
                    "OCF_RESKEY_CRM_meta_migrate_target": rec.migrate_target or ""}
         probe = rec.task == "monitor" and rec.interval_ms == 0
-        return self.executor.run(rid, spec, rec.task, interval_ms=rec.interval_ms, timeout_s=rec.timeout_s,
-                                 target_rc=7 if probe else target, base=rec.base, env_extra=env,
-                                 migrate=(rec.migrate_source, rec.migrate_target))
+        # A notification is not the resource's state: never in its history, never a fail count.
+        notify = rec.task == "notify"
+        out = self.executor.run(rid, spec, rec.task, interval_ms=rec.interval_ms, timeout_s=rec.timeout_s,
+                                target_rc=7 if probe else target, base=rec.base, env_extra=env,
+                                migrate=(rec.migrate_source, rec.migrate_target), meta=rec.meta,
+                                record=not notify)
+        if notify:
+            log.log(logging.INFO if out.result.rc == 0 else logging.WARNING, "%s notify (%s-%s) on %s: rc=%d",
+                    rid, rec.meta.get("notify_type", "?"), rec.meta.get("notify_operation", "?"), self.node,
+                    out.result.rc)
+        return out
 
     def _follow_config(self) -> None:
         follow(self.store, keys.CONFIG, self._on_config, self.halted)

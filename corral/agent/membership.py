@@ -102,6 +102,7 @@ class Membership:
         self.timing = timing
         self.on_lost = on_lost
         self.lease: int | None = None
+        self.joining_lease: int | None = None  # the join marker's, while joining (announce)
         self._last_ok = 0.0  # monotonic send time of the last successful grant/renewal
         self._beat = 0
         self._ever_joined = False
@@ -126,31 +127,64 @@ class Membership:
     def joined(self) -> bool:
         return self.lease is not None
 
+    def announce(self, info: dict) -> None:
+        """Publish the lease-bound join marker before the join's probes: the controller then
+        knows this node's agent is on its way and neither fences it nor plans without it."""
+        with self._lock:
+            if self.joining_lease is not None:
+                return
+        lease = self.store.lease_grant(self.timing.ttl)
+        try:
+            self.store.put(keys.joining(self.node), dumps(info), lease)
+        except BaseException:
+            self._revoke(lease)
+            raise
+        with self._lock:
+            self.joining_lease = lease
+
     def join(self, info: dict, ops: list[Put | Delete] | None = None) -> None:
         """Grant a lease and publish the member key (and the persistent node record) with it,
-        in one transaction with `ops` (the node's fresh history)."""
-        claim = self._claim_guard()
+        in one transaction with `ops` (the node's fresh history); the join marker goes."""
+        try:
+            claim = self._claim_guard()
+        except NodeClaimed:
+            self._drop_marker()  # the name is someone else's: our marker must not speak for it
+            raise
         sent = time.monotonic()
+        # Joining a cluster of nobody starts a new life of it: the controller's join window counts
+        # from here, and nodes whose record is older have not been seen since (controller.joining).
+        first = not self.store.get_prefix(keys.MEMBERS)[0]
+        life = [Put(keys.LIFE, dumps({"since": time.time(), "by": self.node}))] if first else []
         lease = self.store.lease_grant(self.timing.ttl)
         value = dumps(info)
         self._joining_value = value
         try:
-            joined = self.store.txn([claim], [Put(keys.member(self.node), value, lease),
+            joined = self.store.txn([claim], [*life, Put(keys.member(self.node), value, lease),
                                               self._heartbeat(lease),
                                               Put(keys.node(self.node), dumps({"expected": "member"})),
-                                              *(ops or [])]).succeeded
+                                              Delete(keys.joining(self.node)), *(ops or [])]).succeeded
         except BaseException:
             self._revoke(lease)
             raise
         if not joined:
             self._revoke(lease)
+            self._drop_marker()
             kv = self.store.get(keys.member(self.node))
             raise NodeClaimed(f"node name {self.node!r} was claimed by another agent meanwhile "
                               f"({describe_claim(kv.value if kv else None)})")
         self._member_value = value
         with self._lock:
             self.lease, self._last_ok, self._ever_joined = lease, sent, True
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
         log.info("%s joined the cluster (lease %s, ttl %.1fs)", self.node, lease, self.timing.ttl)
+
+    def _drop_marker(self) -> None:
+        with self._lock:
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
 
     def ours(self, member_value: str) -> bool:
         """Whether a member key value is one this agent wrote (its claim on the name)."""
@@ -173,6 +207,9 @@ class Membership:
         """Clean leave: expected=down first, so the node reads as cleanly offline, not lost."""
         with self._lock:
             lease, self.lease = self.lease, None
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
         if not self._ever_joined:
             return
         try:
@@ -200,6 +237,16 @@ class Membership:
         wait = self.timing.renew
         while not self._stopped.wait(wait):
             wait = self.timing.renew
+            marker = self.joining_lease
+            if marker is not None:  # best effort: a lapsed marker only makes the controller wait less
+                try:
+                    self.store.lease_keepalive(marker)
+                except LeaseExpired:
+                    with self._lock:
+                        if self.joining_lease == marker:
+                            self.joining_lease = None  # the next join attempt announces again
+                except StoreError as exc:
+                    log.debug("join marker renewal failed: %s", exc)
             lease = self.lease
             if lease is None:
                 continue

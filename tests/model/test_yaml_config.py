@@ -470,12 +470,11 @@ def test_cib_to_yaml_round_trip(path: Path) -> None:
 
 # -- the shipped examples ------------------------------------------------------------------------
 def test_openstack_example_loads_and_validates_cleanly() -> None:
-    # The example uses galera's notifications and resource-discovery=exclusive, which Corral
-    # does not implement yet (corral.model.support): loading it to run is refused, and once
-    # those land the warnings below disappear and the refusal with them.
-    loaded = load(EXAMPLES / "openstack-control-plane.yaml", unsupported="warn")
+    # The example uses galera's notifications and resource-discovery=exclusive: both are
+    # implemented now, so it loads as it is, without warnings.
+    loaded = load(EXAMPLES / "openstack-control-plane.yaml")
     assert loaded.format == "yaml"
-    assert all("is not implemented by Corral's scheduler" in w for w in loaded.warnings), loaded.warnings
+    assert loaded.warnings == [], loaded.warnings
     cfg = loaded.config
     assert sorted(cfg.nodes) == ["controller-1", "controller-2", "controller-3"]
     ids = {r.id for r in cfg.resources}
