@@ -112,10 +112,10 @@ def _healthy(st: dict, live: set[str]) -> bool:
 @click.option("--keep", is_flag=True, help="leave the temporary directory (logs, store) behind")
 def demo(ttl: float, renew: float, store_timeout: float, keep: bool) -> None:
     """Start three nodes on this host, crash one, show the recovery, clean up."""
+    from corral.cli.crm_mon import render_status
     from corral.cluster import configstore
     from corral.cluster.local import LocalCluster
     from corral.cluster.snapshot import read_snapshot
-    from corral.cli.crm_mon import render_status
     from corral.cluster.status import cluster_status
     from corral.cluster.timing import Timing
     from corral.store import open_store
