@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
+from corral.scheduler.reasons import block_stops, stop_reason
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
 INVERSE = {"start": "stop", "promote": "demote", "stop": "start", "demote": "promote"}
@@ -71,10 +72,14 @@ class ActionPlanner:
         self._migrations()
         self._propagate()
         self._runnability()
+        block_stops(self)
         return self.plans
 
     def _initial(self, p: Prim) -> Plan:
         plan = Plan(prim=p)
+        if p.blocked:
+            # Its failure blocked it: neither its recovery's stop nor its start can run.
+            plan.start_runnable = plan.stop_runnable = False
         if not p.managed or p.blocked:
             return plan
         nxt = p.assigned if p.next_role != STOPPED else None
@@ -204,8 +209,7 @@ class ActionPlanner:
                             for t in thens:
                                 if inv_then in ("stop", "demote") and self._require(t, inv_then):
                                     changed = True
-                                    self._explain(t, f"required {o.first.id} "
-                                                     f"{action_name(o.first, o.first_action)}")
+                                    self._explain(t, stop_reason(o, action_name(o.first, o.first_action)))
 
     def _collective_first(self, o: Ord) -> bool:
         return isinstance(o.first, CloneR) and not (isinstance(o.then, CloneR) and o.then.interleave)

@@ -1,0 +1,76 @@
+"""Why an action is forced or cannot run, as crm_simulate explains it.
+
+Two rules that follow from the action graph:
+
+- A stop waits for the stops ordered before it. A resource whose failure
+  blocked it (on-fail=block) cannot stop, so every stop ordered after its stop
+  (the inverse of "it then X", an explicit "its stop then X stop", the later
+  members of its group) cannot run either: the line keeps its own reason and
+  gets "(blocked)".
+- A stop forced by a collective first (group, clone) names the first's
+  "running" pseudo-action: "unrunnable X running" when X cannot run anywhere
+  for reasons of its own (none of its primitives is placed), "required X
+  running" when X merely restarts or stops because of something else.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from corral.model.config import STOPPED
+from corral.scheduler.resources import CloneR, GroupR, Prim, Rsc
+
+if TYPE_CHECKING:
+    from corral.scheduler.actions import ActionPlanner, Plan
+    from corral.scheduler.constraints import Ord
+
+
+def placed_nowhere(rsc: Rsc) -> bool:
+    """Whether none of rsc's primitives has a place to run (before any ordering)."""
+    prims = rsc.primitives()
+    return bool(prims) and not any(p.assigned is not None and p.next_role != STOPPED for p in prims)
+
+
+def stop_reason(o: Ord, verb: str) -> str:
+    """The explanation of a stop forced by order o's first side doing `verb`."""
+    if verb == "running" and isinstance(o.first, (CloneR, GroupR)) and placed_nowhere(o.first):
+        return f"unrunnable {o.first.id} {verb}"
+    return f"required {o.first.id} {verb}"
+
+
+def _stop_pairs(o: Ord) -> tuple[Rsc, Rsc] | None:
+    """(before, after) when o makes after's stop wait for before's stop."""
+    if o.kind != "Mandatory":
+        return None
+    if o.first_action == "stop" and o.then_action == "stop":
+        return o.first, o.then
+    if o.symmetrical and o.first_action == "start" and o.then_action == "start":
+        return o.then, o.first
+    return None
+
+
+def _stop_blocked(p: Prim, plans: dict[Prim, Plan]) -> bool:
+    plan = plans.get(p)
+    if plan is None:
+        return False
+    return p.blocked or (bool(plan.stop_on) and not plan.stop_runnable)
+
+
+def block_stops(planner: ActionPlanner) -> None:
+    """Mark unrunnable every planned stop that waits for a stop that cannot run."""
+    plans = planner.plans
+    pairs = [pair for o in planner.index.orders if (pair := _stop_pairs(o)) is not None]
+    changed = True
+    while changed:
+        changed = False
+        for before, after in pairs:
+            blocked = [b for b in before.primitives() if _stop_blocked(b, plans)]
+            if not blocked:
+                continue
+            interleaved = isinstance(before, CloneR) and isinstance(after, CloneR) and after.interleave
+            for a in after.primitives():
+                plan = plans.get(a)
+                if interleaved and not any(set(b.active) & set(a.active) for b in blocked):
+                    continue  # interleaved clones wait only for the copy on their own node
+                if plan is not None and plan.stop_on and plan.stop_runnable:
+                    plan.stop_runnable = False
+                    changed = True
