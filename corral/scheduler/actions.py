@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
-from corral.scheduler.reasons import block_stops, stop_reason
+from corral.scheduler.reasons import block_stops, explain_denied_migrations, stop_reason
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
 INVERSE = {"start": "stop", "promote": "demote", "stop": "start", "demote": "promote"}
@@ -59,6 +59,7 @@ class ActionPlanner:
         self.nodes = nodes
         self.fenced = fenced
         self.plans: dict[Prim, Plan] = {}
+        self.denied_migrations: dict[Prim, Ord] = {}   # a migratable move by stop/start: why
 
     def build(self) -> dict[Prim, Plan]:
         prims = self.tree.primitives() + [p for p in self.tree.by_id.values()
@@ -73,6 +74,7 @@ class ActionPlanner:
         self._propagate()
         self._runnability()
         block_stops(self)
+        explain_denied_migrations(self)
         return self.plans
 
     def _initial(self, p: Prim) -> Plan:
@@ -332,9 +334,12 @@ class ActionPlanner:
             n = self.nodes.get(src)
             if n is None or not n.online or n.unclean:
                 continue
-            if any(self._changes(f) for o in self.index.orders_to.get(p, [])
-                   if o.kind == "Mandatory" for f in self._prims(o.first)):
-                continue  # what it depends on restarts: a live migration cannot be ordered after it
+            blocker = next((o for o in self.index.orders_to.get(p, []) if o.kind == "Mandatory"
+                            and any(self._changes(f) for f in self._prims(o.first))), None)
+            if blocker is not None:
+                # What it depends on restarts: a live migration cannot be ordered after it.
+                self.denied_migrations[p] = blocker
+                continue
             plan.migrate = True
 
 
@@ -392,9 +397,10 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
         return ("Stop", p.id, f"( {_with_role(cur_role, cur, show_role)} ){suffix}")
     if cur != nxt:
         verb = "Migrate" if plan.migrate else ("Recover" if p.failed else "Move")
+        why = f" due to {plan.reason}" if plan.reason and verb == "Move" else ""
         if show_role:
-            return (verb, p.id, f"( {_role_name(cur_role)} {cur} -> {_role_name(p.next_role)} {nxt} )")
-        return (verb, p.id, f"( {cur} -> {nxt} )")
+            return (verb, p.id, f"( {_role_name(cur_role)} {cur} -> {_role_name(p.next_role)} {nxt} ){why}")
+        return (verb, p.id, f"( {cur} -> {nxt} ){why}")
     # Same node.
     restarting = cur in plan.stop_on
     if restarting:

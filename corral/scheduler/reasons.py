@@ -11,6 +11,8 @@ Two rules that follow from the action graph:
   "running" pseudo-action: "unrunnable X running" when X cannot run anywhere
   for reasons of its own (none of its primitives is placed), "required X
   running" when X merely restarts or stops because of something else.
+- A resource that could migrate but moves by stop and start because what it is
+  ordered after changes explains its move by "unrunnable FIRST stop".
 """
 from __future__ import annotations
 
@@ -74,3 +76,15 @@ def block_stops(planner: ActionPlanner) -> None:
                 if plan is not None and plan.stop_on and plan.stop_runnable:
                     plan.stop_runnable = False
                     changed = True
+
+
+def explain_denied_migrations(planner: ActionPlanner) -> None:
+    """A migratable resource that moves by stop and start because what it is ordered after
+    changes names that first's stop (the raw action, no pseudo-action name). A guest node's
+    connection is left unexplained: it follows its container, not an ordering."""
+    for p, o in planner.denied_migrations.items():
+        plan = planner.plans.get(p)
+        node = planner.nodes.get(p.id)
+        if plan is None or not plan.start_runnable or plan.reason or (node is not None and node.remote):
+            continue
+        plan.reason = f"unrunnable {o.first.id} stop"
