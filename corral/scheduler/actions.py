@@ -93,11 +93,13 @@ class ActionPlanner:
             nxt = None
             p.next_role = STOPPED
         for node in cur:
-            if node != nxt or p.failed or len(cur) > 1 or node in p.redefined or node in p.uncertain:
+            if node != nxt or p.failed or len(cur) > 1 or node in p.redefined or node in p.uncertain \
+                    or node in p.agent_changed:
                 plan.stop_on.append(node)
         if nxt is not None and (nxt not in cur or nxt in plan.stop_on):
             plan.start_on = nxt
-            if nxt in p.redefined and not p.failed:
+            # crm_simulate explains a changed definition, not a changed agent.
+            if nxt in p.redefined and not p.failed and nxt not in p.agent_changed:
                 plan.reason = "resource definition change"
         cur_role = p.current_role
         if p.next_role == PROMOTED and (cur_role != PROMOTED or plan.start):
