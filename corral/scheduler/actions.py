@@ -268,10 +268,11 @@ class ActionPlanner:
         """Whether rsc's 'action' (start -> running, promote -> promoted) can happen."""
         prims = self._prims(rsc)
         if action == "start":
+            if isinstance(rsc, CloneR):
+                # A clone runs when one of its instances does; a group instance runs only whole.
+                return any(self._will_be(inst, action) for inst in rsc.instances)
             ok = [p for p in prims if p.assigned is not None and p.next_role != STOPPED
                   and self.plans.get(p, Plan(p)).start_runnable]
-            if isinstance(rsc, CloneR):
-                return bool(ok)
             return len(ok) == len(prims) and bool(prims)
         if action == "promote":
             return any(p.next_role == PROMOTED and self.plans.get(p, Plan(p)).promote_runnable for p in prims)
