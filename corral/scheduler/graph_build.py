@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from corral.model.config import PROMOTED, STOPPED, Configuration, Operation, parse_interval_ms
+from corral.model.state import ClusterState
 from corral.scheduler.actions import INVERSE, Plan
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.graph import ActionKind, Graph, GraphAction
@@ -46,8 +47,9 @@ def fence_key(node: str, action: str) -> str:
 class GraphBuilder:
     def __init__(self, config: Configuration, tree: ResourceTree, index: ConstraintIndex,
                  plans: dict[Prim, Plan], fences: list[tuple[str, str, str]], nodes: dict[str, NodeRt],
-                 fencing: bool) -> None:
+                 fencing: bool, state: ClusterState | None = None) -> None:
         self.config = config
+        self.state = state
         self.tree = tree
         self.index = index
         self.plans = plans
@@ -370,17 +372,24 @@ class GraphBuilder:
         self.graph.edges = [(b, a) for b, a in self.graph.edges if by_id[b].runnable or not by_id[a].runnable]
 
     def _starts_after_fencing(self) -> None:
-        """Nothing that requires fencing starts (or is promoted) before the fences are done: it
-        may still be running on a node that is not yet fenced."""
+        """A resource that requires fencing starts only once every node where its state is unknown
+        (no record of it there) is fenced: it might be running there. Where it is known to run, the
+        fence implies its stop, which its start follows already."""
         if not self.fence_actions:
             return
         from corral.scheduler.engine import requires  # engine imports this module
+        known: dict[str, set[str]] = {}
+        for f in self.fence_actions:
+            status = self.state.nodes.get(f.node or "") if self.state is not None else None
+            known[f.node or ""] = {rid.split(":")[0] for rid in (status.history if status else {})}
         for p in self.plans:
             if requires(p, self.fencing) != "fencing":
                 continue
             for a in self.acts.get((p.id, "start"), []):
-                if a.kind == "rsc":
-                    for f in self.fence_actions:
+                if a.kind != "rsc":
+                    continue
+                for f in self.fence_actions:
+                    if p.base not in known[f.node or ""]:
                         self.edge(f, a)
 
 
@@ -397,8 +406,9 @@ def clone_meta(clone: CloneR) -> dict[str, str]:
 
 
 def build_graph(config: Configuration, tree: ResourceTree, index: ConstraintIndex, plans: dict[Prim, Plan],
-                fences: list[tuple[str, str, str]], nodes: dict[str, NodeRt], fencing: bool) -> Graph:
-    return GraphBuilder(config, tree, index, plans, fences, nodes, fencing).build()
+                fences: list[tuple[str, str, str]], nodes: dict[str, NodeRt], fencing: bool,
+                state: ClusterState | None = None) -> Graph:
+    return GraphBuilder(config, tree, index, plans, fences, nodes, fencing, state).build()
 
 
 def _instance_node(inst: Rsc, task: str) -> str | None:

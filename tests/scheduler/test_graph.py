@@ -290,3 +290,24 @@ def test_promotion_round_notifies_the_allocated_copies():
     assert mon.meta["role"] == "Promoted" and mon.meta["op_target_rc"] == "8"
     assert (post_ok.id, mon.id) in g.edges
     assert promote.meta["promoted_max"] == "1" and promote.meta["master_max"] == "1"
+
+
+def test_fencing_implies_the_stop_and_orders_starts_of_unknown_state():
+    lost = ('<node_state id="2" uname="n2" in_ccm="false" crmd="offline" join="member" expected="member">'
+            '<lrm id="2"><lrm_resources><lrm_resource id="a" class="ocf" provider="heartbeat" type="Dummy">'
+            '<lrm_rsc_op id="a_last_2" operation="start" call-id="2" rc-code="0" op-status="0" interval="0"'
+            ' transition-key="1:1:0:x"/></lrm_resource></lrm_resources></lrm></node_state>')
+    status = NODE_UP.format(i=1, n="n1", lrm="") + lost + NODE_UP.format(i=3, n="n3", lrm="")
+    fenced_cluster = '<nvpair id="o2" name="stonith-enabled" value="true"/>'
+    xml = cib(dummy("a") + dummy("b"), status=status).replace(
+        '<nvpair id="o1" name="stonith-enabled" value="false"/>', fenced_cluster)
+    g = graph(xml)
+    fence = act(g, "stonith-n2-reboot", "n2")
+    assert fence.kind == "fence" and fence.timeout_ms == 60000
+    stop = act(g, "a_stop_0")
+    assert stop.kind == "pseudo" and (fence.id, stop.id) in g.edges  # the fence stops it
+    start_a = next(x for x in g.actions if x.key == "a_start_0" and x.kind == "rsc")
+    assert before(g, stop, start_a)
+    # b has no record on n2: it might run there, so its start waits for the fence.
+    start_b = next(x for x in g.actions if x.key == "b_start_0")
+    assert (fence.id, start_b.id) in g.edges
