@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
-from corral.scheduler.reasons import block_stops, explain_denied_migrations, stop_reason
+from corral.scheduler.reasons import block_stops, explain_denied_migrations, explain_group_chains, stop_reason
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
 INVERSE = {"start": "stop", "promote": "demote", "stop": "start", "demote": "promote"}
@@ -75,6 +75,7 @@ class ActionPlanner:
         self._runnability()
         block_stops(self)
         explain_denied_migrations(self)
+        explain_group_chains(self)
         return self.plans
 
     def _initial(self, p: Prim) -> Plan:

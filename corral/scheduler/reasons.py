@@ -88,3 +88,36 @@ def explain_denied_migrations(planner: ActionPlanner) -> None:
         if plan is None or not plan.start_runnable or plan.reason or (node is not None and node.remote):
             continue
         plan.reason = f"unrunnable {o.first.id} stop"
+
+
+def _forced_by_order(reason: str) -> bool:
+    return reason.startswith(("required ", "unrunnable "))
+
+
+def explain_group_chains(planner: ActionPlanner) -> None:
+    """Members after the first of a group that an ordering forces along with the group are
+    explained by their predecessor, as the group's internal orders chain them: a restart
+    by the predecessor's start; a stop alternately by its stop and its start (after a
+    predecessor stopped by something required, its stop; after one that is unrunnable
+    or explained by a stop, its start). A member with an ordering of its own (a guest
+    node's container) keeps that one."""
+    plans = planner.plans
+    groups = {p.group: None for p in plans if p.group is not None}
+    for g in groups:
+        original = {m: plans[m].reason for m in g.members if m in plans}
+        for prev, m in zip(g.members, g.members[1:], strict=False):
+            plan, before = plans.get(m), plans.get(prev)
+            if plan is None or before is None or not plan.stop_on or not before.stop_on:
+                continue
+            if not _forced_by_order(plan.reason) or plan.reason != original.get(prev):
+                continue
+            own = planner.index.orders_to.get(m, [])
+            if not any(o.first is prev for o in own) or any(o.first not in g.members for o in own):
+                continue  # not chained to its predecessor (ordered=false), or forced on its own
+            restart = plan.start_on is not None and plan.start_runnable and plan.start_on in plan.stop_on
+            if plan.start_on is not None and plan.start_runnable and not restart:
+                continue  # a move: crm_simulate prints no explanation for it
+            if restart or before.reason.startswith("unrunnable ") or before.reason.endswith(" stop"):
+                plan.reason = f"required {prev.id} start"
+            else:
+                plan.reason = f"required {prev.id} stop"

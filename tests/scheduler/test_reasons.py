@@ -5,7 +5,8 @@ Pacemaker derives them from the action graph: a stop forced by a collective that
 run anywhere names its unrunnable "running" pseudo-action, one forced by a primitive names
 that primitive's start; an action after one that cannot run is blocked; a stop waiting for
 a stop that cannot run (a failure with on-fail=block) is blocked and keeps its own reason;
-a migratable resource moving by stop and start after its first moves names the first's stop."""
+a migratable resource moving by stop and start after its first moves names the first's stop;
+later members of a group forced along with it are explained by their predecessor."""
 from __future__ import annotations
 
 import re
@@ -51,6 +52,21 @@ EXPECTED: dict[str, list[str]] = {
         "* Stop B ( node1 ) due to unrunnable C running"],
     "stop-waits-for-blocked-group-member": [
         "* Stop G1 ( node1 ) due to node availability (blocked)"],
+    "group-stops-after-primitive": [
+        "* Stop X ( node1 ) due to node availability",
+        "* Stop G1 ( node1 ) due to required X start",
+        "* Stop G2 ( node1 ) due to required G1 stop",
+        "* Stop G3 ( node1 ) due to required G2 start"],
+    "group-stops-after-unrunnable-clone": [
+        "* Stop X:0 ( node1 ) due to node availability",
+        "* Stop G1 ( node1 ) due to unrunnable XC running",
+        "* Stop G2 ( node1 ) due to required G1 start",
+        "* Stop G3 ( node1 ) due to required G2 stop"],
+    "group-restarts-after-primitive": [
+        "* Restart X ( node1 ) due to resource definition change",
+        "* Restart G1 ( node1 ) due to required X start",
+        "* Restart G2 ( node1 ) due to required G1 start",
+        "* Restart G3 ( node1 ) due to required G2 start"],
     "migration-denied-by-moving-first": [
         "* Move A ( node1 -> node2 )",
         "* Move B ( node1 -> node2 ) due to unrunnable A stop"],
