@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
-from corral.scheduler.reasons import block_stops, explain_denied_migrations, explain_group_chains, stop_reason
+from corral.scheduler.reasons import (
+    block_stops,
+    explain_denied_migrations,
+    explain_group_chains,
+    interleaved,
+    stop_reason,
+)
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
 INVERSE = {"start": "stop", "promote": "demote", "stop": "start", "demote": "promote"}
@@ -33,6 +39,7 @@ class Plan:
     stop_runnable: bool = True
     promote_runnable: bool = True
     reason: str = ""
+    unexplained: bool = False   # forced by an interleaved clone's instance: crm_simulate names no reason
 
     @property
     def start(self) -> bool:
@@ -214,7 +221,10 @@ class ActionPlanner:
                             for t in thens:
                                 if inv_then in ("stop", "demote") and self._require(t, inv_then):
                                     changed = True
-                                    self._explain(t, stop_reason(o, action_name(o.first, o.first_action)))
+                                    if interleaved(o):
+                                        self.plans[t].unexplained = not self.plans[t].reason
+                                    else:
+                                        self._explain(t, stop_reason(o, action_name(o.first, o.first_action)))
 
     def _collective_first(self, o: Ord) -> bool:
         return isinstance(o.first, CloneR) and not (isinstance(o.then, CloneR) and o.then.interleave)
@@ -303,7 +313,7 @@ class ActionPlanner:
                             continue
                         if o.then_action == "start" and plan.start_runnable:
                             plan.start_runnable = False
-                            if not (plan.reason and t.active):  # a stop already explained stays so
+                            if not ((plan.reason or plan.unexplained) and t.active):  # a stop explained stays so
                                 plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
                             changed = True
                             if (o.symmetrical and t.active and t.managed and not t.blocked
@@ -384,8 +394,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
     if plan.start and not plan.start_runnable:
         if cur_nodes and plan.stop_on:
             node = plan.stop_on[0]
-            return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ) due to "
-                                  f"{plan.reason or 'node availability'}")
+            why = "" if plan.unexplained and not plan.reason else f" due to {plan.reason or 'node availability'}"
+            return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ){why}")
         if not cur_nodes:
             return ("Start", p.id, f"( {nxt} ) due to {plan.reason or 'unrunnable dependency'} (blocked)")
     if not cur_nodes:

@@ -32,6 +32,12 @@ def placed_nowhere(rsc: Rsc) -> bool:
     return bool(prims) and not any(p.assigned is not None and p.next_role != STOPPED for p in prims)
 
 
+def interleaved(o: Ord) -> bool:
+    """Whether o orders instances of two clones pairwise, node by node: a stop it forces
+    then has no explanation in crm_simulate's summary."""
+    return isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave
+
+
 def stop_reason(o: Ord, verb: str) -> str:
     """The explanation of a stop forced by order o's first side doing `verb`."""
     if verb == "running" and isinstance(o.first, (CloneR, GroupR)) and placed_nowhere(o.first):

@@ -6,7 +6,8 @@ run anywhere names its unrunnable "running" pseudo-action, one forced by a primi
 that primitive's start; an action after one that cannot run is blocked; a stop waiting for
 a stop that cannot run (a failure with on-fail=block) is blocked and keeps its own reason;
 a migratable resource moving by stop and start after its first moves names the first's stop;
-later members of a group forced along with it are explained by their predecessor."""
+later members of a group forced along with it are explained by their predecessor; a stop
+forced by an interleaved clone's instance on the same node has no explanation."""
 from __future__ import annotations
 
 import re
@@ -67,6 +68,9 @@ EXPECTED: dict[str, list[str]] = {
         "* Restart G1 ( node1 ) due to required X start",
         "* Restart G2 ( node1 ) due to required G1 start",
         "* Restart G3 ( node1 ) due to required G2 start"],
+    "interleaved-instance-stops": [
+        "* Stop A:0 ( node1 ) due to node availability",
+        "* Stop B:0 ( node1 )"],
     "migration-denied-by-moving-first": [
         "* Move A ( node1 -> node2 )",
         "* Move B ( node1 -> node2 ) due to unrunnable A stop"],
