@@ -10,8 +10,6 @@ inotify watches a path, not a descriptor. Where inotify is unavailable,
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import select
 import struct
@@ -35,6 +33,9 @@ class FileEvents:
         self._fd = -1
         if not sys.platform.startswith("linux"):
             return
+        import ctypes  # here, not at module level: a short command (corral status) never needs it
+        import ctypes.util
+
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
             fd = libc.inotify_init1(IN_CLOEXEC | IN_NONBLOCK)
