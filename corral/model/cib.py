@@ -281,7 +281,7 @@ class CibParser:
             if child.tag == "expression":
                 rule.expressions.append(Expression(
                     attribute=child.get("attribute", ""), operation=child.get("operation", "eq"),
-                    value=child.get("value"), value_type=child.get("type", "string"),
+                    value=child.get("value"), value_type=child.get("type") or _default_type(child),
                     value_source=child.get("value-source", "literal")))
             elif child.tag == "date_expression":
                 spec_el = child.find("date_spec")
@@ -372,6 +372,20 @@ class CibParser:
                     add(Order(id=cid, first=first, then=then, first_action=s1.get("action", "start"),
                               then_action=s2.get("action", "start"), kind=kind, symmetrical=symmetrical,
                               require_all=require_all_flags[i]))
+
+
+def _default_type(expr: ET.Element) -> str:
+    """An untyped comparison (lt, gt, lte, gte) is numeric when its value is a number, as
+    Pacemaker compares them: a decimal as a number, else as an integer; anything else, and
+    eq/ne, as strings. (A node value that is no number falls back to a string comparison.)"""
+    value = (expr.get("value") or "").strip()
+    if expr.get("operation", "eq") not in ("lt", "gt", "lte", "gte"):
+        return "string"
+    try:
+        float(value)
+    except ValueError:
+        return "string"
+    return "number" if "." in value else "integer"
 
 
 def parse_cib(root: ET.Element, source: str = "cib") -> Configuration:

@@ -193,3 +193,23 @@ def test_rsc_defaults_selected_by_agent_apply_to_matching_primitives_only() -> N
     assert cfg.rsc_defaults == {"resource-stickiness": "5"}
     assert d.meta == {"is-managed": "false"} and ip.meta == {"target-role": "Stopped"}
     assert isinstance(g, Group) and g.members[0].meta == {}   # the group's own setting wins
+
+
+def test_untyped_ordering_expressions_compare_numbers_as_numbers() -> None:
+    import xml.etree.ElementTree as ET
+
+    from corral.model.cib import parse_cib
+
+    def matches(op: str, value: str, node_value: str) -> bool:
+        cib = f"""<cib><configuration><crm_config/><nodes/><resources>
+          <primitive id="d" class="ocf" provider="pacemaker" type="Dummy"/></resources><constraints>
+          <rsc_location id="l" rsc="d"><rule id="r" score="-INFINITY">
+            <expression id="e" attribute="v" operation="{op}" value="{value}"/></rule></rsc_location>
+          </constraints></configuration></cib>"""
+        rule = parse_cib(ET.fromstring(cib)).locations[0].rules[0]
+        return rule.matches({"v": node_value}, None)
+
+    assert matches("gt", "3.4", "10.4")        # as numbers (as strings, "10.4" < "3.4")
+    assert matches("gt", "3", "10")            # as integers
+    assert not matches("gt", "3", "2.5")       # an integer value against a decimal: numbers
+    assert not matches("eq", "3", "3.0")       # eq/ne stay string comparisons
