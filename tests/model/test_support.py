@@ -31,8 +31,6 @@ CIB = """<cib><configuration><crm_config><cluster_property_set id="o"><nvpair id
 CASES = {
     "notify": ({"clone_meta": '<nvpair id="n" name="notify" value="true"/>'},
                "<clone id='c'> meta_attributes notify: notify='true'"),
-    "clone-min": ({"clone_meta": '<nvpair id="n" name="clone-min" value="2"/>'},
-                  "<clone id='c'> meta_attributes clone-min: clone-min='2'"),
     "require-all": ({"constraints": '<rsc_order id="o" first="a" then="c" require-all="false"/>'},
                     "<rsc_order id='o'> require-all: require-all='false'"),
     "require-all in a set": (
@@ -53,7 +51,7 @@ def _cib(tmp_path: Path, parts: dict[str, str]) -> Path:
 
 
 def test_every_registry_entry_has_a_case_here() -> None:
-    covered = {"notify", "clone-min", "require-all", "resource-discovery", "bundle"}
+    covered = {"notify", "require-all", "resource-discovery", "bundle"}
     assert {u.attribute for u in support.UNSUPPORTED} <= covered
 
 
@@ -79,6 +77,13 @@ def test_simulate_warns_on_stderr_and_still_simulates(tmp_path: Path, case: str)
 
 def test_a_configuration_without_them_loads(tmp_path: Path) -> None:
     assert load(_cib(tmp_path, {"clone_meta": '<nvpair id="n" name="notify" value="false"/>'})).warnings == []
+
+
+def test_implemented_clone_settings_load(tmp_path: Path) -> None:
+    """clone-min, and require-all=false on a plain order after a clone, are scheduled."""
+    parts = {"clone_meta": '<nvpair id="n" name="clone-min" value="2"/>',
+             "constraints": '<rsc_order id="o" first="c" then="a" require-all="false"/>'}
+    assert load(_cib(tmp_path, parts)).warnings == []
 
 
 def test_yaml_is_refused_with_its_line(tmp_path: Path) -> None:

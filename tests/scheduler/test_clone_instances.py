@@ -1,10 +1,11 @@
-"""Clone instance numbers and placement against Pacemaker 2.1.5.
+"""Clone instance numbers, placement and clone-min orders against Pacemaker 2.1.5.
 
 Each data/clones/NAME.xml is a small hand-made CIB; NAME.summary holds the
 Transition Summary lines the real `crm_simulate -x NAME.xml -S` printed for it
 (sorted, normalised as ../shared/conformance/score.py does). Corral must print
 exactly those lines, instance numbers included (docs/scheduler.md, "Clone
-instance numbers", explains the rules these cases pin down).
+instance numbers", explains the rules these cases pin down; the clone-min-*
+cases check orders after a clone with clone-min).
 """
 from __future__ import annotations
 
