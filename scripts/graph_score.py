@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The corpus sits next to the checkout (/work/main -> /work/shared) or next to its worktrees.
+DATA = ROOT / "tests" / "data" / "conformance"
+# The corpus next to the checkout (/work/main -> /work/shared) or its worktrees; else the copy in
+# tests/data/conformance (extracted to a temporary directory).
 CORPUS = next((d / "shared" / "conformance" / "pacemaker-2.1.5" for d in (ROOT.parent, ROOT.parent.parent)
-               if (d / "shared" / "conformance").is_dir()), ROOT.parent / "shared" / "conformance" / "pacemaker-2.1.5")
+               if (d / "shared" / "conformance" / "pacemaker-2.1.5" / "exp").is_dir()), None)
 sys.path.insert(0, str(ROOT / "scripts"))
 from conformance_report import FAMILIES, families  # noqa: E402
 
@@ -153,12 +155,27 @@ def md_row(name: str, scenarios: int, c: Counts) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--corpus", type=Path, default=CORPUS, help="a directory with xml/ and exp/")
     ap.add_argument("--only", default="")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the differing actions and edges")
     ap.add_argument("--relaxed", action="store_true", help="with -v: list the differences without instance numbers")
     ap.add_argument("--markdown", action="store_true", help="print the family table in Markdown")
     args = ap.parse_args()
+    if args.corpus is None:
+        import atexit
+        import shutil
+        import tarfile
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="corral-graph-score-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        for tar_name in ("corpus.tar.xz", "exp.tar.xz"):
+            with tarfile.open(DATA / tar_name) as tar:
+                tar.extractall(tmp, filter="data")
+        args.corpus = tmp
+    if not (args.corpus / "exp").is_dir() or not (args.corpus / "xml").is_dir():
+        print(f"graph_score: {args.corpus} has no xml/ and exp/ directories", file=sys.stderr)
+        return 2
     total = Counts()
     by_family: dict[str, tuple[int, Counts]] = {}
     errors = 0

@@ -82,6 +82,8 @@ class Agent:
         self.halted = threading.Event()    # drained: the agent's threads stop
         self.config: Configuration | None = None
         self.config_revision = 0
+        self._meta_cache: tuple[Configuration, dict] | None = None
+        self.node_modes: dict[str, str] = {}  # this node's operator modes (/corral/operator): standby, maintenance
         self._probed: set[str] = set()
         self._dispatched: set[str] = set()
         self._state_lock = threading.RLock()
@@ -115,7 +117,7 @@ class Agent:
         self.book = HistoryBook()
         self.executor = Executor(self.store, self.node, self.book, self.node_attrs, self._start_failure_fatal,
                                  lambda: self._fencing)
-        self.monitors = RecurringMonitors(self.executor, self.pool)
+        self.monitors = RecurringMonitors(self.executor, self.pool, self.in_maintenance)
         self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
         self.membership.takeover_revision = takeover
         self.watchdog = Watchdog(self.watchdog_cfg, self.node, self.tag, self._watchdog_limit)
@@ -132,7 +134,8 @@ class Agent:
             raise
         threads = [threading.Thread(target=fn, name=name, daemon=True) for fn, name in (
             (self._follow_actions, "actions"), (self._follow_config, "config"),
-            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"))]
+            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"),
+            (self._follow_operator, "operator"))]
         for t in threads:
             t.start()
         self._threads = threads
@@ -172,6 +175,21 @@ class Agent:
         attrs["#uname"] = self.node
         return attrs
 
+    def in_maintenance(self, rid: str) -> bool:
+        """Whether rid's recurring monitors are paused: cluster maintenance-mode, this node's
+        maintenance attribute, or maintenance=true in the resource's (inherited) meta."""
+        cfg = self.config
+        if cfg is None:
+            return False
+        if cfg.option_bool("maintenance-mode", False) or is_true(self.node_attrs().get("maintenance")) \
+                or is_true(self.node_modes.get("maintenance")):
+            return True
+        cached = self._meta_cache
+        if cached is None or cached[0] is not cfg:  # one tree build per configuration, not per check
+            cached = self._meta_cache = (cfg, _base_meta(cfg))
+        meta = cached[1].get(rid.split(":")[0])
+        return meta is not None and is_true(meta[0].get("maintenance", "false"))
+
     def _start_failure_fatal(self) -> bool:
         return self.config.option_bool("start-failure-is-fatal", True) if self.config else True
 
@@ -196,6 +214,7 @@ class Agent:
         self.executor.deferring = True
         self.executor.deferred_fails.clear()
         try:
+            self.membership.announce({"pid": os.getpid(), "since": time.time()})  # before the probes
             with self._probe_lock:
                 self._probe_new()
             fresh: dict[str, str] = {}
@@ -314,9 +333,17 @@ class Agent:
             env = {"OCF_RESKEY_CRM_meta_migrate_source": rec.migrate_source or "",
                    "OCF_RESKEY_CRM_meta_migrate_target": rec.migrate_target or ""}
         probe = rec.task == "monitor" and rec.interval_ms == 0
-        return self.executor.run(rid, spec, rec.task, interval_ms=rec.interval_ms, timeout_s=rec.timeout_s,
-                                 target_rc=7 if probe else target, base=rec.base, env_extra=env,
-                                 migrate=(rec.migrate_source, rec.migrate_target))
+        # A notification is not the resource's state: never in its history, never a fail count.
+        notify = rec.task == "notify"
+        out = self.executor.run(rid, spec, rec.task, interval_ms=rec.interval_ms, timeout_s=rec.timeout_s,
+                                target_rc=7 if probe else target, base=rec.base, env_extra=env,
+                                migrate=(rec.migrate_source, rec.migrate_target), meta=rec.meta,
+                                record=not notify)
+        if notify:
+            log.log(logging.INFO if out.result.rc == 0 else logging.WARNING, "%s notify (%s-%s) on %s: rc=%d",
+                    rid, rec.meta.get("notify_type", "?"), rec.meta.get("notify_operation", "?"), self.node,
+                    out.result.rc)
+        return out
 
     def _follow_config(self) -> None:
         follow(self.store, keys.CONFIG, self._on_config, self.halted)
@@ -330,6 +357,7 @@ class Agent:
         except ValueError as exc:
             log.error("unreadable configuration in the store: %s", exc)
             return
+        self.monitors.resume()  # maintenance may have ended
         if self._serving:  # its own thread: it waits on probes that run in the pool
             threading.Thread(target=self._probe_new_locked, name="probe", daemon=True).start()
 
@@ -353,6 +381,23 @@ class Agent:
                 self._probe_new()
             except Exception:
                 log.exception("probing new resources")
+
+    def _follow_operator(self) -> None:
+        follow(self.store, keys.OPERATOR, self._on_operator, self.halted)
+
+    def _on_operator(self, key: str, value: str | None, _rev: int, _initial: bool) -> None:
+        """The operator's node modes: `corral node maintenance` pauses this node's monitors."""
+        if key != keys.OPERATOR:
+            return
+        from corral.cluster import operator
+
+        try:
+            modes = operator.decode(value).node_modes.get(self.node, {})
+        except ValueError as exc:
+            log.error("unreadable operator state: %s", exc)
+            return
+        self.node_modes = dict(modes)
+        self.monitors.resume()  # maintenance may have ended
 
     def _follow_requests(self) -> None:
         follow(self.store, keys.requests(self.node), self._on_request, self.halted)
@@ -463,6 +508,8 @@ class Agent:
             self._member_listed = True
         elif value is None:
             self._check_expelled("its member key was deleted")
+        elif not self.membership.ours(value):
+            self._check_taken_over()
 
     def _member_listing(self) -> None:
         """After each (re)listing: a delete missed while the watch was down shows as absence."""
@@ -490,6 +537,25 @@ class Agent:
         fenced = (loads(record.value if record else None, {}) or {}).get("fenced") or {}
         by = f" (fenced by {fenced.get('by')}, record {fenced.get('record')})" if fenced else ""
         self._self_fence(f"expelled: {what} while this node was a member{by}", expelled_gen=gen)
+
+    def _check_taken_over(self) -> None:
+        """Our member key rewritten by another agent: it took our name over, having found our
+        heartbeat silent past our own self-fencing limit (membership.wait_unclaimed) -- we were
+        frozen or cut off. Whatever we run, the cluster now counts on the other one: stop."""
+        gen = self._join_gen
+        if not self._serving:
+            return
+        try:
+            kv = self.store.get(keys.member(self.node))
+        except StoreError as exc:
+            log.debug("checking our member key: %s", exc)
+            return
+        if kv is None or self.membership.ours(kv.value):
+            return
+        from corral.agent.membership import describe_claim
+
+        self._self_fence(f"expelled: another agent took over this node's name ({describe_claim(kv.value)})",
+                         expelled_gen=gen)
 
     # --- losing the store and leaving --------------------------------------------------
     def _on_lost(self, reason: str) -> None:

@@ -35,7 +35,7 @@ class NodeClaimed(Exception):
     """Another agent holds this node's name: its member key is present and renewed."""
 
 
-def _claimant(kv_value: str | None) -> str:
+def describe_claim(kv_value: str | None) -> str:
     info = loads(kv_value, {}) or {}
     since = info.get("since")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, int | float) else "?"
@@ -75,7 +75,7 @@ def wait_unclaimed(store: Store, node: str, timing: Timing, stopped: threading.E
     age = max(0.0, time.time() - float(at)) if isinstance(at, int | float) else 0.0
     wait_s = max(2 * every + 0.1, silent_limit - age)
     log.warning("%s: node name held by %s; its agent is dead if its heartbeat stays silent for %.1fs more",
-                node, _claimant(kv.value), wait_s)
+                node, describe_claim(kv.value), wait_s)
     started = time.monotonic()
     while not (stopped is not None and stopped.is_set()):
         time.sleep(min(0.05, timing.renew))
@@ -85,7 +85,7 @@ def wait_unclaimed(store: Store, node: str, timing: Timing, stopped: threading.E
         beat = store.get(keys.heartbeat(node))
         if now.mod_revision != kv.mod_revision or (beat is not None and (
                 first is None or beat.mod_revision != first.mod_revision)):
-            raise NodeClaimed(f"node name {node!r} is already claimed by a running agent ({_claimant(now.value)}) "
+            raise NodeClaimed(f"node name {node!r} is already claimed by a running agent ({describe_claim(now.value)}) "
                               "on this store: its heartbeat advances. Give this agent another --node name, "
                               "or stop the other one first")
         if time.monotonic() - started > wait_s:
@@ -102,10 +102,12 @@ class Membership:
         self.timing = timing
         self.on_lost = on_lost
         self.lease: int | None = None
+        self.joining_lease: int | None = None  # the join marker's, while joining (announce)
         self._last_ok = 0.0  # monotonic send time of the last successful grant/renewal
         self._beat = 0
         self._ever_joined = False
         self._member_value: str | None = None  # what our last join wrote: our claim on the name
+        self._joining_value: str | None = None  # what the join under way writes (its watch event may come first)
         self.takeover_revision: int | None = None  # a dead predecessor's member key we may replace
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -125,30 +127,68 @@ class Membership:
     def joined(self) -> bool:
         return self.lease is not None
 
+    def announce(self, info: dict) -> None:
+        """Publish the lease-bound join marker before the join's probes: the controller then
+        knows this node's agent is on its way and neither fences it nor plans without it."""
+        with self._lock:
+            if self.joining_lease is not None:
+                return
+        lease = self.store.lease_grant(self.timing.ttl)
+        try:
+            self.store.put(keys.joining(self.node), dumps(info), lease)
+        except BaseException:
+            self._revoke(lease)
+            raise
+        with self._lock:
+            self.joining_lease = lease
+
     def join(self, info: dict, ops: list[Put | Delete] | None = None) -> None:
         """Grant a lease and publish the member key (and the persistent node record) with it,
-        in one transaction with `ops` (the node's fresh history)."""
-        claim = self._claim_guard()
+        in one transaction with `ops` (the node's fresh history); the join marker goes."""
+        try:
+            claim = self._claim_guard()
+        except NodeClaimed:
+            self._drop_marker()  # the name is someone else's: our marker must not speak for it
+            raise
         sent = time.monotonic()
+        # Joining a cluster of nobody starts a new life of it: the controller's join window counts
+        # from here, and nodes whose record is older have not been seen since (controller.joining).
+        first = not self.store.get_prefix(keys.MEMBERS)[0]
+        life = [Put(keys.LIFE, dumps({"since": time.time(), "by": self.node}))] if first else []
         lease = self.store.lease_grant(self.timing.ttl)
         value = dumps(info)
+        self._joining_value = value
         try:
-            joined = self.store.txn([claim], [Put(keys.member(self.node), value, lease),
+            joined = self.store.txn([claim], [*life, Put(keys.member(self.node), value, lease),
                                               self._heartbeat(lease),
                                               Put(keys.node(self.node), dumps({"expected": "member"})),
-                                              *(ops or [])]).succeeded
+                                              Delete(keys.joining(self.node)), *(ops or [])]).succeeded
         except BaseException:
             self._revoke(lease)
             raise
         if not joined:
             self._revoke(lease)
+            self._drop_marker()
             kv = self.store.get(keys.member(self.node))
             raise NodeClaimed(f"node name {self.node!r} was claimed by another agent meanwhile "
-                              f"({_claimant(kv.value if kv else None)})")
+                              f"({describe_claim(kv.value if kv else None)})")
         self._member_value = value
         with self._lock:
             self.lease, self._last_ok, self._ever_joined = lease, sent, True
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
         log.info("%s joined the cluster (lease %s, ttl %.1fs)", self.node, lease, self.timing.ttl)
+
+    def _drop_marker(self) -> None:
+        with self._lock:
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
+
+    def ours(self, member_value: str) -> bool:
+        """Whether a member key value is one this agent wrote (its claim on the name)."""
+        return member_value in (self._member_value, self._joining_value)
 
     def _claim_guard(self) -> Compare:
         """Join only if the member key is absent, or still the one our previous join wrote
@@ -161,12 +201,15 @@ class Membership:
             return Compare(keys.member(self.node), "mod_revision", "==", kv.mod_revision)
         if self.takeover_revision is not None and kv.mod_revision == self.takeover_revision:
             return Compare(keys.member(self.node), "mod_revision", "==", kv.mod_revision)
-        raise NodeClaimed(f"node name {self.node!r} is claimed by another agent ({_claimant(kv.value)})")
+        raise NodeClaimed(f"node name {self.node!r} is claimed by another agent ({describe_claim(kv.value)})")
 
     def leave(self) -> None:
         """Clean leave: expected=down first, so the node reads as cleanly offline, not lost."""
         with self._lock:
             lease, self.lease = self.lease, None
+            marker, self.joining_lease = self.joining_lease, None
+        if marker is not None:
+            self._revoke(marker)
         if not self._ever_joined:
             return
         try:
@@ -194,6 +237,16 @@ class Membership:
         wait = self.timing.renew
         while not self._stopped.wait(wait):
             wait = self.timing.renew
+            marker = self.joining_lease
+            if marker is not None:  # best effort: a lapsed marker only makes the controller wait less
+                try:
+                    self.store.lease_keepalive(marker)
+                except LeaseExpired:
+                    with self._lock:
+                        if self.joining_lease == marker:
+                            self.joining_lease = None  # the next join attempt announces again
+                except StoreError as exc:
+                    log.debug("join marker renewal failed: %s", exc)
             lease = self.lease
             if lease is None:
                 continue

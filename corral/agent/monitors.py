@@ -7,11 +7,17 @@ A result is recorded only when it changes, as Pacemaker's executor reports
 recurring operations: a failure bumps the fail count once, and the controller
 re-plans on the history change. A stop, start, promote or demote cancels them;
 a generation counter discards the result of a check that was in flight then.
+
+Maintenance (cluster maintenance-mode, the node's or the resource's maintenance)
+pauses them, as Pacemaker does: a check that falls due is not run, so it records
+no result and counts no failure; resume() runs the paused ones at once when
+maintenance ends.
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -34,12 +40,15 @@ class _Entry:
     last_rc: int | None = None
     last_status: int | None = None
     in_flight: bool = False
+    skipped: bool = False  # fell due while paused
 
 
 class RecurringMonitors:
-    def __init__(self, executor: Executor, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, executor: Executor, pool: ThreadPoolExecutor,
+                 paused: Callable[[str], bool] = lambda _rid: False) -> None:
         self.executor = executor
         self.pool = pool
+        self.paused = paused  # rid -> in maintenance: its checks are not run
         self._entries: dict[tuple[str, int], _Entry] = {}
         self._gen: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -76,6 +85,15 @@ class RecurringMonitors:
                 self._gen[rid] = self._gen.get(rid, 0) + 1
             self._entries.clear()
 
+    def resume(self) -> None:
+        """Run at once the checks that fell due while paused and are no longer paused."""
+        now = time.monotonic()
+        with self._lock:
+            for e in self._entries.values():
+                if e.skipped and not self.paused(e.rid):
+                    e.skipped, e.next_due = False, now
+        self._wake.set()
+
     def active(self) -> list[tuple[str, int]]:
         with self._lock:
             return sorted(self._entries)
@@ -109,6 +127,10 @@ class RecurringMonitors:
 
     def _check(self, e: _Entry) -> None:
         try:
+            if self.paused(e.rid):
+                e.skipped = True
+                return
+            e.skipped = False
             with self.executor.lock_for(e.rid):
                 if not self._valid(e):
                     return

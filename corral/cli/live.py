@@ -106,7 +106,10 @@ def live_inputs(store_url: str) -> tuple[Configuration, ClusterState]:
     except ValueError as exc:
         raise ConfigError(store_url, str(exc)) from None
     finally:
-        store.close()
+        try:
+            store.close()
+        except StoreError:
+            pass
 
 
 # --- corral fence ----------------------------------------------------------------------

@@ -8,19 +8,23 @@ from corral.scheduler.resources import Prim
 
 
 def node_list(tr: Transition) -> list[str]:
-    online = [n.name for n in tr.nodes.values() if n.online and not n.standby and not n.unclean]
-    standby = [n.name for n in tr.nodes.values() if n.online and n.standby]
-    offline = [n.name for n in tr.nodes.values() if not n.online and not n.unclean]
-    unclean = [n.name for n in tr.nodes.values() if n.unclean]
+    """crm_mon's node list: cluster nodes, then remote and guest nodes by state."""
     out = ["  * Node List:"]
-    for name in unclean:
-        out.append(f"    * Node {name}: UNCLEAN (offline)")
-    for name in standby:
-        out.append(f"    * Node {name}: standby")
-    if online:
-        out.append(f"    * Online: [ {' '.join(online)} ]")
-    if offline:
-        out.append(f"    * OFFLINE: [ {' '.join(offline)} ]")
+    for kind, word in (("cluster", "Node"), ("remote", "RemoteNode"), ("guest", "GuestNode")):
+        nodes = [n for n in tr.nodes.values() if n.kind == kind]
+        for n in nodes:
+            if n.unclean or n.unseen:
+                out.append(f"    * {word} {n.name}: UNCLEAN (offline)")
+        for n in nodes:
+            if n.online and n.standby:
+                out.append(f"    * {word} {n.name}: standby")
+        prefix = {"cluster": "", "remote": "Remote", "guest": "Guest"}[kind]
+        online = [n.name for n in nodes if n.online and not n.standby and not n.unclean]
+        offline = [n.name for n in nodes if not n.online and not n.unclean and not n.unseen]
+        if online:
+            out.append(f"    * {prefix}Online: [ {' '.join(online)} ]")
+        if offline:
+            out.append(f"    * {prefix}{'OFFLINE' if kind != 'guest' else 'Offline'}: [ {' '.join(offline)} ]")
     return out
 
 

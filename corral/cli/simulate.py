@@ -78,9 +78,7 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
                 sys.exit(2)
     if not quiet:
         click.echo("Current cluster status:")
-        click.echo("\n".join(render.node_list(tr)))
-        click.echo("")
-        click.echo("\n".join(render.resource_lines(tr, after=False)))
+        click.echo("\n".join(_status_section(tr, after=False)))
         click.echo("")
     if show_scores:
         click.echo("Allocation scores:")
@@ -95,9 +93,15 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
         click.echo("\n".join(render.action_lines(tr)))
         click.echo("")
         click.echo("Revised Cluster Status:")
-        click.echo("\n".join(render.node_list(tr)))
-        click.echo("")
-        click.echo("\n".join(render.resource_lines(tr, after=True)))
+        click.echo("\n".join(_status_section(tr, after=True)))
+
+
+def _status_section(tr, after: bool) -> list[str]:
+    """The status before or after the transition, drawn as `corral status` draws it."""
+    from corral.cli.crm_mon import render_simulated
+    from corral.cluster.status import node_entries, resource_entries
+
+    return render_simulated(node_entries(tr, after=after), resource_entries(tr, after=after))
 
 
 @click.command()

@@ -29,11 +29,17 @@ class Snapshot:
     config_revision: int = 0
     config_error: str | None = None
     config_source: str = ""
+    config_loaded_at: float = 0.0    # when it was loaded or last edited (wall clock)
     operator: OperatorState = field(default_factory=OperatorState)  # node modes, move/ban constraints
     operator_revision: int = 0
     operator_error: str | None = None
     members: dict[str, dict] = field(default_factory=dict)
+    member_revisions: dict[str, int] = field(default_factory=dict)  # member key -> create_revision
+    joining: dict[str, dict] = field(default_factory=dict)          # join markers (agents probing)
     nodes: dict[str, dict] = field(default_factory=dict)            # persistent node records
+    node_revisions: dict[str, int] = field(default_factory=dict)    # node record -> mod_revision
+    life: dict = field(default_factory=dict)                        # /corral/life: the cluster's start
+    life_revision: int = 0
     attrs: dict[str, dict[str, str]] = field(default_factory=dict)       # transient (lifetime reboot)
     node_attrs: dict[str, dict[str, str]] = field(default_factory=dict)  # permanent (lifetime forever)
     history: dict[str, dict[str, HistoryRecord]] = field(default_factory=dict)
@@ -59,7 +65,7 @@ def snapshot_from(kvs: list[KeyValue], revision: int, parse_config: bool = True)
             snap.config_revision = kv.mod_revision
             if parse_config:
                 try:
-                    snap.config, snap.config_source, _ = decode(kv.value)
+                    snap.config, snap.config_source, snap.config_loaded_at = decode(kv.value)
                 except ValueError as exc:  # ConfigError is a ValueError
                     snap.config_error = str(exc)
         elif k == keys.OPERATOR:
@@ -70,8 +76,15 @@ def snapshot_from(kvs: list[KeyValue], revision: int, parse_config: bool = True)
                 snap.operator_error = str(exc)
         elif k.startswith(keys.MEMBERS):
             snap.members[k[len(keys.MEMBERS):]] = loads(kv.value, {}) or {}
+            snap.member_revisions[k[len(keys.MEMBERS):]] = kv.create_revision
+        elif k.startswith(keys.JOINING):
+            snap.joining[k[len(keys.JOINING):]] = loads(kv.value, {}) or {}
+        elif k == keys.LIFE:
+            snap.life = loads(kv.value, {}) or {}
+            snap.life_revision = kv.mod_revision
         elif k.startswith(keys.NODES):
             snap.nodes[k[len(keys.NODES):]] = loads(kv.value, {}) or {}
+            snap.node_revisions[k[len(keys.NODES):]] = kv.mod_revision
         elif k.startswith(keys.ATTRS):
             node, name = keys.split(k, keys.ATTRS)
             snap.attrs.setdefault(node, {})[name] = kv.value

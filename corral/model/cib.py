@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from corral.model.cib_defaults import AgentDefaults, split_rsc_defaults
 from corral.model.config import (
     Clone,
     Colocation,
@@ -68,6 +69,8 @@ class CibParser:
         self.templates: dict[str, ET.Element] = {}
         self.tags: dict[str, list[str]] = {}
         self.warnings: list[str] = []
+        self.agent_defaults: list[AgentDefaults] = []
+        self.enclosing_meta: set[str] = set()   # meta names set by the group/clone being read
 
     def parse(self) -> Configuration:
         conf = self.root.find("configuration")
@@ -77,7 +80,10 @@ class CibParser:
         crm = conf.find("crm_config")
         if crm is not None:
             cfg.options = nvpairs(crm, "cluster_property_set", self.idrefs)
-        cfg.rsc_defaults = nvpairs(conf.find("rsc_defaults"), "meta_attributes", self.idrefs)
+        plain, self.agent_defaults = split_rsc_defaults(conf.find("rsc_defaults"))
+        holder = ET.Element("rsc_defaults")
+        holder.extend(plain)
+        cfg.rsc_defaults = nvpairs(holder, "meta_attributes", self.idrefs)
         cfg.op_defaults = nvpairs(conf.find("op_defaults"), "meta_attributes", self.idrefs)
         for node in conf.findall("nodes/node"):
             self._node(node)
@@ -124,6 +130,15 @@ class CibParser:
         inherited = dict(inherited or {})
         if el.tag in ("group", "clone", "master"):
             inherited.update(nvpairs(el, "instance_attributes", self.idrefs))
+            outer = set(self.enclosing_meta)
+            self.enclosing_meta |= set(nvpairs(el, "meta_attributes", self.idrefs))
+            try:
+                return self._container(el, inherited)
+            finally:
+                self.enclosing_meta = outer
+        return self._container(el, inherited)
+
+    def _container(self, el: ET.Element, inherited: dict[str, str]) -> Primitive | Group | Clone | None:
         if el.tag == "primitive":
             return self._primitive(el, inherited)
         if el.tag == "group":
@@ -156,6 +171,11 @@ class CibParser:
         params.update(nvpairs(el, "instance_attributes", self.idrefs))
         meta = nvpairs(base, "meta_attributes", self.idrefs) if tmpl is not None else {}
         meta.update(nvpairs(el, "meta_attributes", self.idrefs))
+        for block in self.agent_defaults:
+            if block.applies(rsc_class, el.get("provider") or base.get("provider"), rtype):
+                for name, value in block.values.items():
+                    if name not in meta and name not in self.enclosing_meta:
+                        meta[name] = value
         ops = [self._op(op) for op in el.findall("operations/op")]
         if tmpl is not None:
             have = {(o.name, o.interval_ms) for o in ops}

@@ -69,6 +69,7 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
         node.join = ns.get("join", "down")
         node.expected = ns.get("expected")
         node.shutdown = ns.get("shutdown", "0") not in ("0", "", "false")
+        node.fenced_at = _int(ns.get("node_fenced"), 0)
         node.attrs = nvpairs(ns.find("transient_attributes"), "instance_attributes")
         for lrm_rsc in ns.findall("lrm/lrm_resources/lrm_resource"):
             rid = lrm_rsc.get("id", "")

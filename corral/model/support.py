@@ -49,7 +49,6 @@ def _one_of(*values: str) -> Callable[[str], bool]:
 
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
-    Unsupported("clone", "notify", _true, "clone notifications are never sent"),
     Unsupported("rsc_location", "resource-discovery", _one_of("never"),
                 "agents probe every resource on every node they join"),
     Unsupported("rsc_order", "require-all", _false,

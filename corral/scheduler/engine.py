@@ -100,7 +100,14 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     fenced = {n for n, _, _ in fences}
     for p in all_prims:
         if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
-            p.blocked = p.failed = False   # fencing settles what the failed stop could not
+            p.blocked = False   # fencing settles what the failed stop could not
+            # Fenced for its own failure it is still recovered; fenced for another reason
+            # (the node was lost) it simply moves.
+            if not any(nodes[n].unclean_reason == f"{p.id} failed there" for n in p.active if n in nodes):
+                p.failed = False
+        elif fencing and any(n in p.active and n not in fenced for n in p.failed_stop_nodes):
+            p.blocked = True    # its stop failed where no fence will settle it: left alone
+    membership.keep_container_failures()
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
@@ -132,7 +139,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                                   role=p.next_role, current=dict(p.active), scores=dict(p.scores),
                                   failed=p.failed, reasons=list(p.reasons))
                   for p in plans}
-    graph = build_graph(config, tree, index, plans, fences, nodes, fencing)
+    graph = build_graph(config, tree, index, plans, fences, nodes, fencing, state)
     return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
                       fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree, graph=graph)
 
@@ -212,7 +219,7 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
     """Without quorum nothing that needs quorum may start; with policy 'stop' it stops too;
     with 'demote' promoted instances are demoted (left running) and everything else stops."""
     for p, plan in plans.items():
-        if not p.managed or requires(p, fencing) == "nothing":
+        if not p.managed or p.blocked or requires(p, fencing) == "nothing":
             continue
         if plan.start_on is not None:
             plan.start_runnable = False
@@ -260,10 +267,12 @@ def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate
     out: list[tuple[str, str, str]] = []
     for n in nodes.values():
         if n.unclean:
+            member = n.online
             n.online = False
-            # A node never seen is only fenced by a quorate partition (startup fencing);
-            # a node known to be in trouble is fenced regardless.
-            if fencing and (quorate or n.unclean_reason != "node is unclean"):
+            # Without quorum only a member of this partition known to be in trouble is fenced;
+            # a node outside it (never seen, or offline with a failure recorded) may be in the
+            # quorate partition, which decides about it.
+            if fencing and (quorate or (member and n.unclean_reason != "node is unclean")):
                 out.append((n.name, action, n.unclean_reason))
     return out
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from corral.model.config import PROMOTED, STOPPED, Configuration, Operation, parse_interval_ms
+from corral.model.state import ClusterState
 from corral.scheduler.actions import INVERSE, Plan
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.graph import ActionKind, Graph, GraphAction
+from corral.scheduler.graph_notify import add_notifications
 from corral.scheduler.nodes import NodeRt
 from corral.scheduler.ops import find_op, op_timeout_ms, recurring_monitors
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
@@ -45,8 +47,9 @@ def fence_key(node: str, action: str) -> str:
 class GraphBuilder:
     def __init__(self, config: Configuration, tree: ResourceTree, index: ConstraintIndex,
                  plans: dict[Prim, Plan], fences: list[tuple[str, str, str]], nodes: dict[str, NodeRt],
-                 fencing: bool) -> None:
+                 fencing: bool, state: ClusterState | None = None) -> None:
         self.config = config
+        self.state = state
         self.tree = tree
         self.index = index
         self.plans = plans
@@ -95,6 +98,7 @@ class GraphBuilder:
             self._resource(p, plan)
         for top in self.tree.top:
             self._container(top)
+        add_notifications(self)
         for o in self.index.orders:
             self._order(o)
         self._starts_after_fencing()
@@ -208,9 +212,22 @@ class GraphBuilder:
         if clone is not None:
             meta.update(clone_meta(clone))
             meta["clone"] = p.id.rsplit(":", 1)[1] if ":" in p.id else "0"
-        if op is not None and op.on_fail:
-            meta["on_fail"] = op.on_fail
+        if op is not None:
+            meta["name"] = op.name
+            if op.on_fail:
+                meta["on_fail"] = op.on_fail
         return meta
+
+    def instance_meta(self, p: Prim, node: str) -> dict[str, str]:
+        return self._meta(p, node, None, 0)
+
+    @staticmethod
+    def clone_meta(clone: CloneR) -> dict[str, str]:
+        return clone_meta(clone)
+
+    def notify_timeout_ms(self, clone: CloneR, p: Prim | None = None) -> int:
+        prims = [p] if p is not None else clone.primitives()[:1]
+        return op_timeout_ms(prims[0].cfg if prims else None, self.config, "notify", 0)
 
     def _uuid(self, node: str) -> str:
         n = self.nodes.get(node)
@@ -355,17 +372,24 @@ class GraphBuilder:
         self.graph.edges = [(b, a) for b, a in self.graph.edges if by_id[b].runnable or not by_id[a].runnable]
 
     def _starts_after_fencing(self) -> None:
-        """Nothing that requires fencing starts (or is promoted) before the fences are done: it
-        may still be running on a node that is not yet fenced."""
+        """A resource that requires fencing starts only once every node where its state is unknown
+        (no record of it there) is fenced: it might be running there. Where it is known to run, the
+        fence implies its stop, which its start follows already."""
         if not self.fence_actions:
             return
         from corral.scheduler.engine import requires  # engine imports this module
+        known: dict[str, set[str]] = {}
+        for f in self.fence_actions:
+            status = self.state.nodes.get(f.node or "") if self.state is not None else None
+            known[f.node or ""] = {rid.split(":")[0] for rid in (status.history if status else {})}
         for p in self.plans:
             if requires(p, self.fencing) != "fencing":
                 continue
             for a in self.acts.get((p.id, "start"), []):
-                if a.kind == "rsc":
-                    for f in self.fence_actions:
+                if a.kind != "rsc":
+                    continue
+                for f in self.fence_actions:
+                    if p.base not in known[f.node or ""]:
                         self.edge(f, a)
 
 
@@ -382,8 +406,9 @@ def clone_meta(clone: CloneR) -> dict[str, str]:
 
 
 def build_graph(config: Configuration, tree: ResourceTree, index: ConstraintIndex, plans: dict[Prim, Plan],
-                fences: list[tuple[str, str, str]], nodes: dict[str, NodeRt], fencing: bool) -> Graph:
-    return GraphBuilder(config, tree, index, plans, fences, nodes, fencing).build()
+                fences: list[tuple[str, str, str]], nodes: dict[str, NodeRt], fencing: bool,
+                state: ClusterState | None = None) -> Graph:
+    return GraphBuilder(config, tree, index, plans, fences, nodes, fencing, state).build()
 
 
 def _instance_node(inst: Rsc, task: str) -> str | None:

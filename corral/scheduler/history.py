@@ -249,7 +249,7 @@ class HistoryUnpacker:
         for node_name, status in self.state.nodes.items():
             self.fail_counts[node_name] = fail_counts(status.attrs)
             rt = self.nodes.get(node_name)
-            if rt is not None and not rt.online and not rt.unclean and not rt.remote:
+            if rt is not None and not rt.online and not rt.unclean and not rt.remote and not self.fencing:
                 continue  # cleanly down: nothing can be running there
             for rid, hist in status.history.items():
                 self._attach(node_name, rid, hist)

@@ -169,6 +169,12 @@ class Placer:
             self._merge(own, theirs, c.score / INFINITY)
         return own
 
+    @staticmethod
+    def _primary_rank(c: Coloc) -> tuple[int, int, str]:
+        prim = c.primary
+        variant = 0 if isinstance(prim, CloneR) else 1 if isinstance(prim, GroupR) else 2
+        return (-prim.meta_int("priority", 0), variant, prim.id)
+
     def _dependents_of(self, p: Prim) -> list[Coloc]:
         out = list(self.index.as_primary.get(p, []))
         g = p.group
@@ -241,10 +247,11 @@ class Placer:
         return {n.name for n in self.node_list if n.attrs.get(attribute) in values}
 
     def apply_colocations(self, p: Prim, scores: dict[str, int], for_promotion: bool = False) -> None:
-        # Primaries already placed restrict first, so that a primary placed for p's sake
-        # meanwhile sees where p can still go (`self.partial`).
+        # One primary after another (higher priority, clones, groups, then by id, as the
+        # oracle orders them), each placed and then restricting p at once, so that a primary
+        # placed for p's sake later sees where p can still go (`self.partial`).
         colocs = self._colocations_of(p)
-        colocs.sort(key=lambda c: c.primary not in self.done)
+        colocs.sort(key=self._primary_rank)
         for c in colocs:
             if c.dependent_role in (PROMOTED,) and not for_promotion:
                 continue

@@ -84,6 +84,7 @@ def orphaned_connections(config: Configuration, state: ClusterState) -> dict[str
     """Connections that still run but are no longer configured: their node exists until
     they are stopped."""
     configured = {p.id for p in _primitives(config)}
+    configured |= {p.meta["remote-node"] for p in _primitives(config) if p.meta.get("remote-node")}
     out: dict[str, RemoteSpec] = {}
     for status in state.nodes.values():
         if status.remote:
@@ -99,8 +100,8 @@ def expand(config: Configuration, state: ClusterState) -> tuple[Configuration, d
     """A copy of `config` with a node for every remote and guest node, each guest's
     implicit connection resource, and the constraints that tie a resource to the
     container named by its `container` meta attribute."""
-    specs = orphaned_connections(config, state)
-    specs.update(remote_specs(config))
+    specs = remote_specs(config)
+    specs.update(orphaned_connections(config, state))
     has_container_meta = any(p.meta.get("container") for p in _primitives(config))
     if not specs and not has_container_meta:
         return config, specs
@@ -176,6 +177,7 @@ class RemoteMembership:
         self.nodes = nodes
         self.tree = tree
         self.state = state
+        self.failed_containers: list[Prim] = []
 
     def _prim(self, rid: str | None) -> Prim | None:
         p = self.tree.by_id.get(rid or "")
@@ -203,8 +205,8 @@ class RemoteMembership:
             if spec.kind == GUEST:
                 container = self._prim(spec.container)
                 c_host = self.nodes.get(container.current_node or "") if container else None
-                lost = (container is not None and container.failed) or conn.failed or \
-                    (c_host is not None and c_host.unclean)
+                lost = (container is not None and (container.failed or not container.active)) or \
+                    conn.failed or (c_host is not None and c_host.unclean)
                 if running and lost and fencing:
                     node.unclean, node.unclean_reason = True, GUEST_UNCLEAN
                 elif running and host_rt is not None and host_rt.online:
@@ -232,6 +234,10 @@ class RemoteMembership:
                 continue
             if running:
                 node.online = True
+                continue
+            if self.reconnect_wait(conn) and fencing and \
+                    (status.fenced_at or 0) < self._last_failure(conn):
+                node.unclean, node.unclean_reason = True, CONNECTION_LOST  # lost, and not fenced since
                 continue
             if has_resources and fencing and not conn.failed:
                 culprit = next(p for p in prims if spec.name in p.active)
@@ -261,26 +267,41 @@ class RemoteMembership:
         gone (so it is recovered, in place if it may come back); its container recovers."""
         fenced = {n for n, _, _ in fences}
         for spec in self.specs.values():
-            if spec.kind != GUEST or spec.name in fenced:
+            if spec.kind != GUEST:
                 continue
             container = self._prim(spec.container)
             node = self.nodes.get(spec.name)
             if container is None or node is None or not container.active:
                 continue
-            if any(h in fenced for h in container.active):
+            if any(h in fenced and self.nodes[h].kind == CLUSTER for h in container.active if h in self.nodes):
                 node.unclean, node.unclean_reason, node.online = True, GUEST_UNCLEAN, False
-                fences.append((spec.name, action, GUEST_UNCLEAN))
-                fenced.add(spec.name)
+                if spec.name not in fenced:
+                    fences.append((spec.name, action, GUEST_UNCLEAN))
+                    fenced.add(spec.name)
+        self.failed_containers = [c for spec in self.specs.values() if spec.name in fenced
+                                  for c in [self._prim(spec.container)] if c is not None and c.failed]
         for spec in self.specs.values():
-            if spec.name not in fenced:
+            node = self.nodes.get(spec.name)
+            if spec.name not in fenced or spec.kind != GUEST or node is None:
                 continue
-            if spec.kind == GUEST:
-                for p in prims:
-                    if spec.name in p.active and p.managed:
+            inside = [p for p in prims if spec.name in p.active]
+            if node.unclean_reason == GUEST_UNCLEAN:
+                # Lost before this transition (its container or host went): what ran
+                # inside is gone, and is recovered. Otherwise (fenced for what happened
+                # inside) it restarts behind its recovering container.
+                for p in inside:
+                    if p.managed:
                         p.failed = True
-                container = self._prim(spec.container)
-                if container is not None and container.active:
-                    container.failed = True
+            container = self._prim(spec.container)
+            if inside and container is not None and container.active:
+                container.failed = True   # fencing a guest with resources is recovering its container
+                self.failed_containers.append(container)
+
+    def keep_container_failures(self) -> None:
+        """A failed container whose guest is fenced is recovered, even where fencing its
+        host settles the container's failed stop."""
+        for c in self.failed_containers:
+            c.failed = True
 
     def reconnect_wait(self, conn: Prim) -> bool:
         """Whether a failed connection must wait `reconnect_interval` before it is retried."""
@@ -291,6 +312,11 @@ class RemoteMembership:
             interval_s = parse_interval_ms(interval_text) // 1000
         except ValueError:
             return False
+        last = self._last_failure(conn)
+        return last > 0 and last + interval_s > self.state.now
+
+    def _last_failure(self, conn: Prim) -> int:
+        """When the connection last failed on any cluster node (epoch s; 0 if never)."""
         last = 0
         for status in self.state.nodes.values():
             hist = status.history.get(conn.id)
@@ -303,7 +329,7 @@ class RemoteMembership:
             for name, value in status.attrs.items():
                 if name == f"last-failure-{conn.id}" or name.startswith(f"last-failure-{conn.id}#"):
                     last = max(last, int(value) if value.isdigit() else 0)
-        return last > 0 and last + interval_s > self.state.now
+        return last
 
     def place_connections(self, placer: Placer) -> None:
         """Connections are placed before anything else: where resources may go depends on
@@ -330,7 +356,7 @@ class RemoteMembership:
                 node.online = will_run
                 node.unclean = node.unclean and not will_run
             else:
-                node.online = will_run and not node.unclean and not node.unseen
+                node.online = will_run and not node.unclean
 
 
 def restrict(placer_base: dict[Prim, dict[str, int]], specs: dict[str, RemoteSpec],
@@ -352,26 +378,31 @@ def restrict(placer_base: dict[Prim, dict[str, int]], specs: dict[str, RemoteSpe
 
 def guest_fence_lines(summary: list[tuple[str, str, str]],
                       specs: dict[str, RemoteSpec]) -> list[tuple[str, str, str]]:
-    """crm_simulate names the container that carries out a guest's fencing."""
+    """crm_simulate names the container that carries out a guest's fencing (whatever made
+    the guest unclean, the reason shown is the same)."""
     out = []
     for verb, rsc, details in summary:
         spec = specs.get(rsc)
         if verb.startswith("Fence") and spec is not None and spec.kind == GUEST:
-            rsc = f"{rsc} (resource: {spec.container})"
+            rsc, details = f"{rsc} (resource: {spec.container})", f"'{GUEST_UNCLEAN}'"
         out.append((verb, rsc, details))
     return out
 
 
 def remote_order(index: ConstraintIndex, specs: dict[str, RemoteSpec], tree: ResourceTree,
                  prims: list[Prim]) -> None:
-    """What stays on a remote or guest node restarts when the node's connection does (for
-    a guest, when its container does): the node goes away meanwhile."""
+    """What stays on a guest node restarts when its container does: the guest goes away
+    meanwhile. (A remote node's resources survive its connection moving: the node itself
+    keeps running.)"""
     for spec in specs.values():
-        first = tree.by_id.get(spec.container or spec.connection)
-        if first is None:
+        first = tree.by_id.get(spec.container or "")
+        if spec.kind != GUEST or first is None:
             continue
         for p in prims:
             if spec.name in p.active and p.assigned == spec.name and p is not first:
-                index._ord(Ord(id=f"{first.id}-then-{p.id}-on-{spec.name}", first=first, then=p,
-                               first_action="start", then_action="start", kind="Mandatory",
-                               symmetrical=True))
+                o = Ord(id=f"{first.id}-then-{p.id}-on-{spec.name}", first=first, then=p,
+                        first_action="start", then_action="start", kind="Mandatory", symmetrical=True)
+                index._ord(o)
+                # Its guest is what it depends on first (and what explains its restart).
+                index.orders.remove(o)
+                index.orders.insert(0, o)

@@ -23,7 +23,6 @@ Why it is safe across processes:
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import sqlite3
 import threading
@@ -419,52 +418,6 @@ class SqliteStore(Store):
 
 
 _FEED_WAIT_MAX_S = 1.0  # a watch re-checks that its store is open at least this often
-_FULL_CHECK_S = 1.0     # the change feed asks SQLite itself at least this often
-
-
-class _WalHeader:
-    """The WAL-index header at the start of the -shm file (sqlite.org/walformat.html): SQLite
-    rewrites it on every commit (its iChange counter, frame count, salts), so comparing its
-    bytes tells "maybe changed" without a system call. Mapped read-only, and only while the
-    feed's own connection holds the file open, so SQLite never truncates it under the map
-    (it does so only when no connection has it). Any doubt reads as a change."""
-
-    SIZE = 48  # one copy of the header
-
-    def __init__(self, db_path: str) -> None:
-        self._path = db_path + "-shm"
-        self._map: mmap.mmap | None = None
-        self._last = b""
-
-    def _open(self) -> bool:
-        try:
-            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            if os.fstat(fd).st_size < mmap.PAGESIZE:
-                return False
-            self._map = mmap.mmap(fd, mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ)
-            return True
-        except (OSError, ValueError):
-            return False
-        finally:
-            os.close(fd)
-
-    def changed(self) -> bool:
-        if self._map is None and not self._open():
-            return True
-        assert self._map is not None
-        now = self._map[:self.SIZE]
-        if now == self._last:
-            return False
-        self._last = now
-        return True
-
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
 
 
 class _ChangeFeed:
@@ -534,28 +487,18 @@ class _ChangeFeed:
         version: int | None = None
         revision: int | None = None
         expiry = float("inf")  # wall-clock time the next lease runs out
-        header = _WalHeader(self._path) if self._path else None
-        checked = 0.0
         try:
             while not self._closed.is_set():
                 time.sleep(self._interval)  # cheaper than waiting on an Event; close() is seen next tick
                 try:
-                    now = time.monotonic()
-                    # The WAL-index header changes with every commit and costs a memory read to
-                    # look at; the pragma (a read transaction: file locks) runs only when it did,
-                    # and once a second whatever it says (a header we cannot read says "changed").
-                    if header is not None and not header.changed() and now - checked < _FULL_CHECK_S:
-                        if time.time() >= expiry:
-                            expiry = float("inf")  # re-read once the reaping changes the file
-                            self._wake_all()
-                        continue
-                    checked = now
+                    # Never open the -shm or database file behind SQLite's back to peek at it:
+                    # closing such a descriptor drops every POSIX lock this process holds on the
+                    # file, SQLite's own included, and another process may then reset the WAL
+                    # under our readers ("database disk image is malformed"; sqlite.org/howtocorrupt.html).
                     now_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
                     if now_version != version:
                         version = now_version
                         revision, expiry = self._changes(revision)
-                        if header is not None:
-                            header.changed()  # taken as seen: the query read at least this much
                     elif time.time() >= expiry:
                         expiry = float("inf")
                         self._wake_all()
@@ -563,8 +506,6 @@ class _ChangeFeed:
                     revision = None  # trouble: let every watch look for itself
                     self._wake_all()
         finally:
-            if header is not None:
-                header.close()
             self._conn.close()
 
     def _changes(self, since: int | None) -> tuple[int, float]:

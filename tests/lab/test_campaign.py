@@ -26,7 +26,17 @@ from corral.lab.audit import (
     restarts,
     still_running,
 )
-from corral.lab.campaign import BASIC, CTS, FAULTS, Campaign, CampaignReport, FaultResult, _longest_empty
+from corral.lab.campaign import (
+    BASIC,
+    CTS,
+    DEFAULT_KINDS,
+    FAULTS,
+    STARTUP,
+    Campaign,
+    CampaignReport,
+    FaultResult,
+    _longest_empty,
+)
 from corral.lab.corral_sut import AgentTiming
 from corral.lab.etcd import etcd_available
 
@@ -170,7 +180,7 @@ def test_each_runs_every_kind_once_in_a_seeded_order() -> None:
     assert sorted(order) == sorted(CTS)
     assert order == list(Campaign(faults=len(CTS), seed=5, kinds=CTS, each=True).sequence())
     assert list(Campaign(faults=3, seed=5, kinds=("flip",), each=True).sequence()) == ["flip"] * 3
-    assert set(FAULTS) == set(BASIC) | set(CTS)
+    assert set(FAULTS) == set(BASIC) | set(CTS) | set(STARTUP) and set(DEFAULT_KINDS) == set(BASIC) | set(CTS)
     with pytest.raises(ValueError, match="unknown fault kinds"):
         Campaign(faults=1, seed=1, kinds=("flop",))
 

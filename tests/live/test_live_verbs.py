@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from click.testing import CliRunner
 from live_helpers import dummy_rsc
 
@@ -109,3 +110,41 @@ def test_operator_state_and_new_verbs(make_cluster):
 
     # node remove is refused while the node's agent is a member
     corral(c, "node", "remove", first, code=2)
+
+
+@pytest.mark.etcd  # a SIGSTOPped agent may hold SQLite's write lock, which would freeze every node
+def test_a_frozen_agents_name_taken_over_by_its_restart_leaves_one_agent_serving(make_cluster):
+    import os
+    import signal
+
+    from corral.cluster import keys
+
+    c = make_cluster("etcd")
+    c.load("cluster: {stonith-enabled: false}\nresources:" + dummy_rsc("d1", c.workdir))
+    c.start("n1")
+    c.start("n2")
+    c.wait("two nodes online", lambda: sum(n["state"] == "online" for n in c.status()["nodes"]) == 2)
+    node = c.wait_running("d1")
+    c.wait_idle()
+    old = c.nodes[node].proc
+    try:
+        os.kill(old.pid, signal.SIGSTOP)  # frozen: its heartbeat and renewals stop
+        time.sleep(1.0)
+        new = c.start(node).proc          # a restart while the old lease may still hold
+        c.wait("the new agent to hold the name", lambda: (lambda kv: kv is not None and str(new.pid) in kv.value)(
+            c.store.get(keys.member(node))))
+        os.kill(old.pid, signal.SIGCONT)  # the old one wakes up: it must stop serving, not fight
+        time.sleep(3.0)
+        kv = c.store.get(keys.member(node))
+        assert kv is not None and str(new.pid) in kv.value
+        c.wait_running("d1")  # on exactly one node
+        log = c.nodes[node].log.read_text()
+        assert "membership lost" in log or "took over this node's name" in log
+        assert new.poll() is None
+    finally:
+        try:
+            os.kill(old.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        old.kill()
+        old.wait(10)

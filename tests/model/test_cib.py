@@ -165,3 +165,31 @@ def test_cib_and_yaml_describe_the_same_configuration() -> None:
     cfg = parse_cib(ET.parse(EXAMPLES / "three-node.xml").getroot(), "three-node.xml")
     again, _ = parse_yaml_config(dump_yaml_config(cfg), "three-node.yaml")
     assert again == cfg
+
+
+def test_rsc_defaults_selected_by_agent_apply_to_matching_primitives_only() -> None:
+    import xml.etree.ElementTree as ET
+
+    from corral.model.cib import parse_cib
+    from corral.model.config import Group
+
+    cib = """<cib><configuration><crm_config/><nodes/><resources>
+      <primitive id="d" class="ocf" provider="pacemaker" type="Dummy"/>
+      <primitive id="ip" class="ocf" provider="heartbeat" type="IPaddr2"/>
+      <group id="g"><meta_attributes id="g-m"><nvpair id="g1" name="is-managed" value="true"/></meta_attributes>
+        <primitive id="d2" class="ocf" provider="pacemaker" type="Dummy"/></group>
+    </resources><constraints/>
+    <rsc_defaults>
+      <meta_attributes id="all"><nvpair id="a1" name="resource-stickiness" value="5"/></meta_attributes>
+      <meta_attributes id="dummies"><rule id="r1" score="INFINITY">
+        <rsc_expression id="e1" class="ocf" provider="pacemaker"/></rule>
+        <nvpair id="n1" name="is-managed" value="false"/></meta_attributes>
+      <meta_attributes id="ips"><rule id="r2" score="INFINITY" boolean-op="or">
+        <rsc_expression id="e2" type="IPaddr2"/><rsc_expression id="e3" type="IPaddr"/></rule>
+        <nvpair id="n2" name="target-role" value="Stopped"/></meta_attributes>
+    </rsc_defaults></configuration></cib>"""
+    cfg = parse_cib(ET.fromstring(cib))
+    d, ip, g = cfg.resources
+    assert cfg.rsc_defaults == {"resource-stickiness": "5"}
+    assert d.meta == {"is-managed": "false"} and ip.meta == {"target-role": "Stopped"}
+    assert isinstance(g, Group) and g.members[0].meta == {}   # the group's own setting wins

@@ -225,3 +225,89 @@ def test_unrunnable_actions_order_nothing():
     b = act(g, "b_start_0")
     assert not b.runnable
     assert not [e for e in g.edges if e[0] == b.id]
+
+
+NOTIFY = '<nvpair id="c-n" name="notify" value="true"/>'
+
+
+def test_notifications_around_a_move_of_a_copy():
+    # d runs on n1 and n2; n2 is banned: its copy stops there and starts on n3.
+    cons = '<rsc_location id="l" rsc="c" node="n2" score="-INFINITY"/>'
+    g = graph(cib(clone("c", "d", NOTIFY + '<nvpair id="c-m" name="clone-max" value="2"/>'), cons,
+                  running_on({"n1": ["d:0"], "n2": ["d:1"]})))
+    pre_stop, pre_stop_ok = act(g, "c_pre_notify_stop_0"), act(g, "c_confirmed-pre_notify_stop_0")
+    post_stop, post_stop_ok = act(g, "c_post_notify_stopped_0"), act(g, "c_confirmed-post_notify_stopped_0")
+    pre_start = act(g, "c_pre_notify_start_0")
+    post_start_ok = act(g, "c_confirmed-post_notify_running_0")
+    assert pre_stop.kind == "pseudo" and pre_stop.meta["notify_type"] == "pre"
+    assert post_stop.meta["notify_key_operation"] == "stopped" and post_stop.meta["notify_operation"] == "stop"
+    assert post_stop_ok.meta["notify_key_type"] == "confirmed-post"
+    stop = next(a for a in g.actions if a.task == "stop" and a.kind == "rsc")
+    start = next(a for a in g.actions if a.task == "start" and a.kind == "rsc")
+    assert stop.node == "n2" and start.node == "n3"
+    # Pre-stop goes to both running copies, post-stop only to the survivor on n1.
+    pre_stop_targets = sorted(a.node for a in g.actions if a.kind == "notify" and a.key.endswith("pre_notify_stop_0"))
+    post_stop_targets = sorted(a.node for a in g.actions if a.kind == "notify" and a.key.endswith("post_notify_stop_0"))
+    assert pre_stop_targets == ["n1", "n2"] and post_stop_targets == ["n1"]
+    # Post-start goes to the survivor and the copy that just started.
+    post_start = sorted(a.node for a in g.actions if a.kind == "notify" and a.key.endswith("post_notify_start_0"))
+    assert post_start == ["n1", "n3"]
+    # The rounds in order: pre-stop, the stop, post-stop, pre-start, the start, post-start.
+    assert before(g, pre_stop_ok, stop) and before(g, stop, post_stop) and before(g, post_stop_ok, pre_start)
+    assert before(g, act(g, "c_confirmed-pre_notify_start_0"), start) and before(g, start, act(g, "c_post_notify_running_0"))
+    # The lists: sorted resources, nodes in the same order, an empty list a single space.
+    n = next(a for a in g.actions if a.kind == "notify" and a.node == "n1" and a.key.endswith("pre_notify_stop_0"))
+    assert n.meta["notify_stop_resource"] == stop.rsc and n.meta["notify_stop_uname"] == "n2"
+    assert n.meta["notify_start_resource"] == start.rsc and n.meta["notify_start_uname"] == "n3"
+    assert n.meta["notify_active_resource"] == "d:0 d:1" and n.meta["notify_active_uname"] == "n1 n2"
+    assert n.meta["notify_promote_resource"] == " " and n.meta["notify_master_uname"] == " "
+    assert n.meta["notify_all_uname"] == "n1 n2 n3" and n.meta["notify_operation"] == "stop"
+    assert stop.meta["notify_stop_resource"] == stop.rsc  # the copies' own actions carry the lists too
+    assert "notify_type" not in stop.meta
+    assert post_start_ok.id in {b for b, a in g.edges if a in {m.id for m in g.actions if m.task == "monitor"}} \
+        or not [m for m in g.actions if m.task == "monitor"]
+
+
+def test_no_notifications_without_notify():
+    g = graph(cib(clone("c", "d")))
+    assert not [a for a in g.actions if a.kind == "notify" or "notify" in a.key]
+
+
+def test_promotion_round_notifies_the_allocated_copies():
+    ms = ('<clone id="ms"><meta_attributes id="ms-m"><nvpair id="ms-p" name="promotable" value="true"/>'
+          '<nvpair id="ms-n" name="notify" value="true"/></meta_attributes>'
+          '<primitive id="s" class="ocf" provider="pacemaker" type="Stateful"><operations>'
+          '<op id="s-m1" name="monitor" interval="10s" role="Promoted"/>'
+          '<op id="s-m2" name="monitor" interval="11s" role="Unpromoted"/></operations></primitive></clone>')
+    g = graph(cib(ms, '<rsc_location id="lp" rsc="ms" node="n1" score="100" role="Promoted"/>'))
+    promote = next(a for a in g.actions if a.task == "promote" and a.kind == "rsc")
+    pre, post_ok = act(g, "ms_pre_notify_promote_0"), act(g, "ms_confirmed-post_notify_promoted_0")
+    assert before(g, act(g, "ms_confirmed-post_notify_running_0"), pre)  # after the start round
+    targets = sorted(a.node for a in g.actions if a.kind == "notify" and a.key.endswith("pre_notify_promote_0"))
+    assert targets == ["n1", "n2", "n3"]
+    assert before(g, act(g, "ms_confirmed-pre_notify_promote_0"), promote)
+    mon = next(a for a in g.actions if a.task == "monitor" and a.rsc == promote.rsc)
+    assert mon.meta["role"] == "Promoted" and mon.meta["op_target_rc"] == "8"
+    assert (post_ok.id, mon.id) in g.edges
+    assert promote.meta["promoted_max"] == "1" and promote.meta["master_max"] == "1"
+
+
+def test_fencing_implies_the_stop_and_orders_starts_of_unknown_state():
+    lost = ('<node_state id="2" uname="n2" in_ccm="false" crmd="offline" join="member" expected="member">'
+            '<lrm id="2"><lrm_resources><lrm_resource id="a" class="ocf" provider="heartbeat" type="Dummy">'
+            '<lrm_rsc_op id="a_last_2" operation="start" call-id="2" rc-code="0" op-status="0" interval="0"'
+            ' transition-key="1:1:0:x"/></lrm_resource></lrm_resources></lrm></node_state>')
+    status = NODE_UP.format(i=1, n="n1", lrm="") + lost + NODE_UP.format(i=3, n="n3", lrm="")
+    fenced_cluster = '<nvpair id="o2" name="stonith-enabled" value="true"/>'
+    xml = cib(dummy("a") + dummy("b"), status=status).replace(
+        '<nvpair id="o1" name="stonith-enabled" value="false"/>', fenced_cluster)
+    g = graph(xml)
+    fence = act(g, "stonith-n2-reboot", "n2")
+    assert fence.kind == "fence" and fence.timeout_ms == 60000
+    stop = act(g, "a_stop_0")
+    assert stop.kind == "pseudo" and (fence.id, stop.id) in g.edges  # the fence stops it
+    start_a = next(x for x in g.actions if x.key == "a_start_0" and x.kind == "rsc")
+    assert before(g, stop, start_a)
+    # b has no record on n2: it might run there, so its start waits for the fence.
+    start_b = next(x for x in g.actions if x.key == "b_start_0")
+    assert (fence.id, start_b.id) in g.edges
