@@ -10,6 +10,7 @@ in tests/model/test_support.py that names it), nothing else.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -48,10 +49,11 @@ def _one_of(*values: str) -> Callable[[str], bool]:
 
 
 UNSUPPORTED: tuple[Unsupported, ...] = (
-    Unsupported("clone", "clone-min", _any, "dependents would not wait for that many instances"),
     Unsupported("rsc_location", "resource-discovery", _one_of("never"),
                 "agents probe every resource on every node they join"),
-    Unsupported("rsc_order", "require-all", _false, "the then-side would wait for all of the first side, not for any one"),
+    Unsupported("rsc_order", "require-all", _false,
+                "outside a plain order after a clone, the then-side would wait for all of the first side, "
+                "not for any one"),
     Unsupported("resource", "bundle", _any, "bundles (containers) are not run"),
 )
 
@@ -100,8 +102,14 @@ def findings(config: Configuration) -> list[Finding]:
                     out.append(Finding(rsc, "agent", entry.message(rsc.agent)))
     for loc in config.locations:
         out += _attr_findings(loc, "rsc_location", {"resource-discovery": loc.discovery})
+    clones = {r.id for r in config.resources if isinstance(r, Clone)}
+    per_id = Counter(o.id for o in config.orders)
     for order in config.orders:
-        out += _attr_findings(order, "rsc_order", {"require-all": "true" if order.require_all else "false"})
+        # require-all=false is implemented for a plain order after a clone (any one instance
+        # will do); not in sets, where it means "any one of the set's resources".
+        implemented = order.first in clones and per_id[order.id] == 1
+        out += _attr_findings(order, "rsc_order",
+                              {"require-all": "true" if order.require_all or implemented else "false"})
     for node in config.nodes.values():
         out += _attr_findings(node, "node", {"type": node.kind})
     for entry in config.unsupported:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from corral.scheduler.clone_orders import clone_min, unrunnable_reason
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
 from corral.scheduler.reasons import (
@@ -188,7 +189,8 @@ class ActionPlanner:
         """Which primitives of 'first' each primitive of 'then' depends on."""
         firsts = self._prims(o.first)
         thens = self._prims(o.then)
-        if isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
+        if isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave \
+                and not clone_min(o):
             out = []
             for t in thens:
                 node = t.assigned or t.current_node
@@ -208,13 +210,15 @@ class ActionPlanner:
             rounds += 1
             for o in mandatory:
                 for firsts, thens in self._pairs(o):
-                    if self._first_forces(o, firsts, thens):
+                    if clone_min(o):
+                        pass  # the then side follows the count of instances, not each one starting
+                    elif self._first_forces(o, firsts, thens):
                         for t in thens:
                             if o.then_action in ("start", "promote") and self._restartable(t, o.then_action):
                                 if self._require(t, o.then_action):
                                     changed = True
                                     self._explain(t, f"required {o.first.id} {action_name(o.first, o.first_action)}")
-                    if o.symmetrical:
+                    if o.symmetrical and not clone_min(o):
                         inv_first = INVERSE.get(o.first_action, o.first_action)
                         inv_then = INVERSE.get(o.then_action, o.then_action)
                         if self._first_forces_inverse(o, firsts, thens, inv_first):
@@ -289,6 +293,13 @@ class ActionPlanner:
             return any(p.next_role == PROMOTED and self.plans.get(p, Plan(p)).promote_runnable for p in prims)
         return True
 
+    def _runnable_instances(self, clone: Rsc) -> int:
+        """How many of a clone's instances will be running (placed, and able to start)."""
+        assert isinstance(clone, CloneR)
+        return sum(1 for inst in clone.instances
+                   if all(p.assigned is not None and p.next_role != STOPPED
+                          and self.plans.get(p, Plan(p)).start_runnable for p in inst.primitives()))
+
     def _runnability(self) -> None:
         changed = True
         rounds = 0
@@ -298,8 +309,11 @@ class ActionPlanner:
             for o in self.index.orders:
                 if o.kind != "Mandatory" or o.first_action not in ("start", "promote"):
                     continue
+                need = clone_min(o)
                 for firsts, thens in self._pairs(o):
-                    if isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
+                    if need:
+                        ok = self._runnable_instances(o.first) >= need
+                    elif isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
                         ok = any(f.assigned is not None and f.next_role != STOPPED
                                  and self.plans.get(f, Plan(f)).start_runnable
                                  and (o.first_action != "promote" or f.next_role == PROMOTED) for f in firsts)
@@ -313,7 +327,9 @@ class ActionPlanner:
                             continue
                         if o.then_action == "start" and plan.start_runnable:
                             plan.start_runnable = False
-                            if not ((plan.reason or plan.unexplained) and t.active):  # a stop explained stays so
+                            if need:
+                                plan.reason = unrunnable_reason(o)
+                            elif not ((plan.reason or plan.unexplained) and t.active):  # a stop explained stays so
                                 plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
                             changed = True
                             if (o.symmetrical and t.active and t.managed and not t.blocked

@@ -29,8 +29,6 @@ CIB = """<cib><configuration><crm_config><cluster_property_set id="o"><nvpair id
 
 # (what the CIB says, the place and attribute the error must name)
 CASES = {
-    "clone-min": ({"clone_meta": '<nvpair id="n" name="clone-min" value="2"/>'},
-                  "<clone id='c'> meta_attributes clone-min: clone-min='2'"),
     "require-all": ({"constraints": '<rsc_order id="o" first="a" then="c" require-all="false"/>'},
                     "<rsc_order id='o'> require-all: require-all='false'"),
     "require-all in a set": (
@@ -51,7 +49,7 @@ def _cib(tmp_path: Path, parts: dict[str, str]) -> Path:
 
 
 def test_every_registry_entry_has_a_case_here() -> None:
-    covered = {"clone-min", "require-all", "resource-discovery", "bundle"}
+    covered = {"require-all", "resource-discovery", "bundle"}
     assert {u.attribute for u in support.UNSUPPORTED} <= covered
 
 
@@ -79,19 +77,18 @@ def test_a_configuration_without_them_loads(tmp_path: Path) -> None:
     assert load(_cib(tmp_path, {"clone_meta": '<nvpair id="n" name="notify" value="false"/>'})).warnings == []
 
 
+def test_implemented_clone_settings_load(tmp_path: Path) -> None:
+    """clone-min, and require-all=false on a plain order after a clone, are scheduled."""
+    parts = {"clone_meta": '<nvpair id="n" name="clone-min" value="2"/>',
+             "constraints": '<rsc_order id="o" first="c" then="a" require-all="false"/>'}
+    assert load(_cib(tmp_path, parts)).warnings == []
+
+
 def test_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "cfg.yaml"
-    path.write_text("nodes: [{name: n1}]\nresources:\n  - clone: c\n    of: {id: b, agent: ocf:heartbeat:Dummy}\n"
-                    "    meta: {clone-min: 2}\n")
-    with pytest.raises(ConfigError, match=r"cfg.yaml:5: resources\[0\]\.meta\.clone-min: clone-min='2' is not"):
+    path.write_text("nodes: [{name: n1}]\nresources:\n  - {id: b, agent: ocf:heartbeat:Dummy}\nconstraints:\n"
+                    "  - location: {rsc: b, node: n1, score: 10,\n               resource-discovery: never}\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml:6: constraints\[0\]\.location\.resource-discovery: "
+                                          r"resource-discovery='never' is not"):
         load(path)
-    assert any("clone-min" in w for w in load(path, unsupported="warn").warnings)
-
-
-def test_rsc_defaults_count_for_clones(tmp_path: Path) -> None:
-    path = _cib(tmp_path, {})
-    text = path.read_text().replace("</crm_config>", "</crm_config>" + '<crm_config/><rsc_defaults><meta_attributes id="d">'
-                                    '<nvpair id="dn" name="clone-min" value="1"/></meta_attributes></rsc_defaults>')
-    path.write_text(text)
-    with pytest.raises(ConfigError, match="rsc_defaults"):
-        load(path)
+    assert any("resource-discovery" in w for w in load(path, unsupported="warn").warnings)
