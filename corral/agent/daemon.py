@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +35,7 @@ from corral.agent.attr_tools import (
 )
 from corral.agent.book import HistoryBook
 from corral.agent.executor import Executor, Outcome
-from corral.agent.membership import Membership
+from corral.agent.membership import Membership, NodeClaimed, wait_unclaimed
 from corral.agent.monitors import RecurringMonitors
 from corral.agent.watchdog import TAG_ENV, Watchdog, margin, node_tag, resolve
 from corral.cluster import configstore, keys
@@ -42,7 +43,7 @@ from corral.cluster.follow import follow
 from corral.cluster.records import DONE, PENDING, ActionRecord, AgentSpec, loads
 from corral.cluster.resources import exec_id, op_timeout_s, recurring_monitors, spec_of
 from corral.cluster.timing import Timing, with_store_timeout
-from corral.controller.liveness import Liveness
+from corral.controller.liveness import Liveness, heartbeat_timeout
 from corral.controller.takeover import Takeover
 from corral.model.config import PROMOTED, STARTED, Configuration, Primitive, is_true
 from corral.resource_agents.environment import DEFAULT_PATH, RSCTMP_ENV, rsctmp_dir
@@ -81,6 +82,8 @@ class Agent:
         self.halted = threading.Event()    # drained: the agent's threads stop
         self.config: Configuration | None = None
         self.config_revision = 0
+        self._meta_cache: tuple[Configuration, dict] | None = None
+        self.node_modes: dict[str, str] = {}  # this node's operator modes (/corral/operator): standby, maintenance
         self._probed: set[str] = set()
         self._dispatched: set[str] = set()
         self._state_lock = threading.RLock()
@@ -102,6 +105,9 @@ class Agent:
             os.environ[RSCTMP_ENV] = self.rsctmp
         os.environ[TAG_ENV] = self.tag  # inherited by every agent and service run here: what a watchdog kills
         self.store = open_store(self.url)
+        # Before anything that touches this node's name (its attribute socket, watchdog tag, keys):
+        # a second agent for a name that is in use must leave the real one alone.
+        takeover = wait_unclaimed(self.store, self.node, self.timing, self.stopped)
         self._export_attr_tools()
         lease_store = open_store(self.url)       # renewals never queue behind other work
         self.elect_store = open_store(self.url)
@@ -111,15 +117,25 @@ class Agent:
         self.book = HistoryBook()
         self.executor = Executor(self.store, self.node, self.book, self.node_attrs, self._start_failure_fatal,
                                  lambda: self._fencing)
-        self.monitors = RecurringMonitors(self.executor, self.pool)
+        self.monitors = RecurringMonitors(self.executor, self.pool, self.in_maintenance)
         self.membership = Membership(lease_store, self.node, self.timing, self._on_lost)
+        self.membership.takeover_revision = takeover
         self.watchdog = Watchdog(self.watchdog_cfg, self.node, self.tag, self._watchdog_limit)
         self.watchdog.start()  # before anything can start a resource
         self._read_config()
-        self._join_until_done()
+        try:
+            self._join_until_done()
+        except NodeClaimed:  # lost a race for the name: nothing was started, leave quietly
+            self.watchdog.close()
+            self.membership.close()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            if self.attr_server is not None:
+                self.attr_server.close()
+            raise
         threads = [threading.Thread(target=fn, name=name, daemon=True) for fn, name in (
             (self._follow_actions, "actions"), (self._follow_config, "config"),
-            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"))]
+            (self._follow_requests, "requests"), (self._campaign, "campaign"), (self._follow_member, "member"),
+            (self._follow_operator, "operator"))]
         for t in threads:
             t.start()
         self._threads = threads
@@ -159,6 +175,21 @@ class Agent:
         attrs["#uname"] = self.node
         return attrs
 
+    def in_maintenance(self, rid: str) -> bool:
+        """Whether rid's recurring monitors are paused: cluster maintenance-mode, this node's
+        maintenance attribute, or maintenance=true in the resource's (inherited) meta."""
+        cfg = self.config
+        if cfg is None:
+            return False
+        if cfg.option_bool("maintenance-mode", False) or is_true(self.node_attrs().get("maintenance")) \
+                or is_true(self.node_modes.get("maintenance")):
+            return True
+        cached = self._meta_cache
+        if cached is None or cached[0] is not cfg:  # one tree build per configuration, not per check
+            cached = self._meta_cache = (cfg, _base_meta(cfg))
+        meta = cached[1].get(rid.split(":")[0])
+        return meta is not None and is_true(meta[0].get("maintenance", "false"))
+
     def _start_failure_fatal(self) -> bool:
         return self.config.option_bool("start-failure-is-fatal", True) if self.config else True
 
@@ -183,6 +214,7 @@ class Agent:
         self.executor.deferring = True
         self.executor.deferred_fails.clear()
         try:
+            self.membership.announce({"pid": os.getpid(), "since": time.time()})  # before the probes
             with self._probe_lock:
                 self._probe_new()
             fresh: dict[str, str] = {}
@@ -196,7 +228,9 @@ class Agent:
                    for kv in self.store.get_prefix(prefix)[0]]
             ops: list[Put | Delete] = [Delete(k) for k in old if k not in fresh]
             ops += [Put(k, v) for k, v in fresh.items()]
-            self.membership.join({"pid": os.getpid(), "since": time.time(), "url": self.url.split("?")[0],
+            self.membership.join({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
+                                  "url": self.url.split("?")[0], "renew": self.timing.renew,
+                                  "store_timeout": self.timing.store_timeout,
                                   "candidate": self.campaign_enabled}, ops)
         finally:
             self.executor.deferring = False
@@ -299,9 +333,17 @@ class Agent:
             env = {"OCF_RESKEY_CRM_meta_migrate_source": rec.migrate_source or "",
                    "OCF_RESKEY_CRM_meta_migrate_target": rec.migrate_target or ""}
         probe = rec.task == "monitor" and rec.interval_ms == 0
-        return self.executor.run(rid, spec, rec.task, interval_ms=rec.interval_ms, timeout_s=rec.timeout_s,
-                                 target_rc=7 if probe else target, base=rec.base, env_extra=env,
-                                 migrate=(rec.migrate_source, rec.migrate_target))
+        # A notification is not the resource's state: never in its history, never a fail count.
+        notify = rec.task == "notify"
+        out = self.executor.run(rid, spec, rec.task, interval_ms=rec.interval_ms, timeout_s=rec.timeout_s,
+                                target_rc=7 if probe else target, base=rec.base, env_extra=env,
+                                migrate=(rec.migrate_source, rec.migrate_target), meta=rec.meta,
+                                record=not notify)
+        if notify:
+            log.log(logging.INFO if out.result.rc == 0 else logging.WARNING, "%s notify (%s-%s) on %s: rc=%d",
+                    rid, rec.meta.get("notify_type", "?"), rec.meta.get("notify_operation", "?"), self.node,
+                    out.result.rc)
+        return out
 
     def _follow_config(self) -> None:
         follow(self.store, keys.CONFIG, self._on_config, self.halted)
@@ -315,6 +357,7 @@ class Agent:
         except ValueError as exc:
             log.error("unreadable configuration in the store: %s", exc)
             return
+        self.monitors.resume()  # maintenance may have ended
         if self._serving:  # its own thread: it waits on probes that run in the pool
             threading.Thread(target=self._probe_new_locked, name="probe", daemon=True).start()
 
@@ -338,6 +381,23 @@ class Agent:
                 self._probe_new()
             except Exception:
                 log.exception("probing new resources")
+
+    def _follow_operator(self) -> None:
+        follow(self.store, keys.OPERATOR, self._on_operator, self.halted)
+
+    def _on_operator(self, key: str, value: str | None, _rev: int, _initial: bool) -> None:
+        """The operator's node modes: `corral node maintenance` pauses this node's monitors."""
+        if key != keys.OPERATOR:
+            return
+        from corral.cluster import operator
+
+        try:
+            modes = operator.decode(value).node_modes.get(self.node, {})
+        except ValueError as exc:
+            log.error("unreadable operator state: %s", exc)
+            return
+        self.node_modes = dict(modes)
+        self.monitors.resume()  # maintenance may have ended
 
     def _follow_requests(self) -> None:
         follow(self.store, keys.requests(self.node), self._on_request, self.halted)
@@ -381,11 +441,20 @@ class Agent:
         # Heartbeats, to take over from a controller whose node fell silent (controller.takeover).
         liveness = Liveness(self.node)
         takeover = Takeover(self.elect_store, self.node, liveness)
-        threading.Thread(target=follow, name="heartbeats", daemon=True,
-                         args=(self.store, keys.HEARTBEATS,
-                               lambda k, v, _r, _i: liveness.beat(k[len(keys.HEARTBEATS):], v),
-                               self.halted)).start()
+        heartbeats: threading.Event | None = None  # set to stop following them
         while not self.halted.wait(self.timing.renew):
+            # Only a takeover reads heartbeats here, and only with heartbeat-timeout set: follow
+            # them only then, or every beat of every node wakes this agent for nothing.
+            needed = self.config is not None and heartbeat_timeout(self.config) > 0
+            if needed and heartbeats is None:
+                heartbeats = threading.Event()
+                threading.Thread(target=follow, name="heartbeats", daemon=True,
+                                 args=(self.store, keys.HEARTBEATS,
+                                       lambda k, v, _r, _i: liveness.beat(k[len(keys.HEARTBEATS):], v),
+                                       heartbeats)).start()  # set when halted too (below)
+            elif not needed and heartbeats is not None:
+                heartbeats.set()
+                heartbeats = None
             try:
                 if not (self.campaign_enabled and self._serving):
                     if election.lease is not None:
@@ -402,6 +471,8 @@ class Agent:
                         self.controller_thread.start()
             except StoreError as exc:
                 log.debug("campaign: %s", exc)
+        if heartbeats is not None:
+            heartbeats.set()
         try:
             if election.lease is not None:
                 election.resign()
@@ -437,6 +508,8 @@ class Agent:
             self._member_listed = True
         elif value is None:
             self._check_expelled("its member key was deleted")
+        elif not self.membership.ours(value):
+            self._check_taken_over()
 
     def _member_listing(self) -> None:
         """After each (re)listing: a delete missed while the watch was down shows as absence."""
@@ -464,6 +537,25 @@ class Agent:
         fenced = (loads(record.value if record else None, {}) or {}).get("fenced") or {}
         by = f" (fenced by {fenced.get('by')}, record {fenced.get('record')})" if fenced else ""
         self._self_fence(f"expelled: {what} while this node was a member{by}", expelled_gen=gen)
+
+    def _check_taken_over(self) -> None:
+        """Our member key rewritten by another agent: it took our name over, having found our
+        heartbeat silent past our own self-fencing limit (membership.wait_unclaimed) -- we were
+        frozen or cut off. Whatever we run, the cluster now counts on the other one: stop."""
+        gen = self._join_gen
+        if not self._serving:
+            return
+        try:
+            kv = self.store.get(keys.member(self.node))
+        except StoreError as exc:
+            log.debug("checking our member key: %s", exc)
+            return
+        if kv is None or self.membership.ours(kv.value):
+            return
+        from corral.agent.membership import describe_claim
+
+        self._self_fence(f"expelled: another agent took over this node's name ({describe_claim(kv.value)})",
+                         expelled_gen=gen)
 
     # --- losing the store and leaving --------------------------------------------------
     def _on_lost(self, reason: str) -> None:
@@ -557,6 +649,9 @@ class Agent:
                 return
             except StoreError as exc:
                 log.debug("rejoin: %s", exc)
+            except NodeClaimed as exc:  # another agent took our name while we were out
+                log.error("%s: cannot rejoin: %s", self.node, exc)
+                self.stopped.wait(self.timing.ttl)
 
     def _stop_all(self, timeout_s: Callable[[str], float], parallel: bool,
                   until: float | None = None, keep: Iterable[str] = (),
@@ -723,3 +818,4 @@ def _primitives(cfg: Configuration | None) -> Iterator[Primitive]:
             yield from child.members
         elif isinstance(child, Primitive):
             yield child
+

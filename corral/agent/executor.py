@@ -38,6 +38,7 @@ from corral.resource_agents import (
     ResourceSpec,
     runner_for,
 )
+from corral.resource_agents.environment import meta_environment
 from corral.store import Compare, Put, Store, StoreError
 
 log = logging.getLogger("corral.agent")
@@ -82,13 +83,17 @@ class Executor:
     def run(self, rid: str, spec: AgentSpec, task: str, *, interval_ms: int = 0, timeout_s: float = 20.0,
             target_rc: int = 0, base: str | None = None, env_extra: dict[str, str] | None = None,
             migrate: tuple[str | None, str | None] = (None, None), locked: bool = False,
-            record: bool = True, lock_wait: float | None = None) -> Outcome:
+            record: bool = True, lock_wait: float | None = None, meta: dict[str, str] | None = None) -> Outcome:
         """Execute one operation and record it.
 
+        meta: the action's own meta attributes (the controller's graph), exported as
+        OCF_RESKEY_CRM_meta_<name> on top of the resource's.
         locked: the caller holds the resource's lock and flushes (Outcome.fail) itself.
         lock_wait: give up waiting for the lock after that many seconds and run anyway
         (self-fencing must not wait behind a long operation).
         """
+        if meta:  # the environment only: the history keeps the resource's own spec
+            env_extra = {**meta_environment(rid, meta), **(env_extra or {})}
         if locked:
             return self._run(rid, spec, task, interval_ms, timeout_s, target_rc, base or rid, env_extra,
                              migrate, record)

@@ -16,10 +16,10 @@ def lab() -> None:
 @click.option("--faults", type=click.IntRange(1, 1000), default=10, show_default=True, help="faults to inject")
 @click.option("--seed", type=int, default=1, show_default=True, help="seed of the fault sequence")
 @click.option("--hosts", type=click.IntRange(3, 9), default=3, show_default=True, help="server hosts")
-@click.option("--kinds", default="", help="comma-separated fault kinds (default: all): crash, partition, "
+@click.option("--kinds", default="", help="comma-separated fault kinds (default: all but cold-start): crash, partition, "
                                           "kill-agent, resource-fail, standby, restart, etcd-loss, "
                                           "simul-stop-start, stop-one-by-one, flip, maintenance, reattach, "
-                                          "near-quorum, etcd-majority-loss")
+                                          "near-quorum, etcd-majority-loss, cold-start")
 @click.option("--each", is_flag=True, help="every chosen kind in turn (a seeded shuffle) instead of random "
                                           "draws: --faults 7 --each runs 7 kinds once each")
 @click.option("--ttl", type=float, default=2.0, show_default=True, help="agents' lease TTL (s)")
@@ -42,7 +42,7 @@ def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: 
     from dataclasses import asdict
 
     from corral.lab import cleanup_stale, lab_available
-    from corral.lab.campaign import FAULTS, Campaign
+    from corral.lab.campaign import DEFAULT_KINDS, Campaign
     from corral.lab.corral_sut import AgentTiming
     from corral.lab.etcd import etcd_available
     from corral.lab.hosts import LabError
@@ -51,7 +51,7 @@ def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: 
     if why:
         click.echo(f"corral lab campaign: the lab cannot be built here: {why}", err=True)
         sys.exit(2)
-    chosen = [k.strip() for k in kinds.split(",") if k.strip()] or list(FAULTS)
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()] or list(DEFAULT_KINDS)
     try:
         if heartbeat_timeout and not stonith:
             raise ValueError("--heartbeat-timeout needs --stonith (a silent host is fenced, not waited for)")

@@ -8,19 +8,23 @@ from corral.scheduler.resources import Prim
 
 
 def node_list(tr: Transition) -> list[str]:
-    online = [n.name for n in tr.nodes.values() if n.online and not n.standby and not n.unclean]
-    standby = [n.name for n in tr.nodes.values() if n.online and n.standby]
-    offline = [n.name for n in tr.nodes.values() if not n.online and not n.unclean]
-    unclean = [n.name for n in tr.nodes.values() if n.unclean]
+    """crm_mon's node list: cluster nodes, then remote and guest nodes by state."""
     out = ["  * Node List:"]
-    for name in unclean:
-        out.append(f"    * Node {name}: UNCLEAN (offline)")
-    for name in standby:
-        out.append(f"    * Node {name}: standby")
-    if online:
-        out.append(f"    * Online: [ {' '.join(online)} ]")
-    if offline:
-        out.append(f"    * OFFLINE: [ {' '.join(offline)} ]")
+    for kind, word in (("cluster", "Node"), ("remote", "RemoteNode"), ("guest", "GuestNode")):
+        nodes = [n for n in tr.nodes.values() if n.kind == kind]
+        for n in nodes:
+            if n.unclean or n.unseen:
+                out.append(f"    * {word} {n.name}: UNCLEAN (offline)")
+        for n in nodes:
+            if n.online and n.standby:
+                out.append(f"    * {word} {n.name}: standby")
+        prefix = {"cluster": "", "remote": "Remote", "guest": "Guest"}[kind]
+        online = [n.name for n in nodes if n.online and not n.standby and not n.unclean]
+        offline = [n.name for n in nodes if not n.online and not n.unclean and not n.unseen]
+        if online:
+            out.append(f"    * {prefix}Online: [ {' '.join(online)} ]")
+        if offline:
+            out.append(f"    * {prefix}{'OFFLINE' if kind != 'guest' else 'Offline'}: [ {' '.join(offline)} ]")
     return out
 
 
@@ -88,8 +92,13 @@ def explain_lines(tr: Transition, rsc: str) -> list[str]:
     placement = tr.placements.get(rsc)
     if placement is None:
         candidates = [k for k in tr.placements if k.split(":")[0] == rsc]
-        if not candidates:
-            raise KeyError(rsc)
+        if not candidates:  # a group or a clone: explain what it is made of
+            r = tr.tree.resolve(rsc)
+            prims = [p.id for p in r.primitives() if p.id in tr.placements] if r is not None else []
+            if not prims:
+                raise KeyError(rsc)
+            kind = type(r).__name__.removesuffix("R").lower()
+            return [f"{rsc} ({kind} of {', '.join(prims)}):"] + [line for c in prims for line in explain_lines(tr, c)]
         return [line for c in candidates for line in explain_lines(tr, c)]
     out = [f"{rsc}:"]
     cur = ", ".join(f"{role} on {node}" for node, role in placement.current.items()) or "stopped"

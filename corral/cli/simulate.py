@@ -17,6 +17,7 @@ def load_inputs(cib: str | None, config: str | None, state: str | None):
 
         root = read_cib(cib)
         cfg = parse_cib(root, cib)
+        _warn_unsupported(cfg, cib)
         st = parse_status(root, cfg)
         if st.now is None:
             import time
@@ -26,7 +27,7 @@ def load_inputs(cib: str | None, config: str | None, state: str | None):
     if config:
         from corral.model.load import load_config
 
-        cfg = load_config(config)
+        cfg = load_config(config, unsupported="warn")
         if state:
             from corral.model.yaml_state import load_state
 
@@ -41,14 +42,27 @@ def load_inputs(cib: str | None, config: str | None, state: str | None):
     raise click.UsageError("give --cib FILE.xml, or --config FILE.yaml [--state STATE.yaml]")
 
 
+def _warn_unsupported(cfg, source: str) -> None:
+    """A CIB is simulated whatever it uses, so that imported CIBs can be studied; what
+    Corral does not implement is named on stderr (`corral load` rejects it)."""
+    from corral.model.validate import DefaultLocator, unsupported_settings
+
+    for where, problem in unsupported_settings(cfg, DefaultLocator(cfg, source), source):
+        click.echo(f"corral simulate: warning: {where}: {problem}; simulated as if unset", err=True)
+
+
 @click.command()
 @click.option("--cib", type=click.Path(dir_okay=False), help="a Pacemaker CIB with its status section")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Corral YAML configuration")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False), help="cluster state YAML (with --config)")
 @click.option("--show-scores", "-s", is_flag=True, help="print allocation scores")
 @click.option("--quiet", "-q", is_flag=True, help="print only the transition summary")
+@click.option("--save-graph", "-G", "graph_path", type=click.Path(dir_okay=False),
+              help="write the transition graph to FILE (JSON), like crm_simulate -G")
+@click.option("--dot", "-D", "dot_path", type=click.Path(dir_okay=False),
+              help="draw the transition graph to FILE (Graphviz), like crm_simulate -D")
 def simulate(cib: str | None, config_path: str | None, state_path: str | None, show_scores: bool,
-             quiet: bool) -> None:
+             quiet: bool, graph_path: str | None = None, dot_path: str | None = None) -> None:
     """Compute what the cluster would do, like crm_simulate -S."""
     from corral.cli import render
     from corral.scheduler import schedule
@@ -59,11 +73,17 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
     except ConfigError as exc:
         click.echo(f"corral simulate: {exc}", err=True)
         sys.exit(2)
+    for path, text in ((graph_path, tr.graph.to_json), (dot_path, tr.graph.to_dot)):
+        if path:
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text())
+            except OSError as exc:
+                click.echo(f"corral simulate: cannot write {path}: {exc.strerror}", err=True)
+                sys.exit(2)
     if not quiet:
         click.echo("Current cluster status:")
-        click.echo("\n".join(render.node_list(tr)))
-        click.echo("")
-        click.echo("\n".join(render.resource_lines(tr, after=False)))
+        click.echo("\n".join(_status_section(tr, after=False)))
         click.echo("")
     if show_scores:
         click.echo("Allocation scores:")
@@ -78,9 +98,15 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
         click.echo("\n".join(render.action_lines(tr)))
         click.echo("")
         click.echo("Revised Cluster Status:")
-        click.echo("\n".join(render.node_list(tr)))
-        click.echo("")
-        click.echo("\n".join(render.resource_lines(tr, after=True)))
+        click.echo("\n".join(_status_section(tr, after=True)))
+
+
+def _status_section(tr, after: bool) -> list[str]:
+    """The status before or after the transition, drawn as `corral status` draws it."""
+    from corral.cli.crm_mon import render_simulated
+    from corral.cluster.status import node_entries, resource_entries
+
+    return render_simulated(node_entries(tr, after=after), resource_entries(tr, after=after))
 
 
 @click.command()
@@ -88,7 +114,8 @@ def simulate(cib: str | None, config_path: str | None, state_path: str | None, s
 @click.option("--cib", type=click.Path(dir_okay=False))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @click.option("--state", "state_path", type=click.Path(dir_okay=False))
-@click.option("--store", "store_url", help="a live cluster's store URL (instead of files)")
+@click.option("--store", "store_url", envvar="CORRAL_STORE",
+              help="a live cluster's store URL (instead of files; default $CORRAL_STORE)")
 def explain_file(resource: str, cib: str | None, config_path: str | None, state_path: str | None,
                  store_url: str | None = None) -> None:
     """Why RESOURCE is (or will be) where it is."""
@@ -96,7 +123,7 @@ def explain_file(resource: str, cib: str | None, config_path: str | None, state_
     from corral.scheduler import schedule
 
     try:
-        if store_url:
+        if store_url is not None and not (cib or config_path):
             from corral.cli.live import live_inputs
 
             cfg, st = live_inputs(store_url)

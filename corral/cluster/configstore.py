@@ -2,7 +2,10 @@
 
 Whatever came in (YAML or a CIB), it is validated first and stored as the YAML
 `dump_yaml_config` writes, so every reader parses one format and operator
-commands (move, ban, standby, ...) can edit it. Writes are compare-and-set on
+commands (move, ban, standby, ...) can edit it. Beside the YAML the record holds
+the model that YAML parses to in plain JSON (corral.model.config_json): readers
+decode that with the standard library, without the YAML parser and its
+validation (a record without it, from an older version, is parsed from the YAML). Writes are compare-and-set on
 the key's revision: two operators editing at once never lose an edit.
 """
 from __future__ import annotations
@@ -30,20 +33,37 @@ class StoredConfig:
 
 
 def encode(cfg: Configuration, source: str) -> str:
+    from corral.model.config_json import encode_config
+    from corral.model.yaml_config import parse_yaml_config
     from corral.model.yaml_dump import dump_yaml_config
 
+    text = dump_yaml_config(cfg)
+    # The JSON form is of what the YAML parses to, so both kinds of reader see one model.
+    parsed, _ = parse_yaml_config(text, STORE_SOURCE)
     return dumps({"format": "corral-yaml", "source": source, "loaded_at": time.time(),
-                  "yaml": dump_yaml_config(cfg)})
+                  "yaml": text, "model": encode_config(parsed)})
 
 
 def decode(text: str) -> tuple[Configuration, str, float]:
-    from corral.model.yaml_config import parse_yaml_config
-
     d = loads(text, {})
     if not isinstance(d, dict) or "yaml" not in d:
         raise ConfigError(STORE_SOURCE, "not a Corral configuration record")
+    return decode_record(d), str(d.get("source", "")), float(d.get("loaded_at", 0.0))
+
+
+def decode_record(d: dict) -> Configuration:
+    """The configuration of a decoded record: its JSON model if it has one, else its YAML."""
+    if "model" in d:
+        from corral.model.config_json import decode_config
+
+        try:
+            return decode_config(d["model"])
+        except ValueError:
+            pass  # a form this version does not read: the YAML is authoritative
+    from corral.model.yaml_config import parse_yaml_config
+
     cfg, _ = parse_yaml_config(d["yaml"], STORE_SOURCE)
-    return cfg, str(d.get("source", "")), float(d.get("loaded_at", 0.0))
+    return cfg
 
 
 def read(store: Store) -> StoredConfig | None:
@@ -54,19 +74,26 @@ def read(store: Store) -> StoredConfig | None:
     return StoredConfig(cfg, kv.mod_revision, source, loaded_at)
 
 
+def prepare_file(path: str | Path) -> tuple[Configuration, str]:
+    """FILE validated, and the record to store for it (whose round trip is validated too).
+    Raises ConfigError naming the file and place."""
+    from corral.model.load import load
+
+    cfg = load(path).config  # its warnings are in cfg.warnings, for the caller to show (not logged twice)
+    text = encode(cfg, str(path))
+    # What readers will parse must be what was validated: check the round trip now.
+    reparsed, _, _ = decode(text)
+    _validate(reparsed)
+    return cfg, text
+
+
 def load_file(store: Store, path: str | Path) -> tuple[Configuration, list[str]]:
     """Validate FILE and, only if it is accepted, make it the cluster's configuration.
 
     Raises ConfigError naming the file and place; the store is then untouched.
     Returns the configuration and its warnings.
     """
-    from corral.model.load import load_config
-
-    cfg = load_config(path)
-    text = encode(cfg, str(path))
-    # What readers will parse must be what was validated: check the round trip now.
-    reparsed, _, _ = decode(text)
-    _validate(reparsed)
+    cfg, text = prepare_file(path)
     store.put(keys.CONFIG, text)
     return cfg, list(cfg.warnings)
 
@@ -80,7 +107,9 @@ def _validate(cfg: Configuration) -> None:
 def edit(store: Store, change: Callable[[Configuration], None], attempts: int = 20) -> Configuration:
     """Apply `change` to the stored configuration atomically (retrying on a concurrent edit).
 
-    `change` may raise ConfigError to refuse; the result is validated before it is written.
+    `change` may raise ConfigError to refuse; the result is validated, as readers will parse
+    it, before it is written. (Operator verbs use cluster/change.py, which also checks the
+    operator state and the scheduler.)
     """
     for _ in range(attempts):
         kv = store.get(keys.CONFIG)
@@ -88,7 +117,7 @@ def edit(store: Store, change: Callable[[Configuration], None], attempts: int = 
             raise ConfigError(STORE_SOURCE, "the cluster has no configuration yet (corral load FILE)")
         cfg, source, _ = decode(kv.value)
         change(cfg)
-        _validate(cfg)
+        _validate(decode(encode(cfg, source))[0])
         if store.txn([Compare(keys.CONFIG, "mod_revision", "==", kv.mod_revision)],
                      [Put(keys.CONFIG, encode(cfg, source))]).succeeded:
             return cfg

@@ -1,9 +1,15 @@
 """The store key layout of a live cluster (documented in docs/architecture.md).
 
     /corral/config                      the configuration (JSON envelope around canonical YAML)
+    /corral/operator                    the operator's state apart from the configuration: node modes
+                                        (standby, maintenance) and move/ban constraints (cluster/operator.py)
     /corral/members/<node>              lease-bound: present while the node's agent holds its lease
     /corral/heartbeat/<node>            lease-bound: rewritten after every lease renewal (liveness)
+    /corral/joining/<node>              lease-bound: the node's agent is joining (probing); gone once it is a
+                                        member (controller.joining: a joining node is never fenced)
     /corral/nodes/<node>                persistent: the node has joined once; {"expected": member|down}
+    /corral/life                        when the cluster last started from no members ({"since", "by"}),
+                                        written by the agent whose join found nobody (controller.joining)
     /corral/attrs/<node>/<name>         transient node attributes (fail-count-*, last-failure-*, shutdown,
                                         promotion scores master-<rsc> set by agents)
     /corral/node-attrs/<node>/<name>    permanent node attributes set by agents (crm_attribute -l forever)
@@ -20,8 +26,11 @@ from __future__ import annotations
 
 ROOT = "/corral/"
 CONFIG = "/corral/config"
+OPERATOR = "/corral/operator"
 MEMBERS = "/corral/members/"
 HEARTBEATS = "/corral/heartbeat/"
+JOINING = "/corral/joining/"
+LIFE = "/corral/life"
 NODES = "/corral/nodes/"
 ATTRS = "/corral/attrs/"
 NODE_ATTRS = "/corral/node-attrs/"   # permanent (lifetime forever) node attributes
@@ -39,6 +48,10 @@ FENCE_HISTORY = "/corral/fencing/history/"
 
 def member(node: str) -> str:
     return f"{MEMBERS}{node}"
+
+
+def joining(node: str) -> str:
+    return f"{JOINING}{node}"
 
 
 def heartbeat(node: str) -> str:

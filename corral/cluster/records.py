@@ -62,7 +62,7 @@ class HistoryRecord:
 class ActionRecord:
     """An action the controller assigned to a node, and (state DONE) its result."""
     id: str
-    task: str                 # start, stop, monitor, promote, demote, migrate_to, migrate_from
+    task: str                 # start, stop, monitor, promote, demote, migrate_to, migrate_from, notify
     rsc: str                  # the scheduler's instance id ("web:1")
     exec_rsc: str             # the id the node's executor knows it by (the base id for anonymous clones)
     base: str
@@ -75,6 +75,7 @@ class ActionRecord:
     transition: int = 0
     migrate_source: str | None = None
     migrate_target: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)  # the graph's meta: OCF_RESKEY_CRM_meta_<name>
     state: str = PENDING
     rc: int | None = None
     op_status: int | None = None

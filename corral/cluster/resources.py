@@ -31,12 +31,21 @@ def exec_id(prim: Prim) -> str:
     return prim.id
 
 
-def spec_of(prim: Prim) -> AgentSpec:
+def spec_of(prim: Prim, task: str | None = None, interval_ms: int = 0) -> AgentSpec:
+    """The agent, parameters and meta attributes one operation runs with: the primitive's
+    parameters, plus the operation's own (an `op` with instance attributes, such as a deeper
+    monitor's OCF_CHECK_LEVEL), which apply to that operation only."""
     cfg = prim.cfg
     if cfg is None:
         return AgentSpec(rsc_class="", type="")
+    params = dict(cfg.params)
+    if task is not None:
+        for op in cfg.ops:
+            if op.name == task and op.interval_ms == interval_ms:
+                params.update(op.params)
+                break
     return AgentSpec(rsc_class=cfg.rsc_class, type=cfg.type, provider=cfg.provider,
-                     params=dict(cfg.params), meta=dict(prim.meta))
+                     params=params, meta=dict(prim.meta))
 
 
 def spec_of_primitive(cfg: Primitive, meta: dict[str, str]) -> AgentSpec:

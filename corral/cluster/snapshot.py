@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from corral.cluster import keys
+from corral.cluster import keys, operator
 from corral.cluster.configstore import decode
+from corral.cluster.operator import OperatorState
 from corral.cluster.records import ActionRecord, HistoryRecord, loads
 from corral.model.config import Configuration
 from corral.model.config import Node as ConfigNode
@@ -28,8 +29,17 @@ class Snapshot:
     config_revision: int = 0
     config_error: str | None = None
     config_source: str = ""
+    config_loaded_at: float = 0.0    # when it was loaded or last edited (wall clock)
+    operator: OperatorState = field(default_factory=OperatorState)  # node modes, move/ban constraints
+    operator_revision: int = 0
+    operator_error: str | None = None
     members: dict[str, dict] = field(default_factory=dict)
+    member_revisions: dict[str, int] = field(default_factory=dict)  # member key -> create_revision
+    joining: dict[str, dict] = field(default_factory=dict)          # join markers (agents probing)
     nodes: dict[str, dict] = field(default_factory=dict)            # persistent node records
+    node_revisions: dict[str, int] = field(default_factory=dict)    # node record -> mod_revision
+    life: dict = field(default_factory=dict)                        # /corral/life: the cluster's start
+    life_revision: int = 0
     attrs: dict[str, dict[str, str]] = field(default_factory=dict)       # transient (lifetime reboot)
     node_attrs: dict[str, dict[str, str]] = field(default_factory=dict)  # permanent (lifetime forever)
     history: dict[str, dict[str, HistoryRecord]] = field(default_factory=dict)
@@ -55,13 +65,26 @@ def snapshot_from(kvs: list[KeyValue], revision: int, parse_config: bool = True)
             snap.config_revision = kv.mod_revision
             if parse_config:
                 try:
-                    snap.config, snap.config_source, _ = decode(kv.value)
+                    snap.config, snap.config_source, snap.config_loaded_at = decode(kv.value)
                 except ValueError as exc:  # ConfigError is a ValueError
                     snap.config_error = str(exc)
+        elif k == keys.OPERATOR:
+            snap.operator_revision = kv.mod_revision
+            try:
+                snap.operator = operator.decode(kv.value)
+            except ValueError as exc:  # unreadable: ignored (and shown), never fatal
+                snap.operator_error = str(exc)
         elif k.startswith(keys.MEMBERS):
             snap.members[k[len(keys.MEMBERS):]] = loads(kv.value, {}) or {}
+            snap.member_revisions[k[len(keys.MEMBERS):]] = kv.create_revision
+        elif k.startswith(keys.JOINING):
+            snap.joining[k[len(keys.JOINING):]] = loads(kv.value, {}) or {}
+        elif k == keys.LIFE:
+            snap.life = loads(kv.value, {}) or {}
+            snap.life_revision = kv.mod_revision
         elif k.startswith(keys.NODES):
             snap.nodes[k[len(keys.NODES):]] = loads(kv.value, {}) or {}
+            snap.node_revisions[k[len(keys.NODES):]] = kv.mod_revision
         elif k.startswith(keys.ATTRS):
             node, name = keys.split(k, keys.ATTRS)
             snap.attrs.setdefault(node, {})[name] = kv.value
@@ -106,14 +129,16 @@ def scheduler_inputs(snap: Snapshot, now: float | None = None) -> tuple[Configur
     if snap.config is None:
         raise ValueError(snap.config_error or "the cluster has no configuration (corral load FILE)")
     cfg = snap.config
+    t = now if now is not None else time.time()
     for name in sorted(set(snap.nodes) | set(snap.members)):
         if name not in cfg.nodes:
             cfg.nodes[name] = ConfigNode(name=name, id=name)
     for name, values in snap.node_attrs.items():  # set by agents (crm_attribute -l forever)
         if name in cfg.nodes:
             cfg.nodes[name].attrs.update(values)
+    operator.merge_into(cfg, snap.operator, t)  # after the nodes: a mode never adds a node
     fencing = cfg.option_bool("stonith-enabled", True)
-    state = ClusterState(now=int(now if now is not None else time.time()), dc=snap.leader)
+    state = ClusterState(now=int(t), dc=snap.leader)
     for name in sorted(set(snap.nodes) | set(snap.members)):
         member = name in snap.members
         record = snap.nodes.get(name, {})

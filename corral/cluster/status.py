@@ -10,7 +10,7 @@ from typing import Any
 from corral.cluster.snapshot import Snapshot, scheduler_inputs
 from corral.model.config import STOPPED
 from corral.model.state import EXEC_DONE
-from corral.resource_agents import rc_name
+from corral.resource_agents.codes import rc_name
 from corral.scheduler import schedule
 from corral.scheduler.history import fail_counts
 from corral.scheduler.resources import CloneR, Prim
@@ -55,36 +55,36 @@ def fencing_status(snap: Snapshot) -> dict[str, Any]:
             "waiting": waiting}
 
 
+def operator_status(snap: Snapshot) -> dict[str, Any]:
+    """The operator's node modes and move/ban constraints (cluster/operator.py)."""
+    import time
+
+    now = time.time()
+    return {"revision": snap.operator_revision, "error": snap.operator_error,
+            "node_modes": snap.operator.node_modes,
+            "constraints": [{"id": c.id, "rsc": c.rsc, "node": c.node, "score": c.score, "role": c.role,
+                             "expires": c.expires, "expired": c.expired(now)} for c in snap.operator.constraints]}
+
+
 def cluster_status(snap: Snapshot) -> dict[str, Any]:
     out: dict[str, Any] = {"controller": snap.leader, "epoch": snap.epoch, "revision": snap.revision,
                            "config": {"source": snap.config_source, "revision": snap.config_revision,
-                                      "error": snap.config_error},
+                                      "error": snap.config_error, "loaded_at": snap.config_loaded_at or None},
                            "nodes": [], "resources": [], "failures": [],
                            "controller_status": snap.controller_status,
-                           "fencing": fencing_status(snap)}
+                           "fencing": fencing_status(snap), "operator": operator_status(snap)}
     if snap.config is None:
         out["nodes"] = [{"name": n, "state": "online" if n in snap.members else "offline"}
                         for n in sorted(set(snap.members) | set(snap.nodes))]
         return out
     cfg, state = scheduler_inputs(snap)
     tr = schedule(cfg, state)
-    for n in tr.nodes.values():
-        out["nodes"].append({"name": n.name, "state": _node_state(n), "member": n.name in snap.members,
-                             "unclean_reason": n.unclean_reason or None})
+    out["nodes"] = node_entries(tr, set(snap.members))
     counts = {node: fail_counts(st.attrs) for node, st in state.nodes.items()}
-    for p in _prims(tr):
-        top = p.top
-        parent = top.id if top is not p else None
-        group = p.group.id if p.group is not None else None
-        entry = {"id": p.id, "base": p.base, "parent": parent, "group": group,
-                 "clone": top.id if isinstance(top, CloneR) else None,
-                 "agent": p.cfg.agent if p.cfg else "?", "managed": p.managed, "failed": p.failed,
-                 "orphan": p.orphan, "target_role": p.meta.get("target-role")}
-        if not p.active:
-            out["resources"].append({**entry, "role": STOPPED, "node": None, "failcount": 0})
-        for node, role in p.active.items():
-            out["resources"].append({**entry, "role": role, "node": node,
-                                     "failcount": counts.get(node, {}).get(p.base, 0)})
+    out["resources"] = resource_entries(tr, counts)
+    out["maintenance_mode"] = cfg.option_bool("maintenance-mode", False)
+    out["stonith_enabled"] = cfg.option_bool("stonith-enabled", True)
+    out["have_quorum"] = state.have_quorum
     for node, recs in sorted(snap.history.items()):
         for rid, rec in sorted(recs.items()):
             for op in rec.ops:
@@ -100,10 +100,49 @@ def cluster_status(snap: Snapshot) -> dict[str, Any]:
     return out
 
 
-def _when(t: float | None) -> str:
-    import time
+def node_entries(tr: Any, members: set[str] | None = None, after: bool = False) -> list[dict[str, Any]]:
+    """The nodes as status shows them; after: as they will be once the transition ran
+    (a node fenced by it is then cleanly offline)."""
+    fenced = {n for n, _a, _r in tr.fences} if after else set()
+    out = []
+    for n in tr.nodes.values():
+        state = "offline" if n.name in fenced else _node_state(n)
+        entry: dict[str, Any] = {"name": n.name, "state": state,
+                                 "unclean_reason": (n.unclean_reason or None) if state == "unclean" else None}
+        if members is not None:
+            entry["member"] = n.name in members
+        out.append(entry)
+    return out
 
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "?"
+
+def resource_entries(tr: Any, counts: dict[str, dict[str, int]] | None = None,
+                     after: bool = False) -> list[dict[str, Any]]:
+    """One entry per primitive instance and node where it is active (one with node None if it
+    is active nowhere), in configuration order; after: where the transition puts it."""
+    out: list[dict[str, Any]] = []
+    for p in _prims(tr):
+        top = p.top
+        clone = top if isinstance(top, CloneR) else None
+        entry = {"id": p.id, "base": p.base, "parent": top.id if top is not p else None,
+                 "group": p.group.id if p.group is not None else None,
+                 "clone": clone.id if clone is not None else None,
+                 "clone_child": clone.child_base if clone is not None and clone.template is not None else None,
+                 "promotable": bool(clone is not None and clone.promotable),
+                 "unique": bool(clone is not None and clone.unique),
+                 "agent": p.cfg.agent if p.cfg else "?", "managed": p.managed,
+                 "failed": p.failed and not after, "blocked": p.blocked and not after,
+                 "orphan": p.orphan, "target_role": p.meta.get("target-role")}
+        if after:
+            where = {p.assigned: p.next_role} if p.assigned and p.next_role != STOPPED else {}
+        else:
+            where = dict(p.active)
+        if not where:
+            out.append({**entry, "role": STOPPED, "node": None, "failcount": 0, "pending": None})
+        for node, role in where.items():
+            out.append({**entry, "role": role, "node": node,
+                        "failcount": (counts or {}).get(node, {}).get(p.base, 0),
+                        "pending": None if after else p.pending.get(node)})
+    return out
 
 
 def _prims(tr: Any) -> list[Prim]:
@@ -115,89 +154,3 @@ def _prims(tr: Any) -> list[Prim]:
         if isinstance(p, Prim) and p.orphan and p not in seen:
             seen.append(p)
     return seen
-
-
-def render_text(st: dict[str, Any], store_url: str) -> list[str]:
-    """crm_mon-like text."""
-    cs = st.get("controller_status") or {}
-    lines = ["Cluster Summary:", f"  * Store: {store_url.split('?')[0]}"]
-    if st.get("controller"):
-        lines.append(f"  * Current controller: {st['controller']} (epoch {st.get('epoch')})")
-    else:
-        lines.append("  * Current controller: NONE")
-    conf = st.get("config") or {}
-    if conf.get("revision"):
-        lines.append(f"  * Configuration: {conf.get('source') or '?'} (store revision {conf['revision']})")
-    else:
-        lines.append("  * Configuration: none loaded (corral load --store URL FILE)")
-    if conf.get("error"):
-        lines.append(f"  * Configuration error: {conf['error']}")
-    instances = len(st["resources"])
-    lines.append(f"  * {len(st['nodes'])} nodes, {instances} resource instances")
-    if cs:
-        lines.append(f"  * Controller state: {cs.get('state', '?')} (transition {cs.get('transition', 0)})")
-        if cs.get("note"):
-            lines.append(f"  * Controller note: {cs['note']}")
-    lines += ["", "Node List:"]
-    by_state: dict[str, list[str]] = {}
-    for n in st["nodes"]:
-        by_state.setdefault(n["state"], []).append(n["name"])
-    for n in st["nodes"]:
-        if n["state"] == "unclean":
-            lines.append(f"  * Node {n['name']}: UNCLEAN (offline): {n.get('unclean_reason') or ''}".rstrip(": "))
-    for state, word in (("online", "Online"), ("standby", "Standby"), ("maintenance", "Maintenance"),
-                        ("offline", "OFFLINE")):
-        if by_state.get(state):
-            lines.append(f"  * {word}: [ {' '.join(by_state[state])} ]")
-    lines += ["", "Full List of Resources:"]
-    shown_parents: set[str] = set()
-    for r in st["resources"]:
-        indent = "  "
-        if r["clone"]:
-            if r["clone"] not in shown_parents:
-                lines.append(f"  * Clone Set: {r['clone']} [{r['group'] or r['base']}]:")
-                shown_parents.add(r["clone"])
-            indent = "    "
-        elif r["group"]:
-            if r["group"] not in shown_parents:
-                lines.append(f"  * Resource Group: {r['group']}:")
-                shown_parents.add(r["group"])
-            indent = "    "
-        where = f"{r['role']} {r['node']}" if r["node"] else "Stopped"
-        flags = [f for f, on in (("FAILED", r["failed"] and r["node"]), ("unmanaged", not r["managed"]),
-                                 ("ORPHANED", r["orphan"]),
-                                 ("disabled", (r.get("target_role") or "").lower() == "stopped")) if on]
-        if r["failcount"]:
-            flags.append(f"fail-count={r['failcount']}")
-        suffix = f" ({', '.join(flags)})" if flags else ""
-        lines.append(f"{indent}* {r['id']}\t({r['agent']}):\t {where}{suffix}")
-    if st["failures"]:
-        lines += ["", "Failed Resource Actions:"]
-        for f in st["failures"]:
-            op = f"{f['rsc']}_{f['op']}_{f['interval_ms']}"
-            reason = f" exitreason='{f['exit_reason']}'," if f["exit_reason"] else ""
-            lines.append(f"  * {op} on {f['node']} '{f['rc_name']}' ({f['rc']}): call={f['call_id']}, "
-                         f"status='{f['status']}',{reason} exec={f.get('exec_ms') or 0}ms")
-    fencing = st.get("fencing") or {}
-    if fencing.get("pending") or fencing.get("waiting"):
-        lines += ["", "Pending Fencing Actions:"]
-        lines += [f"  * {e['action']} of {e['node']} pending: asked by {e['origin']} at {_when(e['requested_at'])}"
-                  for e in fencing.get("pending", [])]
-        lines += [f"  * {w}" for w in fencing.get("waiting", [])]
-    if fencing.get("history"):
-        lines += ["", "Fencing History:"]
-        for e in reversed(fencing["history"]):
-            if e["result"] == "pending":
-                continue
-            device = f" by {e['device']}" if e["device"] else ""
-            error = f": {e['error']}" if e["error"] else ""
-            lines.append(f"  * {e['action']} of {e['node']} {e['result']}{device} (asked by {e['origin']}) "
-                         f"at {_when(e['completed_at'] or e['requested_at'])}{error}")
-    other_waits = [w for w in cs.get("waiting") or [] if w not in fencing.get("waiting", [])]
-    if other_waits:
-        lines += ["", "Waiting:"] + [f"  * {w}" for w in other_waits]
-    if cs.get("blocked"):
-        lines += ["", "Blocked actions:"] + [f"  * {b}" for b in cs["blocked"]]
-    if st.get("pending"):
-        lines += ["", "Pending actions:"] + list(st["pending"])
-    return lines

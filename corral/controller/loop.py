@@ -1,10 +1,11 @@
 """The controller loop: watch the store, schedule on every change, drive the transition.
 
 Runs in the agent that won the election, for as long as it leads. Bursts of
-changes are coalesced (`coalesce_s`) into one scheduler run. A transition is
-carried out phase by phase (controller.graph); afterwards, or as soon as a
-phase fails or membership / configuration / node attributes change, the
-controller re-plans from a fresh read of the store.
+changes are coalesced (`coalesce_s`) into one scheduler run. The transition's
+graph is executed action by action as their inputs are confirmed
+(controller.executor); when it ends -- complete, failed (what did not depend on
+the failure still ran), or aborted because membership / configuration / node
+attributes changed -- the controller re-plans from a fresh read of the store.
 
 Fencing (safety rule 1): while the scheduler says a node must be fenced, the
 controller executes nothing but the fences (controller.fencing): each through
@@ -27,33 +28,38 @@ import uuid
 
 from corral.cluster import keys
 from corral.cluster.follow import follow
+from corral.cluster.operator import next_expiry
 from corral.cluster.records import DONE, ActionRecord, dumps
 from corral.cluster.resources import exec_id, op_timeout_s, spec_of
 from corral.cluster.snapshot import Snapshot, read_snapshot, scheduler_inputs
 from corral.cluster.timing import Timing
 from corral.controller.driver import Driver
+from corral.controller.executor import GraphExecutor, Limits
 from corral.controller.fencing import FenceCoordinator
-from corral.controller.graph import Step, build_plan, prim_of
+from corral.controller.joining import JoinWindow, treat_as_pending
 from corral.controller.liveness import Liveness, heartbeat_timeout
 from corral.controller.recurring import missing_monitors
 from corral.model.config import Configuration
 from corral.scheduler import Transition, schedule
-from corral.scheduler.actions import Action
+from corral.scheduler.graph import Graph, GraphAction
+from corral.scheduler.resources import Prim
 from corral.store import Delete, Deposed, LeaderElection, Put, Store, StoreError
 
 log = logging.getLogger("corral.controller")
 
 # Changes under these prefixes abort a running transition (re-plan at once);
 # history changes do not (our own actions make them), but they do trigger a re-plan.
-ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.ATTRS, keys.NODE_ATTRS, keys.NODES)
+ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.OPERATOR, keys.ATTRS, keys.NODE_ATTRS, keys.NODES,
+                  keys.JOINING)
 QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
 IDLE_REPLAN_S = 5.0  # re-plan now and then even without changes (failure-timeout expiry)
 LIVENESS_TICK_S = 0.02
+LIVENESS_IDLE_S = 0.5  # no heartbeat-timeout configured
 
 
 class Controller:
     def __init__(self, store: Store, election: LeaderElection, node: str, timing: Timing, *,
-                 coalesce_s: float = 0.05, parallel: int = 16) -> None:
+                 coalesce_s: float = 0.05) -> None:
         self.store = store
         self.election = election
         self.node = node
@@ -65,13 +71,15 @@ class Controller:
         self.heartbeat_timeout = 0.0         # seconds; 0 = wait for leases (no fencing, or not set)
         self.silent: dict[str, float] = {}   # members we treat as lost for their silence
         self._flagged: set[str] = set()      # silent as the liveness thread last saw them
-        self.driver = Driver(store, self.epoch, self.leading, parallel,
+        self.driver = Driver(store, self.epoch, self.leading,
                              silent=lambda: set(self.liveness.silent(self.members, self.heartbeat_timeout)))
         self.dirty = threading.Event()
         self.abort = threading.Event()
         self.wake = threading.Event()
         self.stopped = threading.Event()
         self.transition = 0
+        self._planned_revision = 0  # the store revision the running transition was planned from
+        self._own_failure_keys: set[str] = set()  # fail-count keys our own actions of this transition bump
         # Action ids start with this: unique to this controller instance, even when a
         # leader reclaims its own epoch after a blip and starts a new loop.
         self.prefix = f"{self.epoch}-{uuid.uuid4().hex[:8]}-"
@@ -80,7 +88,9 @@ class Controller:
         self._last_cycle = 0.0
         self.urgent = False
         self.fences = FenceCoordinator(store, node, self.epoch)
+        self.join_window = JoinWindow()
         self._retry_at: float | None = None  # monotonic: a failed fence is due again
+        self._expiry_at: float | None = None  # wall clock: an operator constraint's lifetime ends
 
     def leading(self) -> bool:
         return self.election.is_leader and self.election.epoch == self.epoch
@@ -98,7 +108,8 @@ class Controller:
                 if not self.dirty.wait(0.1):
                     now = time.monotonic()
                     retry_due = self._retry_at is not None and now >= self._retry_at
-                    if now - self._last_cycle < IDLE_REPLAN_S and not retry_due:
+                    expiry_due = self._expiry_at is not None and time.time() >= self._expiry_at
+                    if now - self._last_cycle < IDLE_REPLAN_S and not retry_due and not expiry_due:
                         continue
                 if not self.urgent:  # let a burst of changes land before scheduling
                     time.sleep(self.coalesce_s)
@@ -140,8 +151,9 @@ class Controller:
             if key.startswith(keys.ACTIONS):
                 self.wake.set()
             return
-        if key.startswith(ABORT_PREFIXES):
-            self.abort.set()
+        if key.startswith(ABORT_PREFIXES) and _rev > self._planned_revision and key not in self._own_failure_keys:
+            self.abort.set()  # a change the running transition was not planned with (a late watch
+            #                   event for one it was planned with must not abort it)
         if key.startswith(keys.MEMBERS) and value is None:
             self.urgent = True  # a node was lost: its resources wait for us, skip the coalescing
         self.dirty.set()
@@ -149,7 +161,11 @@ class Controller:
 
     def _watch_liveness(self) -> None:
         """Wake the loop at once when a member falls silent (it is then fenced: see _silence)."""
-        while not self.stopped.wait(LIVENESS_TICK_S):
+        wait = LIVENESS_TICK_S
+        while not self.stopped.wait(wait):
+            # Without a heartbeat timeout there is nothing to detect here: look again now and
+            # then (a configuration that sets one is read by the next cycle), not 50 times a second.
+            wait = LIVENESS_TICK_S if self.heartbeat_timeout > 0 else LIVENESS_IDLE_S
             if self.heartbeat_timeout <= 0:
                 continue
             now_silent = set(self.liveness.silent(self.members, self.heartbeat_timeout))
@@ -176,20 +192,32 @@ class Controller:
     def _cycle(self) -> None:
         self._last_cycle = time.monotonic()
         snap = read_snapshot(self.store)
+        self._planned_revision = snap.revision
+        self._expiry_at = next_expiry(snap.operator)
         self._silence(snap)
         self._tidy_actions(snap)
         if snap.config is None:
             self._status(snap, "idle", note=snap.config_error or "no configuration loaded (corral load FILE)")
             return
+        joins = self.join_window.assess(snap, snap.config)
+        treat_as_pending(snap, joins.pending + joins.held)  # never fenced, nothing read from them
         cfg, state = scheduler_inputs(snap)
         self.fences.warm(cfg, snap.config_revision)
         tr = schedule(cfg, state)
+        if joins.hold and not tr.fences:
+            # A cold start, or a node probing its way in: plan nothing until they are in (or the
+            # window is over). Fences of nodes lost meanwhile still run: that is always safe.
+            self._status(snap, "waiting", note="waiting for nodes to join", waiting=joins.waiting)
+            self._retry_at = joins.until
+            return
         if self.silent:
             tr.fences = [(n, a, f"heartbeat silent for {self.silent[n]:.2f}s" if n in self.silent else r)
                          for n, a, r in tr.fences]
         self.transition += 1
-        runnable = [a for a in tr.actions if a.runnable and a.task != "fence"] + missing_monitors(tr, snap)
-        blocked = [f"{a.task} {a.rsc} on {a.node}" for a in tr.actions if not a.runnable]
+        graph = with_missing_monitors(tr.graph, missing_monitors(tr, snap))
+        runnable = [a for a in graph.actions if _executable(a)]
+        blocked = [f"{a.task} {a.rsc} on {a.node}" for a in graph.actions
+                   if a.kind in ("rsc", "notify") and not a.runnable]
         self._retry_at = None
         if tr.fences:
             self._fence(snap, cfg, tr, blocked)
@@ -197,13 +225,13 @@ class Controller:
         if not runnable:
             self._status(snap, "idle", tr, blocked=blocked)
             return
-        signature = sorted(f"{a.task}:{a.rsc}:{a.node}:{a.interval_ms}" for a in runnable)
+        signature = sorted(f"{a.key}:{a.node}" for a in runnable)
         self._repeats = self._repeats + 1 if signature == self._last_actions else 0
         self._last_actions = signature
         if self._repeats >= 3:  # the same transition again and again: do not spin
             time.sleep(min(5.0, 0.5 * self._repeats))
         self._status(snap, "executing", tr, blocked=blocked)
-        self._execute(tr, cfg, runnable)
+        self._execute(tr, cfg, graph)
         self.dirty.set()  # results changed the state: plan again
 
     def _fence(self, snap: Snapshot, cfg: Configuration, tr: Transition, blocked: list[str]) -> None:
@@ -221,38 +249,40 @@ class Controller:
             self._status(snap, "waiting", tr, waiting=result.waiting, blocked=blocked)
         self._retry_at = result.retry_at
 
-    def _execute(self, tr: Transition, cfg: Configuration, actions: list[Action]) -> None:
-        plan = build_plan(tr, cfg, actions)
-        for w in plan.warnings:
-            log.warning("transition %d: %s", self.transition, w)
+    def _execute(self, tr: Transition, cfg: Configuration, graph: Graph) -> None:
         seq = iter(range(1, 1_000_000))
+        run = GraphExecutor(self.driver, graph, lambda a: self._record(tr, cfg, a, next(seq)),
+                            Limits.from_config(cfg), self.abort, self.wake)
+        try:
+            out = run.run()
+        finally:
+            self._own_failure_keys = set()
+        for s in out.skipped:
+            log.info("transition %d: not run: %s", self.transition, s)
+        for f in out.failures:
+            log.warning("transition %d: %s", self.transition, f)
+        state = "complete" if out.ok else ("aborted" if out.aborted else "failed")
+        log.info("transition %d %s (%d actions confirmed)", self.transition, state, out.confirmed)
 
-        def make(step: Step) -> ActionRecord:
-            return self._record(tr, cfg, step, next(seq))
-
-        for phase in plan.phases:
-            result = self.driver.run_phase(phase, make, self.abort, self.wake)
-            if not result.ok:
-                for f in result.failures:
-                    log.warning("transition %d: %s", self.transition, f)
-                return
-        log.info("transition %d complete (%d actions)", self.transition, len(actions))
-
-    def _record(self, tr: Transition, cfg: Configuration, step: Step, seq: int) -> ActionRecord:
-        a = step.action
-        prim = prim_of(tr, a.rsc)
-        if prim is None:
+    def _record(self, tr: Transition, cfg: Configuration, a: GraphAction, seq: int) -> ActionRecord:
+        prim = tr.tree.by_id.get(a.rsc or "")
+        if not isinstance(prim, Prim):
             raise ValueError(f"action on unknown resource {a.rsc}")
         plan = tr.plans.get(prim.id)
-        src = tgt = None
-        if a.task in ("migrate_to", "migrate_from") and plan is not None:
+        src = a.meta.get("migrate_source")
+        tgt = a.meta.get("migrate_target")
+        if a.task in ("migrate_to", "migrate_from") and plan is not None and not (src and tgt):
             src, tgt = (plan.stop_on[0] if plan.stop_on else None), plan.start_on
-        op_name = a.task if a.task != "monitor" or a.interval_ms else "monitor"
+        timeout_s = a.timeout_ms / 1000 if a.timeout_ms else op_timeout_s(prim.cfg, cfg, a.task, a.interval_ms)
+        # A failure of this action is the executor's to handle (it blocks only what depends on
+        # it): the fail count its agent writes must not abort the rest of the transition.
+        self._own_failure_keys |= {keys.attr(a.node or "", name(prim.base, a.task, a.interval_ms))
+                                   for name in (keys.fail_count_attr, keys.last_failure_attr)}
         return ActionRecord(
             id=f"{self.prefix}{self.transition}-{seq}", task=a.task, rsc=prim.id, exec_rsc=exec_id(prim),
-            base=prim.base, node=a.node, spec=spec_of(prim), interval_ms=a.interval_ms,
-            timeout_s=op_timeout_s(prim.cfg, cfg, op_name, a.interval_ms), role=prim.next_role,
-            epoch=self.epoch, transition=self.transition, migrate_source=src, migrate_target=tgt)
+            base=prim.base, node=a.node or "", spec=spec_of(prim, a.task, a.interval_ms), interval_ms=a.interval_ms,
+            timeout_s=timeout_s, role=a.meta.get("role") or prim.next_role, epoch=self.epoch,
+            transition=self.transition, migrate_source=src, migrate_target=tgt, meta=dict(a.meta))
 
     # --- bookkeeping ---------------------------------------------------------------
     def _settle_inherited(self) -> None:
@@ -297,3 +327,19 @@ class Controller:
                   "waiting": waiting or [], "blocked": blocked or []}
         self.driver.write([Put(keys.CONTROLLER_STATUS, dumps(record))])
 
+
+
+def _executable(a: GraphAction) -> bool:
+    return a.kind in ("rsc", "notify") and a.runnable and not a.optional
+
+
+def with_missing_monitors(graph: Graph, monitors: list[GraphAction]) -> Graph:
+    """The graph plus recurring monitors it lacks (controller.recurring), which need nothing."""
+    if not monitors:
+        return graph
+    next_id = max((a.id for a in graph.actions), default=0) + 1
+    extra = []
+    for i, m in enumerate(monitors):
+        m.id = next_id + i
+        extra.append(m)
+    return Graph(actions=[*graph.actions, *extra], edges=list(graph.edges))

@@ -12,13 +12,14 @@ from corral.cluster.resources import exec_id, recurring_monitors
 from corral.cluster.snapshot import Snapshot
 from corral.model.config import STOPPED
 from corral.scheduler import Transition
-from corral.scheduler.actions import Action
+from corral.scheduler.graph import GraphAction
 from corral.scheduler.resources import Prim
 
 
-def missing_monitors(tr: Transition, snap: Snapshot) -> list[Action]:
-    busy = {a.rsc for a in tr.actions}
-    out: list[Action] = []
+def missing_monitors(tr: Transition, snap: Snapshot) -> list[GraphAction]:
+    """Monitor actions (ids 0: the caller numbers them) with no inputs."""
+    busy = {a.rsc for a in tr.graph.actions if a.kind == "rsc"}
+    out: list[GraphAction] = []
     for p in tr.tree.by_id.values():
         if not isinstance(p, Prim) or p.cfg is None or p.id in busy or not p.managed or p.failed:
             continue
@@ -33,5 +34,6 @@ def missing_monitors(tr: Transition, snap: Snapshot) -> list[Action]:
         have = {o.id for o in rec.ops} if rec is not None else set()
         for interval, _role in recurring_monitors(p.cfg, p.active[node]):
             if f"{rid}_monitor_{interval}" not in have:
-                out.append(Action("monitor", p.id, node, p.base, interval_ms=interval))
+                out.append(GraphAction(0, f"{p.id}_monitor_{interval}", "monitor", "rsc", rsc=p.id, base=p.base,
+                                       node=node, interval_ms=interval))
     return out

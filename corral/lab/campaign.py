@@ -20,6 +20,7 @@ converged again, and audits (corral/lab/audit.py):
 | reattach | Reattach | maintenance-mode on, every agent stopped cleanly and started again; nothing may stop or start; off |
 | near-quorum | NearQuorumPoint | a minority of hosts shut down (agent, then etcd member): the store keeps quorum, the rest runs everything |
 | etcd-majority-loss | (store quorum loss) | SIGKILL a majority of etcd members: every agent must self-fence (the VIP on no host within the TTL); restored |
+| cold-start | (cluster cold start) | every agent stopped cleanly, the store wiped; all agents started at once and the configuration loaded at the same moment: nobody may be fenced (the join window), everything runs again (not in the default mix: `--kinds cold-start`) |
 
 The VIP holder is the target of the single-host faults half the time (it is
 the interesting case); kill-agent never targets it without fencing, because
@@ -64,14 +65,16 @@ from corral.lab.audit import (
     restarts,
     still_running,
 )
-from corral.lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster
+from corral.lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster, _env_prefix
 from corral.lab.failover import DEFAULT_PORT, DEFAULT_VIP
 from corral.lab.hosts import Lab, LabError
 
 BASIC = ("crash", "partition", "kill-agent", "resource-fail", "standby", "restart", "etcd-loss")
 CTS = ("simul-stop-start", "stop-one-by-one", "flip", "maintenance", "reattach", "near-quorum",
        "etcd-majority-loss")
-FAULTS = BASIC + CTS
+STARTUP = ("cold-start",)
+FAULTS = BASIC + CTS + STARTUP
+DEFAULT_KINDS = BASIC + CTS  # the default mix (seeded campaigns keep their draws)
 # Faults on one host, aimed at the VIP holder half the time.
 _SINGLE = ("crash", "partition", "standby", "restart", "resource-fail", "flip", "maintenance")
 RSCTMP = "/run/resource-agents"
@@ -167,7 +170,7 @@ def _longest_empty(samples: Sequence[ClaimSample], promoted: bool = False) -> fl
 
 
 class Campaign:
-    def __init__(self, *, faults: int, seed: int, hosts: int = 3, kinds: Sequence[str] = FAULTS,
+    def __init__(self, *, faults: int, seed: int, hosts: int = 3, kinds: Sequence[str] = DEFAULT_KINDS,
                  timing: AgentTiming | None = None, work_dir: str | None = None, converge_s: float = 30.0,
                  log: Callable[[str], None] = print, order_kind: str = "Mandatory", stonith: bool = False,
                  each: bool = False, log_tail_chars: int = 0, heartbeat_timeout: str = "",
@@ -327,7 +330,7 @@ class Campaign:
     def targets(self, kind: str, holder: str | None) -> list[str]:
         """Who the fault hits, drawn from the campaign's RNG."""
         names = self.names
-        if kind in ("simul-stop-start", "reattach"):
+        if kind in ("simul-stop-start", "reattach", "cold-start"):
             return list(names)
         if kind == "stop-one-by-one":
             return self.rng.sample(names, len(names))  # the order of the stops
@@ -656,6 +659,49 @@ class Campaign:
         for h in self.names:
             self.cluster.start_agent(h)
         return t
+
+    def _fault_cold_start(self, r: FaultResult, targets: list[str]) -> float:
+        """A cold start as an operator does it: every agent stopped, the store wiped (no node has ever
+        joined), then all agents started at once and the configuration loaded at the same moment
+        (before or just after, drawn). The first controller must wait for the others to join
+        (dc-deadtime's join window) instead of fencing them for never having been seen."""
+        assert self.cluster is not None and self.lab is not None
+        self.cluster.stop_agents(self.names)
+        left = self.running_on(self.names)
+        if left:
+            r.violations.append(f"every agent stopped, but still running: {', '.join(left)}")
+        via = self.names[0]
+        wipe = [*_env_prefix(), self.cluster.python, "-c", "import sys; from corral.store import open_store; "
+                "s = open_store(sys.argv[1]); s.delete('/corral/', prefix=True); s.close()",
+                self.cluster.store_url(via)]
+        done = self.lab.run(via, wipe, timeout=30, cwd="/")
+        if done.returncode != 0:
+            raise LabError(f"wiping the store failed: {done.stderr.strip()[-800:]}")
+        fenced_before = set(self.fenced_hosts())
+        config = os.path.join(self.cluster.work, "cluster.yaml")
+        load_first = self.rng.random() < 0.5
+        r.notes.append("configuration loaded " + ("before" if load_first else "right after") + " the agents start")
+        t = time.monotonic()
+        if load_first:
+            self._load(via, config)
+        for h in self.names:
+            self.cluster.start_agent(h)
+        if not load_first:
+            self._load(via, config)
+        self.cluster.wait_members(self.names, 30)
+
+        def nobody_fenced(_samples: list[ClaimSample]) -> list[str]:
+            fenced = sorted(set(self.fenced_hosts()) - fenced_before)
+            return [f"cold start fenced {', '.join(fenced)}"] if fenced else []
+
+        self._checks.append(nobody_fenced)
+        return t
+
+    def _load(self, via: str, config: str) -> None:
+        assert self.cluster is not None
+        done = self.cluster.corral(via, "load", config, timeout=30)
+        if done.returncode != 0:
+            raise LabError(f"corral load failed ({done.returncode}): {done.stderr.strip()[-800:]}")
 
     def _fault_stop_one_by_one(self, r: FaultResult, targets: list[str]) -> float:
         """Stop the agents cleanly in turn (the others take over each time), then start them in turn."""

@@ -339,7 +339,8 @@ class CorralCluster:
         path = os.path.join(self.work, "cluster-options.yaml")
         with open(path, "w") as f:
             yaml.safe_dump(cfg, f, sort_keys=False)
-        r = self.corral(via or self.hosts[0], "load", path, timeout=30)
+        # --force: the campaign means it, also when the options stop resources (load asks otherwise)
+        r = self.corral(via or self.hosts[0], "load", "--force", path, timeout=30)
         if r.returncode != 0:
             raise LabError(f"corral load with {options} failed ({r.returncode}): {r.stderr.strip()[-1500:]}")
 

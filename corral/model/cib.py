@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from corral.model.cib_defaults import AgentDefaults, split_rsc_defaults
 from corral.model.config import (
     Clone,
     Colocation,
@@ -41,7 +42,9 @@ def _where(source: str, el: ET.Element) -> str:
 
 
 def nvpairs(parent: ET.Element | None, tag: str, idrefs: dict[str, ET.Element] | None = None) -> dict[str, str]:
-    """Merge every <tag> block's nvpairs (rule-less blocks; rules in attribute sets are ignored)."""
+    """Merge every <tag> block's nvpairs (rule-less blocks; rules in attribute sets are ignored).
+
+    The value `#default` (an old CIB convention) means "unset": such a pair is left out."""
     out: dict[str, str] = {}
     if parent is None:
         return out
@@ -52,6 +55,8 @@ def nvpairs(parent: ET.Element | None, tag: str, idrefs: dict[str, ET.Element] |
             name = nv.get("name")
             if name is not None and name not in out:
                 out[name] = nv.get("value", "")
+        for name in [n for n, v in out.items() if v == "#default"]:
+            del out[name]
     return out
 
 
@@ -64,6 +69,8 @@ class CibParser:
         self.templates: dict[str, ET.Element] = {}
         self.tags: dict[str, list[str]] = {}
         self.warnings: list[str] = []
+        self.agent_defaults: list[AgentDefaults] = []
+        self.enclosing_meta: set[str] = set()   # meta names set by the group/clone being read
 
     def parse(self) -> Configuration:
         conf = self.root.find("configuration")
@@ -73,7 +80,10 @@ class CibParser:
         crm = conf.find("crm_config")
         if crm is not None:
             cfg.options = nvpairs(crm, "cluster_property_set", self.idrefs)
-        cfg.rsc_defaults = nvpairs(conf.find("rsc_defaults"), "meta_attributes", self.idrefs)
+        plain, self.agent_defaults = split_rsc_defaults(conf.find("rsc_defaults"))
+        holder = ET.Element("rsc_defaults")
+        holder.extend(plain)
+        cfg.rsc_defaults = nvpairs(holder, "meta_attributes", self.idrefs)
         cfg.op_defaults = nvpairs(conf.find("op_defaults"), "meta_attributes", self.idrefs)
         for node in conf.findall("nodes/node"):
             self._node(node)
@@ -113,17 +123,32 @@ class CibParser:
             kind=el.get("type", "member") or "member")
 
     # -- resources -----------------------------------------------------------------
-    def _resource(self, el: ET.Element) -> Primitive | Group | Clone | None:
+    def _resource(self, el: ET.Element, inherited: dict[str, str] | None = None,
+                  ) -> Primitive | Group | Clone | None:
+        """`inherited`: the instance attributes of the enclosing group or clone, which its
+        primitives receive unless they set their own (Pacemaker passes them down)."""
+        inherited = dict(inherited or {})
+        if el.tag in ("group", "clone", "master"):
+            inherited.update(nvpairs(el, "instance_attributes", self.idrefs))
+            outer = set(self.enclosing_meta)
+            self.enclosing_meta |= set(nvpairs(el, "meta_attributes", self.idrefs))
+            try:
+                return self._container(el, inherited)
+            finally:
+                self.enclosing_meta = outer
+        return self._container(el, inherited)
+
+    def _container(self, el: ET.Element, inherited: dict[str, str]) -> Primitive | Group | Clone | None:
         if el.tag == "primitive":
-            return self._primitive(el)
+            return self._primitive(el, inherited)
         if el.tag == "group":
-            members = [self._primitive(m) for m in el if m.tag == "primitive"]
+            members = [self._primitive(m, inherited) for m in el if m.tag == "primitive"]
             return Group(id=el.get("id", ""), members=members, meta=nvpairs(el, "meta_attributes", self.idrefs))
         if el.tag in ("clone", "master"):
             child_el = next((c for c in el if c.tag in ("primitive", "group")), None)
             if child_el is None:
                 raise ConfigError(_where(self.source, el), "clone has no primitive or group inside")
-            child = self._resource(child_el)
+            child = self._resource(child_el, inherited)
             assert isinstance(child, Primitive | Group)
             meta = nvpairs(el, "meta_attributes", self.idrefs)
             promotable = el.tag == "master" or meta.get("promotable", "false").lower() == "true"
@@ -133,17 +158,24 @@ class CibParser:
         self.config.unsupported.append(f"{el.tag} {el.get('id')}")
         return None
 
-    def _primitive(self, el: ET.Element) -> Primitive:
+    def _primitive(self, el: ET.Element, inherited: dict[str, str] | None = None) -> Primitive:
         tmpl = self.templates.get(el.get("template", "")) if el.get("template") else None
         base = tmpl if tmpl is not None else el
         rsc_class = el.get("class") or base.get("class")
         rtype = el.get("type") or base.get("type")
         if not rsc_class or not rtype:
             raise ConfigError(_where(self.source, el), "primitive needs class and type")
-        params = nvpairs(base, "instance_attributes", self.idrefs) if tmpl is not None else {}
+        params = dict(inherited or {})
+        if tmpl is not None:
+            params.update(nvpairs(base, "instance_attributes", self.idrefs))
         params.update(nvpairs(el, "instance_attributes", self.idrefs))
         meta = nvpairs(base, "meta_attributes", self.idrefs) if tmpl is not None else {}
         meta.update(nvpairs(el, "meta_attributes", self.idrefs))
+        for block in self.agent_defaults:
+            if block.applies(rsc_class, el.get("provider") or base.get("provider"), rtype):
+                for name, value in block.values.items():
+                    if name not in meta and name not in self.enclosing_meta:
+                        meta[name] = value
         ops = [self._op(op) for op in el.findall("operations/op")]
         if tmpl is not None:
             have = {(o.name, o.interval_ms) for o in ops}
@@ -167,7 +199,8 @@ class CibParser:
                          role=normalise_role(el.get("role")),
                          on_fail=el.get("on-fail") or meta.get("on-fail"),
                          enabled=(el.get("enabled", meta.get("enabled", "true")).lower() != "false"),
-                         id=el.get("id", ""))
+                         id=el.get("id", ""), params=nvpairs(el, "instance_attributes", self.idrefs),
+                         meta=meta)
 
     # -- constraints ---------------------------------------------------------------
     def _expand(self, rid: str) -> list[str]:
@@ -314,7 +347,8 @@ class CibParser:
                     add(Order(id=cid, first=first, then=then,
                               first_action=el.get("first-action", "start"),
                               then_action=el.get("then-action", el.get("first-action", "start")),
-                              kind=kind, symmetrical=symmetrical))
+                              kind=kind, symmetrical=symmetrical,
+                              require_all=el.get("require-all", "true").lower() != "false"))
             return
         require_all_flags = []
         for s in sets:

@@ -69,6 +69,7 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
         node.join = ns.get("join", "down")
         node.expected = ns.get("expected")
         node.shutdown = ns.get("shutdown", "0") not in ("0", "", "false")
+        node.fenced_at = _int(ns.get("node_fenced"), 0)
         node.attrs = nvpairs(ns.find("transient_attributes"), "instance_attributes")
         for lrm_rsc in ns.findall("lrm/lrm_resources/lrm_resource"):
             rid = lrm_rsc.get("id", "")
@@ -88,4 +89,10 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
                     migrate_source=op.get("migrate_source"), migrate_target=op.get("migrate_target"),
                     op_digest=op.get("op-digest")))
             node.history[rid] = hist
+    # Nodes in the order the status section lists them, then those it does not mention:
+    # the order in which histories are read decides anonymous clone instance numbers.
+    listed = [n for n in (ns.get("uname") or ids_to_name.get(ns.get("id", ""), ns.get("id", ""))
+                          for ns in status.findall("node_state")) if n in state.nodes]
+    order = list(dict.fromkeys(listed + list(state.nodes)))
+    state.nodes = {name: state.nodes[name] for name in order}
     return state

@@ -57,6 +57,8 @@ class Operation:
     on_fail: str | None = None
     enabled: bool = True
     id: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # the operation's own instance attributes
+    meta: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -41,21 +41,29 @@ def detect_format(text: str) -> Format:
     return "cib" if text.lstrip("\ufeff \t\r\n").startswith("<") else "yaml"
 
 
-def load(path: str | Path, *, strict: bool | None = None) -> Loaded:
-    """Read, parse and validate a configuration file; raise ConfigError naming every problem."""
+Unsupported = Literal["error", "warn"]
+
+
+def load(path: str | Path, *, strict: bool | None = None, unsupported: Unsupported = "error") -> Loaded:
+    """Read, parse and validate a configuration file; raise ConfigError naming every problem.
+
+    unsupported: "warn" accepts settings Corral does not implement (`corral.model.support`)
+    with a warning, for simulation only; a configuration to run is refused ("error")."""
     source = str(path)
     text = _read_text(path)
     if detect_format(text) == "cib":
-        return _load_cib(text, source, strict=False if strict is None else strict)
+        return _load_cib(text, source, strict=False if strict is None else strict, unsupported=unsupported)
     config, locator = parse_yaml_config(text, source)
-    config.warnings.extend(validate(config, source, locator, lenient=strict is False))
+    config.warnings.extend(validate(config, source, locator, lenient=strict is False,
+                                    unsupported=unsupported))
     return Loaded(config, "yaml", source, config.warnings)
 
 
-def load_config(path: str | Path, *, strict: bool | None = None) -> Configuration:
+def load_config(path: str | Path, *, strict: bool | None = None,
+                unsupported: Unsupported = "error") -> Configuration:
     """The Configuration of a YAML or CIB file; its warnings are in `config.warnings`
     and also go to the 'corral.model' logger."""
-    loaded = load(path, strict=strict)
+    loaded = load(path, strict=strict, unsupported=unsupported)
     for w in loaded.warnings:
         log.warning("%s", w)
     return loaded.config
@@ -69,12 +77,12 @@ def load_state(path: str | Path, config: Configuration) -> ClusterState:
     return parse_status(_parse_xml(text, str(path)), config)
 
 
-def _load_cib(text: str, source: str, *, strict: bool) -> Loaded:
+def _load_cib(text: str, source: str, *, strict: bool, unsupported: Unsupported = "error") -> Loaded:
     root = _parse_xml(text, source)
     config = parse_cib(root, source)
     templates = {el.get("id", ""): "template" for el in root.iterfind("configuration/resources/template")}
     config.warnings.extend(validate(config, source, DefaultLocator(config, source, _id_lines(text)),
-                                    lenient=not strict, other_ids=templates))
+                                    lenient=not strict, other_ids=templates, unsupported=unsupported))
     state = parse_status(root, config) if root.find("status") is not None else None
     return Loaded(config, "cib", source, config.warnings, state)
 

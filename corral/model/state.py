@@ -53,6 +53,7 @@ class NodeStatus:
     seen: bool = True              # a status entry exists for it at all
     remote: bool = False
     shutdown: bool = False
+    fenced_at: int = 0             # a remote node: when it was last fenced (node_fenced), epoch s
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
+from typing import Literal, Protocol
 
 from corral.model.config import (
     PROMOTED,
@@ -303,8 +303,13 @@ def _line_of(where: str) -> int:
 
 # -- the checks -----------------------------------------------------------------------------
 def validate(config: Configuration, source: str = "config", locator: Locator | None = None, *,
-             lenient: bool = False, other_ids: Mapping[str, str] | None = None) -> list[str]:
+             lenient: bool = False, other_ids: Mapping[str, str] | None = None,
+             unsupported: Literal["error", "warn"] = "error") -> list[str]:
     """Check `config`; raise ConfigErrors listing every error; return the warnings.
+
+    unsupported: what a setting Corral does not implement (`corral.model.support`) is --
+    an error (loading a configuration: fail closed) or a warning (simulating a CIB, which
+    then behaves as if the setting were unset).
 
     lenient: accept, with a warning, what Pacemaker's scheduler tolerates (dangling
     constraint references, a promotable group, duplicate operations) -- used for CIB
@@ -335,8 +340,30 @@ def validate(config: Configuration, source: str = "config", locator: Locator | N
     for ticket in config.tickets:
         _check_ticket(ticket, ids, r)
     _check_fencing(config, ids, r)
+    _check_support(config, r, unsupported)
     r.raise_if_errors()
     return sorted(r.warnings, key=_line_of)
+
+
+def _check_support(config: Configuration, r: Report, severity: Literal["error", "warn"]) -> None:
+    for where, message in unsupported_settings(config, r.loc, r.source):
+        if severity == "warn":
+            r.warnings.append(f"{where}: {message}; simulated as if unset")
+        elif (where, message) not in r.errors:
+            r.errors.append((where, message))
+
+
+def unsupported_settings(config: Configuration, locator: Locator, source: str) -> list[tuple[str, str]]:
+    """(place, problem) for every setting of `config` that Corral does not implement."""
+    from corral.model import support
+
+    out: list[tuple[str, str]] = []
+    for f in support.findings(config):
+        if isinstance(f.obj, str) and f.obj.startswith("<"):  # an element the model dropped
+            out.append((f"{source}: {f.obj}", f.message))
+        else:
+            out.append((locator.where(f.obj, f.key), f.message))
+    return out
 
 
 def _all_resources(config: Configuration) -> Iterable[object]:

@@ -210,7 +210,8 @@ class _ConfigBuilder:
         for j, o in enumerate(p.ops):
             op = Operation(name=o.name, interval_ms=o.interval, timeout_ms=o.timeout, role=o.role,
                            on_fail=o.on_fail, enabled=o.enabled,
-                           id=o.id or op_id(p.id, o.name, o.interval, o.role))
+                           id=o.id or op_id(p.id, o.name, o.interval, o.role),
+                           params=dict(o.params), meta=dict(o.meta))
             prim.ops.append(op)
             self.loc.add(op, (*path, "ops", j))
         self.loc.add(prim, path)
@@ -376,9 +377,16 @@ def load_yaml_config(path: str | Path) -> Configuration:
     return cfg
 
 
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a configuration is kilobytes; /dev/zero or a wrong file is not
+
+
 def _read_text(path: str | Path) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ConfigError(str(path), f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not a configuration file")
+        return data.decode("utf-8-sig")
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

@@ -59,6 +59,8 @@ def _primitive_dict(p: Primitive) -> dict[str, Any]:
         _put(od, "on-fail", o.on_fail)
         _put(od, "enabled", o.enabled, True)
         _put(od, "id", o.id, op_id(p.id, o.name, o.interval_ms, o.role))
+        _put(od, "params", _attrs(o.params))
+        _put(od, "meta", _attrs(o.meta))
         ops.append(od)
     _put(out, "ops", ops)
     _put(out, "utilization", _attrs(p.utilization))

@@ -43,7 +43,7 @@ for _tag, _regexp, _first in (
 ):
     _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_regexp), list(_first))
 
-_MAX_NODES = 2_000_000  # guards against alias expansion bombs
+_MAX_NODES = 200_000  # values after alias expansion: a real configuration has a few thousand
 
 
 class RawInt(int):
@@ -185,6 +185,33 @@ class _Builder:
             return None
 
 
+def _expanded_size(root: Node) -> int:
+    """How many values the node graph expands to, counting each alias in full, computed once
+    per distinct node (so a billion laughs is measured in microseconds). A node that refers
+    to itself counts once; the builder reports it."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in visiting or isinstance(node, ScalarNode):
+            return 1
+        visiting.add(key)
+        children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > _MAX_NODES:
+                break
+        visiting.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
 def read_yaml(text: str, source: str) -> YamlDoc:
     """Parse YAML text into a YamlDoc; syntax errors and duplicate keys raise ConfigErrors."""
     loader = _Loader(text)
@@ -193,6 +220,8 @@ def read_yaml(text: str, source: str) -> YamlDoc:
         doc = YamlDoc(source, None)
         if root is None:
             return doc
+        if _expanded_size(root) > _MAX_NODES:  # before building anything: an alias bomb costs nothing
+            raise ConfigError(source, f"document too large (aliases expand to more than {_MAX_NODES:,} values)")
         builder = _Builder(doc, loader)
         doc.data = builder.build(root, ())
     except yaml.MarkedYAMLError as exc:

@@ -147,6 +147,8 @@ class OperationYaml(_Yaml):
     on_fail: Text | None = None
     enabled: bool = True
     id: Name | None = None
+    params: Attrs = {}   # the operation's own instance attributes (e.g. OCF_CHECK_LEVEL)
+    meta: Attrs = {}
 
 
 # An operation's default id lives with the schema: the builder fills it in when `id`

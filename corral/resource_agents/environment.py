@@ -38,12 +38,13 @@ def base_environment() -> dict[str, str]:
     return env
 
 
-def _check(spec: ResourceSpec, kind: str, name: str, value: str) -> None:
+def _check(spec: ResourceSpec | str, kind: str, name: str, value: str) -> None:
+    rid = spec if isinstance(spec, str) else spec.id
     if not _NAME.match(name):
-        raise InvalidParameter(f"resource {spec.id!r}: {kind} name {name!r} cannot be passed to an agent "
+        raise InvalidParameter(f"resource {rid!r}: {kind} name {name!r} cannot be passed to an agent "
                                "(letters, digits, '_', '-', '.', ':' only)")
     if "\0" in value:
-        raise InvalidParameter(f"resource {spec.id!r}: {kind} {name!r} contains a NUL byte")
+        raise InvalidParameter(f"resource {rid!r}: {kind} {name!r} contains a NUL byte")
 
 
 def ocf_environment(spec: ResourceSpec, action: str, timeout_s: float, interval_ms: int, *,
@@ -64,11 +65,9 @@ def ocf_environment(spec: ResourceSpec, action: str, timeout_s: float, interval_
         value = str(value)
         _check(spec, "parameter", name, value)
         env[f"OCF_RESKEY_{name}"] = value
-    for name, value in spec.meta.items():
-        value = str(value)
-        _check(spec, "meta attribute", name, value)
-        # Pacemaker spells meta names with '_' in the environment: clone-max -> clone_max.
-        env[f"OCF_RESKEY_CRM_meta_{name.replace('-', '_')}"] = value
+    if "OCF_CHECK_LEVEL" in spec.params:  # agents read the monitor depth unprefixed (Filesystem, ...)
+        env["OCF_CHECK_LEVEL"] = str(spec.params["OCF_CHECK_LEVEL"])
+    env.update(meta_environment(spec, spec.meta))
     env.update({
         "OCF_RESKEY_CRM_meta_timeout": str(max(0, round(timeout_s * 1000))),
         "OCF_RESKEY_CRM_meta_interval": str(int(interval_ms)),
@@ -78,6 +77,18 @@ def ocf_environment(spec: ResourceSpec, action: str, timeout_s: float, interval_
     if env_extra:
         env.update({k: str(v) for k, v in env_extra.items()})
     return env
+
+
+def meta_environment(spec: ResourceSpec | str, meta: Mapping[str, str]) -> dict[str, str]:
+    """Meta attributes as the agent sees them: OCF_RESKEY_CRM_meta_<name>, '-' spelled '_'
+    (clone-max -> clone_max, as Pacemaker does); the controller's per-action meta (a
+    notification's notify_type, notify_start_resource, ...) goes the same way."""
+    out: dict[str, str] = {}
+    for name, value in meta.items():
+        value = str(value)
+        _check(spec, "meta attribute", name, value)
+        out[f"OCF_RESKEY_CRM_meta_{name.replace('-', '_')}"] = value
+    return out
 
 
 def ensure_dir(path: str) -> None:

@@ -12,9 +12,20 @@ from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
+from corral.scheduler.discovery import apply_exclusive_discovery
+from corral.scheduler.graph import Graph
+from corral.scheduler.graph_build import build_graph
 from corral.scheduler.history import HistoryUnpacker
 from corral.scheduler.nodes import NodeRt, build_nodes
 from corral.scheduler.placement import Placer
+from corral.scheduler.remote import (
+    RemoteMembership,
+    expand,
+    guest_fence_lines,
+    mark_kinds,
+    remote_order,
+    restrict,
+)
 from corral.scheduler.resources import Prim, ResourceTree
 
 
@@ -39,6 +50,7 @@ class Transition:
     actions: list[Action]
     tree: ResourceTree
     warnings: list[str] = field(default_factory=list)
+    graph: Graph = field(default_factory=Graph)   # the actions and their ordering (graph_build.py)
 
     def summary_text(self) -> list[str]:
         if not self.summary:
@@ -50,10 +62,14 @@ class Transition:
 
 def schedule(config: Configuration, state: ClusterState) -> Transition:
     fencing = config.option_bool("stonith-enabled", True)
+    config, remote_specs = expand(config, state)
     nodes = build_nodes(config, state, fencing)
+    mark_kinds(nodes, remote_specs)
     tree = ResourceTree(config)
     unpacker = HistoryUnpacker(tree, nodes, state, fencing)
     unpacker.run()
+    membership = RemoteMembership(remote_specs, nodes, tree, state)
+    membership.settle(tree.primitives() + unpacker.orphans, fencing)
 
     maintenance = config.option_bool("maintenance-mode", False)
     all_prims = tree.primitives() + unpacker.orphans
@@ -80,6 +96,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
             _suicide(nodes)
         quorum_policy = "stop"   # besides fencing itself, an inquorate partition stops everything
     fences = _fencing(nodes, all_prims, fencing, quorate, config)
+    membership.after_fencing(fences, _stonith_action(config), all_prims)
     fenced = {n for n, _, _ in fences}
     for p in all_prims:
         if p.failed_stop_nodes and p.active and set(p.active) <= fenced:
@@ -88,6 +105,9 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
             # (the node was lost) it simply moves.
             if not any(nodes[n].unclean_reason == f"{p.id} failed there" for n in p.active if n in nodes):
                 p.failed = False
+        elif fencing and any(n in p.active and n not in fenced for n in p.failed_stop_nodes):
+            p.blocked = True    # its stop failed where no fence will settle it: left alone
+    membership.keep_container_failures()
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
@@ -95,10 +115,14 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     placer = Placer(config, tree, nodes, index, unpacker.fail_counts,
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
+    restrict(placer.base, remote_specs, nodes)
+    apply_exclusive_discovery(placer.base, index, nodes, placer.now)
     _apply_tickets(lost, placer, state)
     if config.option_bool("stop-all-resources", False):
         _stop_everything(placer)
+    membership.place_connections(placer)
     placer.allocate_all()
+    remote_order(index, remote_specs, tree, all_prims)
     for p in unpacker.orphans:
         p.next_role, p.assigned = (STOPPED, None) if p.managed else (p.current_role, p.current_node)
 
@@ -110,13 +134,14 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     for p in unpacker.orphans:
         if p not in plans:
             plans[p] = planner._initial(p)
-    summary = summary_lines(plans, fences)
+    summary = guest_fence_lines(summary_lines(plans, fences), remote_specs)
     placements = {p.id: Placement(rsc=p.id, node=p.assigned if p.next_role != STOPPED else None,
                                   role=p.next_role, current=dict(p.active), scores=dict(p.scores),
                                   failed=p.failed, reasons=list(p.reasons))
                   for p in plans}
+    graph = build_graph(config, tree, index, plans, fences, nodes, fencing, state)
     return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
-                      fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree)
+                      fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree, graph=graph)
 
 
 def _lost_tickets(config: Configuration, state: ClusterState,
@@ -194,7 +219,7 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
     """Without quorum nothing that needs quorum may start; with policy 'stop' it stops too;
     with 'demote' promoted instances are demoted (left running) and everything else stops."""
     for p, plan in plans.items():
-        if not p.managed or requires(p, fencing) == "nothing":
+        if not p.managed or p.blocked or requires(p, fencing) == "nothing":
             continue
         if plan.start_on is not None:
             plan.start_runnable = False
@@ -211,6 +236,11 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
             if p.assigned is not None and p.next_role != STOPPED:
                 plan.start_on = p.assigned
                 plan.start_runnable = False
+
+
+def _stonith_action(config: Configuration) -> str:
+    action = config.option("stonith-action", "reboot")
+    return "off" if action == "poweroff" else action
 
 
 def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate: bool,
@@ -237,10 +267,12 @@ def _fencing(nodes: dict[str, NodeRt], prims: list[Prim], fencing: bool, quorate
     out: list[tuple[str, str, str]] = []
     for n in nodes.values():
         if n.unclean:
+            member = n.online
             n.online = False
-            # A node never seen is only fenced by a quorate partition (startup fencing);
-            # a node known to be in trouble is fenced regardless.
-            if fencing and (quorate or n.unclean_reason != "node is unclean"):
+            # Without quorum only a member of this partition known to be in trouble is fenced;
+            # a node outside it (never seen, or offline with a failure recorded) may be in the
+            # quorate partition, which decides about it.
+            if fencing and (quorate or (member and n.unclean_reason != "node is unclean")):
                 out.append((n.name, action, n.unclean_reason))
     return out
 

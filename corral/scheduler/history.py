@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Primitive, parse_interval_ms
-from corral.model.digest import definition_changed
+from corral.model.digest import operation_redefined
 from corral.model.scores import INFINITY, parse_score
 from corral.model.state import (
     EXEC_CANCELLED,
@@ -20,9 +20,10 @@ from corral.model.state import (
     ResourceHistory,
 )
 from corral.scheduler.failcounts import effective_fail_counts
+from corral.scheduler.instances import InstanceNumbering, member
 from corral.scheduler.migration_history import reconcile_migrations
 from corral.scheduler.nodes import NodeRt
-from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree
+from corral.scheduler.resources import CloneR, Prim, ResourceTree
 
 RC_OK, RC_NOT_RUNNING, RC_PROMOTED, RC_FAILED_PROMOTED, RC_NOT_INSTALLED = 0, 7, 8, 9, 5
 RC_FATAL = 6
@@ -45,7 +46,7 @@ class Folded:
     migrate_from: OpRecord | None = None
     last_failure: OpRecord | None = None
     failures: list[OpRecord] = field(default_factory=list)
-    digest: str | None = None   # of the parameters of the operation that made it active
+    digest_op: OpRecord | None = None   # the operation that made it active, with its digest
 
 
 def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
@@ -93,29 +94,29 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         if answered and op.op == "monitor":
             if rc == RC_NOT_RUNNING and (probe or expected == RC_NOT_RUNNING):
                 f.role = STOPPED
-                f.digest = None
+                f.digest_op = None
                 continue
             if rc == RC_OK and (probe or expected == RC_OK):
                 if f.role in (STOPPED, PROMOTED) or probe:
                     f.role = STARTED
-                if probe and f.digest is None:  # found running: all we know of its parameters
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:  # found running: all we know of its parameters
+                    f.digest_op = op
                 continue
             if rc == RC_PROMOTED and (probe or expected == RC_PROMOTED):
-                if probe and f.digest is None:
-                    f.digest = op.op_digest
+                if probe and f.digest_op is None:
+                    f.digest_op = op
                 f.role = PROMOTED
                 continue
         elif answered and (rc == expected or (op.op == "stop" and rc == RC_NOT_RUNNING)):
             clear = True
-            if op.op in ("start", "migrate_from"):
-                f.digest = op.op_digest
+            if op.op in ("start", "migrate_from") or (op.op in ("promote", "demote") and op.op_digest):
+                f.digest_op = op
             if op.op == "start":
                 f.role = STARTED
             elif op.op == "stop":
                 f.role = STOPPED
                 f.migrate_to = None
-                f.digest = None
+                f.digest_op = None
             elif op.op == "promote":
                 f.role = PROMOTED
             elif op.op == "demote":
@@ -221,7 +222,7 @@ class HistoryUnpacker:
         self.state = state
         self.fencing = fencing
         self.orphans: list[Prim] = []
-        self.claimed: set[Prim | GroupR] = set()
+        self.numbering = InstanceNumbering(tree)
         self.fail_counts: dict[str, dict[str, int]] = {}  # node -> rsc base -> count
         self.prims_by_base: dict[str, Prim] = {}
         self.histories: dict[Prim, dict[str, ResourceHistory]] = {}  # of primitives outside clones
@@ -253,18 +254,16 @@ class HistoryUnpacker:
         for node_name, status in self.state.nodes.items():
             self.fail_counts[node_name] = effective_fail_counts(status, self.prims_by_base, self.state.now)
             rt = self.nodes.get(node_name)
-            if rt is not None and not rt.online and not rt.unclean and not rt.remote:
+            if rt is not None and not rt.online and not rt.unclean and not rt.remote and not self.fencing:
                 continue  # cleanly down: nothing can be running there
-            clone_slots: dict[str, dict[int | None, Prim | GroupR]] = {}
             for rid, hist in status.history.items():
-                self._attach(node_name, rid, hist, clone_slots)
+                self._attach(node_name, rid, hist)
         for prim, hists in self.histories.items():
             if any(o.op in ("migrate_to", "migrate_from") for h in hists.values() for o in h.ops):
                 reconcile_migrations(prim, hists, self.nodes)
         self.settle_migrations()
 
-    def _attach(self, node: str, rid: str, hist: ResourceHistory,
-                clone_slots: dict[str, dict[int | None, Prim | GroupR]]) -> None:
+    def _attach(self, node: str, rid: str, hist: ResourceHistory) -> None:
         target = self.tree.by_id.get(rid)
         if isinstance(target, Prim) and target.clone is None and not target.orphan:
             self._apply(target, node, hist)
@@ -278,7 +277,7 @@ class HistoryUnpacker:
                 return
             self._orphan(rid, node, hist)
             return
-        probe = self._member(clone.instances[0], base) if clone.instances else None
+        probe = member(clone.instances[0], base) if clone.instances else None
         if probe is None:
             return
         folded = self._fold(probe, hist)
@@ -288,51 +287,13 @@ class HistoryUnpacker:
                     if p.base == base:
                         p.banned.add(node)
             return
-        # Records on one node belong to one instance per instance number (a group's
-        # members share theirs). An anonymous clone may run at most clone-node-max
-        # copies on a node: any further copy found there is an orphan, to be stopped.
-        key = num
-        slots = clone_slots.setdefault(clone.id, {})
-        inst = slots.get(key)
-        if inst is None:
-            if not clone.unique and isinstance(clone.template, Primitive) and key in slots:
-                key = None
-            if not clone.unique and len(slots) >= clone.clone_node_max:
-                inst = self.tree.new_instance(clone)
-                for p in inst.primitives():
-                    p.orphan = True
-                clone.instances.append(inst)
-                self.claimed.add(inst)
-            else:
-                inst = self._free_instance(clone, num)
-            slots[key] = inst
-        prim = self._member(inst, base)
+        inst = self.numbering.instance_for(clone, node, base, num)
+        prim = member(inst, base)
         if prim is None:
             return
         self._record(prim, node, folded)
-
-    def _member(self, inst: Prim | GroupR, base: str) -> Prim | None:
-        if isinstance(inst, Prim):
-            return inst if inst.base == base else None
-        return next((m for m in inst.members if m.base == base), None)
-
-    def _free_instance(self, clone: CloneR, num: int | None) -> Prim | GroupR:
-        def used(inst: Prim | GroupR) -> bool:
-            return inst in self.claimed
-
-        candidates = list(clone.instances)
-        chosen: Prim | GroupR | None = None
-        if num is not None and num < len(candidates) and not used(candidates[num]):
-            chosen = candidates[num]
-        else:
-            chosen = next((i for i in candidates if not used(i)), None)
-        if chosen is None:
-            chosen = self.tree.new_instance(clone)
-            for p in chosen.primitives():
-                p.orphan = True
-            clone.instances.append(chosen)
-        self.claimed.add(chosen)
-        return chosen
+        prim.history_ids[node] = rid
+        self.numbering.found_active(inst, node)
 
     def _orphan(self, rid: str, node: str, hist: ResourceHistory) -> None:
         prim = self.tree.by_id.get(rid)
@@ -371,7 +332,9 @@ class HistoryUnpacker:
         if folded.role == STOPPED:
             return
         prim.active[node] = folded.role
-        if prim.cfg is not None and definition_changed(folded.digest, prim.cfg.params):
+        last = folded.digest_op
+        if prim.cfg is not None and last is not None and operation_redefined(
+                last.op_digest, prim.cfg, last.op, last.interval_ms, self.tree.config.op_defaults):
             prim.redefined.add(node)
         if folded.failed:
             prim.failed = True

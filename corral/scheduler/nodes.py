@@ -16,7 +16,9 @@ class NodeRt:
     standby: bool = False
     maintenance: bool = False
     shutdown: bool = False
-    remote: bool = False
+    remote: bool = False      # not a cluster member: a remote or guest node
+    kind: str = "cluster"     # cluster, remote or guest (corral.scheduler.remote)
+    unseen: bool = False      # a remote node with no status entry: state unknown
     attrs: dict[str, str] = field(default_factory=dict)
     utilization: dict[str, int] = field(default_factory=dict)
     assigned_count: int = 0
@@ -32,10 +34,12 @@ def build_nodes(config: Configuration, state: ClusterState, fencing_enabled: boo
     startup_fencing = config.option_bool("startup-fencing", True)
     nodes: dict[str, NodeRt] = {}
     names = list(config.nodes) + [n for n in state.nodes if n not in config.nodes]
+    # Pacemaker keeps its node list sorted by name: that order breaks placement ties.
+    names.sort(key=lambda n: (n.lower(), n))
     for order, name in enumerate(names):
         cfg_node = config.nodes.get(name)
         status = state.nodes.get(name) or NodeStatus(name=name, seen=False)
-        rt = NodeRt(name=name, order=order, remote=status.remote or (cfg_node is not None and cfg_node.kind == "remote"))
+        rt = NodeRt(name=name, order=order, remote=status.remote or (cfg_node is not None and cfg_node.kind in ("remote", "guest")))
         attrs = dict(cfg_node.attrs) if cfg_node else {}
         attrs.update(status.attrs)
         attrs.setdefault("#uname", name)
@@ -59,6 +63,10 @@ def build_nodes(config: Configuration, state: ClusterState, fencing_enabled: boo
         if is_true(attrs.get("terminate")) and fencing_enabled:
             rt.unclean, rt.unclean_reason, rt.online = True, "termination was requested", False
         nodes[name] = rt
+    # Pacemaker keeps its node list sorted by name (byte order): that list, not the
+    # configuration's, breaks ties between equally good nodes.
+    for rank, name in enumerate(sorted(nodes, key=lambda n: n.encode())):
+        nodes[name].order = rank
     return nodes
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Configuration, Location
 from corral.model.scores import INFINITY, add
 from corral.scheduler.constraints import Coloc, ConstraintIndex
+from corral.scheduler.instances import allocation_order, preferred_per_node
 from corral.scheduler.nodes import NodeRt
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
@@ -37,6 +38,13 @@ class Placer:
         self.done: set[Rsc] = set()
         self.no_promote: set[Prim] = set()
         self.in_progress: set[Rsc] = set()
+        # Clones being placed with as many instances as there are nodes to host them:
+        # what is colocated with such a clone does not steer its instances.
+        self.everywhere: set[CloneR] = set()
+        # The scores of a primitive being placed, as its colocations with primaries already
+        # placed restrict them: a primary placed meanwhile sees where that dependent can go
+        # (a dependent of two mandatory primaries pulls the second to the first's node).
+        self.partial: dict[Prim, dict[str, int]] = {}
         self.strategy = config.option("placement-strategy", "default")
         self.utilization_on = self.strategy != "default"
         self.capacity = {n.name: dict(n.utilization) for n in self.node_list}
@@ -145,7 +153,7 @@ class Placer:
         if isinstance(rsc, CloneR):
             return self.preference(rsc.instances[0], visited) if rsc.instances else {}
         assert isinstance(rsc, Prim)
-        own = dict(self.base[rsc]) if own is None else own
+        own = dict(self.partial.get(rsc, self.base[rsc])) if own is None else own
         for c in self._dependents_of(rsc):
             dep = c.dependent
             if dep in visited or dep in self.done or not c.influence or c.score <= 0:
@@ -161,15 +169,24 @@ class Placer:
             self._merge(own, theirs, c.score / INFINITY)
         return own
 
+    @staticmethod
+    def _primary_rank(c: Coloc) -> tuple[int, int, str]:
+        prim = c.primary
+        variant = 0 if isinstance(prim, CloneR) else 1 if isinstance(prim, GroupR) else 2
+        return (-prim.meta_int("priority", 0), variant, prim.id)
+
     def _dependents_of(self, p: Prim) -> list[Coloc]:
         out = list(self.index.as_primary.get(p, []))
         g = p.group
+        clone = None
         if g is not None and g.members and g.members[0] is p:
             out += self.index.as_primary.get(g, [])
             if isinstance(g.parent, CloneR):
-                out += self.index.as_primary.get(g.parent, [])
+                clone = g.parent
         elif isinstance(p.parent, CloneR):
-            out += self.index.as_primary.get(p.parent, [])
+            clone = p.parent
+        if clone is not None and clone not in self.everywhere:
+            out += self.index.as_primary.get(clone, [])
         return out
 
     def _colocations_of(self, p: Prim) -> list[Coloc]:
@@ -230,7 +247,12 @@ class Placer:
         return {n.name for n in self.node_list if n.attrs.get(attribute) in values}
 
     def apply_colocations(self, p: Prim, scores: dict[str, int], for_promotion: bool = False) -> None:
-        for c in self._colocations_of(p):
+        # One primary after another (higher priority, clones, groups, then by id, as the
+        # oracle orders them), each placed and then restricting p at once, so that a primary
+        # placed for p's sake later sees where p can still go (`self.partial`).
+        colocs = self._colocations_of(p)
+        colocs.sort(key=self._primary_rank)
+        for c in colocs:
             if c.dependent_role in (PROMOTED,) and not for_promotion:
                 continue
             if for_promotion and c.dependent_role != PROMOTED:
@@ -322,7 +344,11 @@ class Placer:
 
     def scores_for(self, p: Prim) -> dict[str, int]:
         scores = dict(self.base[p])
-        self.apply_colocations(p, scores)
+        self.partial[p] = scores
+        try:
+            self.apply_colocations(p, scores)
+        finally:
+            del self.partial[p]
         scores = self.preference(p, own=scores)
         g = p.group
         if g is not None and g.members and g.members[0] is not p:
@@ -422,16 +448,34 @@ class Placer:
 
     # -- clones ------------------------------------------------------------------------
     def _allocate_clone(self, c: CloneR) -> None:
-        instances = c.instances
+        """Pacemaker's two rounds: instances that may stay where they run keep their node
+        (up to an even share per node), then every other instance, in allocation order,
+        takes the best node left; an anonymous clone runs at most one copy per node."""
         counts: dict[str, int] = {}
+        per_node = c.clone_node_max if c.unique else min(1, c.clone_node_max)
+        available = sum(1 for n in self.node_list if n.can_host)
+        share = preferred_per_node(c.clone_max, available)
+        if c.clone_max >= available:
+            self.everywhere.add(c)
+        try:
+            self._place_instances(c, counts, per_node, share)
+        finally:
+            self.everywhere.discard(c)
+        if c.promotable:
+            self._promote(c)
+
+    def _place_instances(self, c: CloneR, counts: dict[str, int], per_node: int, share: int) -> None:
         placed = 0
-        max_total = c.clone_max
-        per_node = c.clone_node_max
 
         def leader(inst: Prim | GroupR) -> Prim:
             return inst if isinstance(inst, Prim) else inst.members[0]
 
-        def try_place(inst: Prim | GroupR, only: str | None) -> bool:
+        def score_here(p: Prim) -> int | None:
+            node = p.current_node
+            return None if node is None else self.base[p].get(node, NEG)
+
+        def try_place(inst: Prim | GroupR, keep: str | None) -> bool:
+            """Place inst on the best node left; with `keep`, only if that node is among the best."""
             first = leader(inst)
             if self._fixed_instance(inst):
                 return True
@@ -439,11 +483,11 @@ class Placer:
                 return False
             scores = self.scores_for(first)
             limit = {n: per_node - counts.get(n, 0) for n in self.nodes}
-            if only is not None:
-                scores = {n: (s if n == only else NEG) for n, s in scores.items()}
             choice = self._choose_instance(first, scores, limit, counts)
-            if choice is None:
+            if choice is None or (keep is not None and scores.get(choice) != scores.get(keep)):
                 return False
+            if keep is not None:
+                choice = keep
             if not self.can_start and choice not in first.active:
                 return False
             first.scores = scores
@@ -456,30 +500,37 @@ class Placer:
             counts[choice] = counts.get(choice, 0) + 1
             return True
 
-        active = [i for i in instances if leader(i).active]
-        active.sort(key=lambda i: -self.base[leader(i)].get(leader(i).current_node or "", 0))
-        pending = []
-        for inst in active:
-            if placed >= max_total:
-                pending.append(inst)
+        configured = [i for i in c.instances if not any(p.orphan for p in i.primitives())]
+        ordered = allocation_order(configured, leader, score_here)
+        done: set[Prim | GroupR] = set()
+        for inst in ordered:
+            first = leader(inst)
+            cur = first.current_node
+            if placed >= c.clone_max or cur is None or len(first.active) != 1 or first.failed:
                 continue
-            cur = leader(inst).current_node
-            if cur is not None and self.hostable(cur) and try_place(inst, cur):
+            score = score_here(first)
+            if not self.hostable(cur) or score is None or score < 0 or counts.get(cur, 0) >= share:
+                continue
+            if try_place(inst, cur):
                 placed += 1
-            else:
-                pending.append(inst)
-        rest = pending + [i for i in instances if not leader(i).active]
-        for inst in rest:
-            if placed < max_total and try_place(inst, None):
+                done.add(inst)
+        for inst in ordered:
+            if inst in done:
+                continue
+            if placed < c.clone_max and try_place(inst, None):
                 placed += 1
                 continue
-            for p in inst.primitives():
-                if p not in self.done:
-                    p.allocated = True
-                    p.next_role = STOPPED
-                    self.done.add(p)
-        if c.promotable:
-            self._promote(c)
+            self._stop_instance(inst)
+        for inst in c.instances:
+            if inst not in done and any(p.orphan for p in inst.primitives()):
+                self._stop_instance(inst)
+
+    def _stop_instance(self, inst: Prim | GroupR) -> None:
+        for p in inst.primitives():
+            if p not in self.done:
+                p.allocated = True
+                p.next_role = STOPPED
+                self.done.add(p)
 
     def _fixed_instance(self, inst: Prim | GroupR) -> bool:
         prims = inst.primitives()
@@ -512,7 +563,7 @@ class Placer:
         total = 0
         found = False
         for p in prims:
-            value = self._promotion_attr(attrs, p)
+            value = self._promotion_attr(attrs, p, node)
             if value is not None:
                 total = add(total, value)
                 found = True
@@ -528,11 +579,15 @@ class Placer:
         return total if found else None
 
     @staticmethod
-    def _promotion_attr(attrs: dict[str, str], p: Prim) -> int | None:
-        """The promotion score the agent set (crm_master): by base id, else by any instance id."""
+    def _promotion_attr(attrs: dict[str, str], p: Prim, node: str) -> int | None:
+        """The promotion score the agent set (crm_master): by base id, else by the instance
+        id its history on that node was recorded under, else by any instance id."""
         from corral.model.scores import parse_score
 
-        names = [f"master-{p.base}", f"promotion-{p.base}", f"master-{p.id}"]
+        names = [f"master-{p.base}", f"promotion-{p.base}"]
+        if node in p.history_ids:
+            names.append(f"master-{p.history_ids[node]}")
+        names.append(f"master-{p.id}")
         prefix = f"master-{p.base}:"
         names += sorted(n for n in attrs if n.startswith(prefix))
         for name in names:

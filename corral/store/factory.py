@@ -21,8 +21,12 @@ SCHEMES = "memory://, sqlite:///absolute/path.db or etcd://host:port[,host:port.
 _OPTIONS: dict[str, set[str]] = {"memory": set(), "sqlite": {"timeout", "history"}, "etcd": {"timeout"}}
 
 
-def open_store(url: str) -> Store:
-    """A store from its URL; ValueError naming the URL and the problem if it is wrong."""
+def open_store(url: str, *, create: bool = True) -> Store:
+    """A store from its URL; ValueError naming the URL and the problem if it is wrong.
+
+    create=False: an embedded store whose file does not exist is refused instead of
+    created empty (commands that only read: a mistyped path must not look like an
+    empty cluster). Only agents and `corral load` create the file."""
     def bad(problem: str) -> ValueError:
         return ValueError(f"store URL {url!r}: {problem}")
 
@@ -55,6 +59,8 @@ def open_store(url: str) -> Store:
         parent = os.path.dirname(path)
         if not os.path.isdir(parent):
             raise bad(f"directory {parent} does not exist")
+        if not create and not os.path.exists(path):
+            raise bad(f"no store at {path} (is the path right? an agent or `corral load` creates it)")
         history = options.get("history", 10000)
         if not isinstance(history, int) or history < 1:
             raise bad("history must be a whole number of revisions, at least 1")

@@ -11,12 +11,19 @@ Why it is safe across processes:
   expired leases and their keys, in the same transaction as its own work, so
   nobody ever sees a key of an expired lease and watchers get the delete events.
 - A global revision counter in `meta`; every change is appended to `events`,
-  which watches poll (every 20 ms: failover stays well under a second) and
   which is compacted to the last `history` revisions.
+- Watches are woken by one change feed per store object (_ChangeFeed): every
+  20 ms (failover stays well under a second) it asks SQLite whether the file
+  changed at all (PRAGMA data_version, a read of shared memory), and only then
+  which keys changed; a watch queries its events only when a key under its
+  prefix changed, or a lease is due to expire (someone must reap it so that
+  watchers get its delete events). An idle agent thus costs a few cheap
+  checks a second instead of one transaction per watch every 20 ms.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -77,6 +84,9 @@ class SqliteStore(Store):
         self._lock = threading.RLock()
         self._conn = self._connect()
         self._init_schema()
+        self._feed: _ChangeFeed | None = None
+        self._watch_events: set[threading.Event] = set()  # set by close(): its watches end at once
+        self._idle_conns: list[sqlite3.Connection] = []  # of finished watches, for the next ones
 
     # --- connections and transactions ---------------------------------------
 
@@ -312,9 +322,30 @@ class SqliteStore(Store):
                 self._drop_lease(c, lease)
         self._run(revoke, write=True)
 
+    def _watch_conn(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle_conns:
+                return self._idle_conns.pop()
+        return self._connect()
+
+    def _release_conn(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if not self._closed and not conn.in_transaction and len(self._idle_conns) < 8:
+                self._idle_conns.append(conn)
+                return
+        conn.close()
+
+    def _change_feed(self) -> _ChangeFeed:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: store is closed")
+            if self._feed is None:
+                self._feed = _ChangeFeed.acquire(self.path, self.poll_interval, self._connect)
+            return self._feed
+
     def watch_prefix(self, prefix: str, start_revision: int | None = None,
                      timeout: float | None = None) -> Iterator[WatchEvent]:
-        conn = self._connect()
+        conn = self._watch_conn()
         try:
             cursor = (self._run(lambda c: self._meta(c, "revision"), conn=conn) + 1
                       if start_revision is None else max(start_revision, 1))
@@ -336,9 +367,14 @@ class SqliteStore(Store):
             args = (cursor, prefix, end) if end is not None else (cursor, prefix)
             return c.execute(sql, args).fetchall(), self._meta(c, "revision")
 
+        feed = self._change_feed()
+        changed = feed.subscribe(prefix, end)
+        with self._lock:
+            self._watch_events.add(changed)
         try:
             idle_since = time.monotonic()
             while not self._closed:
+                changed.clear()  # before the query: a change committed after it sets it again
                 try:
                     rows, rev = self._run(poll, conn=conn)
                 except StoreError:
@@ -351,14 +387,147 @@ class SqliteStore(Store):
                     idle_since = time.monotonic()
                 if rows:
                     continue
-                if timeout is not None and time.monotonic() - idle_since >= timeout:
-                    return
-                time.sleep(self.poll_interval)
+                wait = _FEED_WAIT_MAX_S
+                if timeout is not None:
+                    left = timeout - (time.monotonic() - idle_since)
+                    if left <= 0:
+                        return
+                    wait = min(wait, left)
+                changed.wait(wait)
         finally:
-            conn.close()
+            feed.unsubscribe(changed)
+            with self._lock:
+                self._watch_events.discard(changed)
+            self._release_conn(conn)
 
     def close(self) -> None:
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
+            if self._closed:
+                return
+            self._closed = True
+            self._conn.close()
+            idle, self._idle_conns = self._idle_conns, []
+            feed, self._feed = self._feed, None
+            watching = list(self._watch_events)
+        for ev in watching:
+            ev.set()
+        for conn in idle:
+            conn.close()
+        if feed is not None:
+            feed.release()
+
+
+_FEED_WAIT_MAX_S = 1.0  # a watch re-checks that its store is open at least this often
+
+
+class _ChangeFeed:
+    """Tells a store's watches when keys under their prefixes changed (see the module doc).
+
+    Runs on a connection of its own that never writes, so PRAGMA data_version
+    changes with every commit to the file, by any process."""
+
+    _shared: dict[tuple[str, float], _ChangeFeed] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def acquire(cls, path: str, interval: float, connect: Callable[[], sqlite3.Connection]) -> _ChangeFeed:
+        """The feed of this file in this process (an agent opens several stores on one file:
+        one feed serves them all); release() it with the store."""
+        key = (os.path.realpath(path), interval)
+        with cls._shared_lock:
+            feed = cls._shared.get(key)
+            if feed is None or feed._closed.is_set():
+                feed = cls._shared[key] = _ChangeFeed(connect(), interval, path)
+                feed._key = key
+            feed._users += 1
+            return feed
+
+    def release(self) -> None:
+        with self._shared_lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            if self._shared.get(self._key) is self:
+                del self._shared[self._key]
+        self.close()
+
+    def __init__(self, conn: sqlite3.Connection, interval: float, path: str = "") -> None:
+        self._path = path
+        self._users = 0
+        self._key: tuple[str, float] = ("", interval)
+        self._conn = conn
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._subs: dict[threading.Event, tuple[str, str | None]] = {}
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sqlite-feed", daemon=True)
+        self._thread.start()
+
+    def subscribe(self, prefix: str, end: str | None) -> threading.Event:
+        ev = threading.Event()
+        with self._lock:
+            self._subs[ev] = (prefix, end)
+        return ev
+
+    def unsubscribe(self, ev: threading.Event) -> None:
+        with self._lock:
+            self._subs.pop(ev, None)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for ev in subs:
+            ev.set()
+
+    def _loop(self) -> None:
+        version: int | None = None
+        revision: int | None = None
+        expiry = float("inf")  # wall-clock time the next lease runs out
+        try:
+            while not self._closed.is_set():
+                time.sleep(self._interval)  # cheaper than waiting on an Event; close() is seen next tick
+                try:
+                    # Never open the -shm or database file behind SQLite's back to peek at it:
+                    # closing such a descriptor drops every POSIX lock this process holds on the
+                    # file, SQLite's own included, and another process may then reset the WAL
+                    # under our readers ("database disk image is malformed"; sqlite.org/howtocorrupt.html).
+                    now_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+                    if now_version != version:
+                        version = now_version
+                        revision, expiry = self._changes(revision)
+                    elif time.time() >= expiry:
+                        expiry = float("inf")
+                        self._wake_all()
+                except sqlite3.Error:
+                    revision = None  # trouble: let every watch look for itself
+                    self._wake_all()
+        finally:
+            self._conn.close()
+
+    def _changes(self, since: int | None) -> tuple[int, float]:
+        """Wake the watches whose prefixes hold keys changed after revision `since` (all of
+        them if unknown); returns the current revision and the next lease expiry."""
+        c = self._conn
+        # One statement, so one consistent read; most commits (lease renewals) change no key.
+        revision, compacted, expiry = c.execute(
+            "SELECT (SELECT value FROM meta WHERE name = 'revision'), (SELECT value FROM meta WHERE name = "
+            "'compacted'), (SELECT MIN(expires_at) FROM leases)").fetchone()
+        keys: list[str] | None = None
+        if since is not None and since >= compacted - 1 and revision >= since:
+            keys = [] if revision == since else [
+                r[0] for r in c.execute("SELECT DISTINCT key FROM events WHERE rev > ?", (since,))]
+        if keys is None:
+            self._wake_all()
+        elif keys:
+            with self._lock:
+                subs = list(self._subs.items())
+            for ev, (prefix, end) in subs:
+                if any(k >= prefix and (end is None or k < end) for k in keys):
+                    ev.set()
+        if expiry is not None and expiry <= time.time():
+            self._wake_all()  # overdue: a watch's query reaps it
+        return revision, float("inf") if expiry is None else float(expiry)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from live_helpers import dummy_rsc, free_port, port_open, process_rsc
 
 from corral.cli.main import cli
-from corral.cluster import configstore, keys
+from corral.cluster import configstore, keys, operator
 
 
 def run(c, *args: str) -> str:
@@ -16,6 +16,11 @@ def run(c, *args: str) -> str:
         "resource", "node") else [args[0], "--store", c.store_url, *args[1:]])
     assert result.exit_code == 0, result.output
     return result.output
+
+
+def operator_ids(c) -> list[str]:
+    kv = c.store.get(keys.OPERATOR)
+    return sorted(x.id for x in operator.decode(kv.value if kv else None).constraints)
 
 
 def test_operator_commands(make_cluster):
@@ -31,14 +36,15 @@ def test_operator_commands(make_cluster):
 
     run(c, "resource", "move", "web", other)
     c.wait_running("web", on=other)
-    assert any(loc.id == "cli-prefer-web" for loc in configstore.read(c.store).config.locations)
-    run(c, "resource", "clear", "web")
+    assert operator_ids(c) == ["cli-prefer-web"]  # operator state, not the configuration
     assert not any(loc.id.startswith("cli-") for loc in configstore.read(c.store).config.locations)
+    run(c, "resource", "clear", "web")
+    assert operator_ids(c) == []
 
     db_node = c.wait_running("db")
     run(c, "resource", "ban", "db")  # from where it runs now
     c.wait_running("db", not_on=db_node)
-    assert any(loc.id == f"cli-ban-db-on-{db_node}" for loc in configstore.read(c.store).config.locations)
+    assert operator_ids(c) == [f"cli-ban-db-on-{db_node}"]
     run(c, "resource", "clear", "db")
 
     run(c, "resource", "disable", "web")

@@ -1,4 +1,4 @@
-"""The live cluster's pieces without processes: state assembly, action graph, fencing of writes."""
+"""The live cluster's pieces without processes: state assembly, fencing of writes."""
 from __future__ import annotations
 
 import uuid
@@ -12,7 +12,6 @@ from corral.cluster import keys
 from corral.cluster.records import AgentSpec, HistoryRecord, dumps
 from corral.cluster.snapshot import read_snapshot, scheduler_inputs
 from corral.controller.driver import Driver
-from corral.controller.graph import DOWN, UP, build_plan
 from corral.model.state import EXEC_DONE, OpRecord
 from corral.model.yaml_config import parse_yaml_config
 from corral.scheduler import schedule
@@ -67,28 +66,6 @@ def test_membership_from_the_store(fencing):
     else:  # simply offline; its resources are recovered elsewhere
         assert not tr.fences and not tr.nodes["n2"].online and "a" not in state.nodes["n2"].history
         assert tr.placements["a"].node == "n1"
-
-
-def test_plan_orders_stops_before_starts_and_follows_constraints():
-    store = _store(False)
-    for n in ("n1", "n2"):
-        store.put(keys.member(n), "{}")
-    for rid in ("a", "g1", "g2"):
-        _running(store, "n1", rid)
-    cfg, state = scheduler_inputs(read_snapshot(store))
-    from corral.model.config import Location
-
-    cfg.locations.append(Location("away", "a", "n1", -1000000))  # a moves; g restarts after it
-    tr = schedule(cfg, state)
-    plan = build_plan(tr, cfg, [a for a in tr.actions if a.runnable])
-    labels = [[s.label for s in phase] for phase in plan.phases]
-    assert all(s.phase == DOWN for s in plan.phases[0]) and all(s.phase == UP for s in plan.phases[1])
-    steps = {s.label: s for phase in plan.phases for s in phase}
-    assert steps["g1_stop on n1"] in steps["a_stop on n1"].deps           # then stops before first
-    assert steps["g2_stop on n1"] in steps["g1_stop on n1"].deps          # group stops in reverse
-    assert steps["a_start on n2"] in steps["g1_start on n1"].deps         # first starts before then
-    assert steps["g1_start on n1"] in steps["g2_start on n1"].deps        # group starts in order
-    assert not plan.warnings, labels
 
 
 def test_a_deposed_controller_cannot_write():

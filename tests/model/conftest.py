@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conformance.corpus import shared_corpus
 
 from corral.model.config import Configuration
 from corral.model.validate import validate
@@ -13,7 +14,7 @@ from corral.model.yaml_config import parse_yaml_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CIB_DIR = ROOT / "tests" / "data" / "cib"
-CONFORMANCE_XML = ROOT / "tests" / "data" / "conformance" / "xml"
+CONFORMANCE_XML = shared_corpus() / "xml"  # the whole Pacemaker corpus, from the repository
 EXAMPLES = ROOT / "examples"
 
 

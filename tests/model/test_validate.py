@@ -413,8 +413,11 @@ def test_references_to_unsupported_things_warn() -> None:
     cfg = parse_cib(ET.fromstring(CIB.replace('with-rsc="gone"', 'with-rsc="b1"')), "cib.xml")
     cfg.unsupported.append("bundle b1")
     cfg.orders.clear()
-    warnings = validate(cfg, "cib.xml", lenient=True, other_ids={"t1": "template"})
+    warnings = validate(cfg, "cib.xml", lenient=True, other_ids={"t1": "template"}, unsupported="warn")
     assert any("refers to bundle 'b1', which Corral does not support; ignored" in w for w in warnings)
+    assert "cib.xml: <bundle id='b1'>: <bundle> is not implemented by Corral's scheduler" in "\n".join(warnings)
+    with pytest.raises(ConfigError, match=r"cib.xml: <bundle id='b1'>: <bundle> is not implemented"):
+        validate(cfg, "cib.xml", lenient=True, other_ids={"t1": "template"})
 
 
 @pytest.mark.parametrize("line", ["cfg.yaml:3: x", "a.b:12: y"])

@@ -375,7 +375,7 @@ def test_every_shape_error_is_reported_in_line_order() -> None:
 def test_unknown_key_lists_the_expected_ones() -> None:
     (msg,) = errors_of("resources: [{id: a, agent: lsb:a, ops: [{name: monitor, intervl: 5}]}]")
     assert "unknown key 'intervl'; did you mean 'interval'?" in msg
-    assert "(expected: name, interval, timeout, role, on-fail, enabled, id)" in msg
+    assert "(expected: name, interval, timeout, role, on-fail, enabled, id, params, meta)" in msg
 
 
 def test_rule_expression_kind_error() -> None:
@@ -470,8 +470,11 @@ def test_cib_to_yaml_round_trip(path: Path) -> None:
 
 # -- the shipped examples ------------------------------------------------------------------------
 def test_openstack_example_loads_and_validates_cleanly() -> None:
+    # The example uses galera's notifications and resource-discovery=exclusive: both are
+    # implemented now, so it loads as it is, without warnings.
     loaded = load(EXAMPLES / "openstack-control-plane.yaml")
-    assert loaded.format == "yaml" and loaded.warnings == []
+    assert loaded.format == "yaml"
+    assert loaded.warnings == [], loaded.warnings
     cfg = loaded.config
     assert sorted(cfg.nodes) == ["controller-1", "controller-2", "controller-3"]
     ids = {r.id for r in cfg.resources}
@@ -499,3 +502,21 @@ def test_ticket_constraints_match_the_cib() -> None:
         '<rsc_ticket id="t2" rsc="B" ticket="ticketB" rsc-role="Promoted"/>')), "t.xml")
     assert from_yaml.tickets == from_cib.tickets
     assert parse(dump_yaml_config(from_cib)).tickets == from_cib.tickets
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded() -> None:
+    """Nine levels of nine aliases: 9**9 values once expanded; refused from the composed
+    graph, without building any of it."""
+    import tracemalloc
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match="aliases expand to more than"):
+            parse_yaml_config("\n".join(lines), "bomb.yaml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # bytes: nothing was expanded

@@ -242,7 +242,7 @@ def test_same_records_as_the_cib_of_the_three_node_example() -> None:
 
 
 def test_openstack_example_state() -> None:
-    config = load_config(EXAMPLES / "openstack-control-plane.yaml")
+    config = load_config(EXAMPLES / "openstack-control-plane.yaml", unsupported="warn")
     st = load_state(EXAMPLES / "openstack-state.yaml", config)
     assert all(n.in_cluster and n.agent_online and not n.history for n in st.nodes.values())
     assert {n.attrs["master-galera"] for n in st.nodes.values()} == {"100"}

@@ -111,7 +111,7 @@ def test_runner_for_names_resource_and_what_is_missing(spec: ResourceSpec, exc: 
         assert word in str(info.value)
 
 
-@pytest.mark.skipif(systemd_booted(), reason="host runs systemd")
+@pytest.mark.skipif(systemd_booted(), reason="not applicable: the host runs systemd")
 def test_runner_for_systemd_without_systemd_is_a_clear_error() -> None:
     with pytest.raises(AgentUnavailable, match=r"'api'.*systemd as the init system"):
         runner_for(ResourceSpec("api", "systemd", "nova-api"))

@@ -142,7 +142,7 @@ def test_systemd_stuck_transition_times_out(systemd: tuple[SystemdRunner, Path])
     assert res.timed_out and res.rc == OCF_ERR_GENERIC and "deactivating" in res.exit_reason
 
 
-@pytest.mark.skipif(systemd_booted(), reason="host runs systemd")
+@pytest.mark.skipif(systemd_booted(), reason="not applicable: the host runs systemd")
 def test_systemd_without_pid1_degrades_clearly(systemd: tuple[SystemdRunner, Path]) -> None:
     _, d = systemd
     runner = SystemdRunner(systemctl=str(d / "bin" / "systemctl"))  # require_booted=True

@@ -64,7 +64,7 @@ def test_wrong_provider_for_native_agent() -> None:
         runner_for(ResourceSpec("p", "corral", "process", provider="heartbeat"))
 
 
-@pytest.mark.skipif(systemd_booted(), reason="host runs systemd")
+@pytest.mark.skipif(systemd_booted(), reason="not applicable: the host runs systemd")
 def test_service_class_falls_back_to_lsb() -> None:
     spec = ResourceSpec("s", "service", "procps")
     if not Path("/etc/init.d/procps").exists():

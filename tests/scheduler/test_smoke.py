@@ -67,8 +67,9 @@ def _running(rid: str, digest: str) -> str:
     return f'<lrm_resource id="{rid}" class="ocf" provider="heartbeat" type="Dummy">{op}</lrm_resource>'
 
 
-def test_changed_parameters_restart_in_place_with_corral_digests_only():
+def test_changed_parameters_restart_in_place_with_corral_and_pacemaker_digests():
     from corral.model.digest import params_digest
+    from corral.model.pcmk_digest import digest as pcmk_digest
 
     def prim(rid: str, value: str) -> str:
         return (f'<primitive id="{rid}" class="ocf" provider="heartbeat" type="Dummy">'
@@ -88,5 +89,8 @@ def test_changed_parameters_restart_in_place_with_corral_digests_only():
     assert out == ["Restart a ( n1 ) due to resource definition change",
                    "Restart b ( n1 ) due to required a start"]
     assert run(cib(resources, order, status(params_digest({"fake": "2"})))) == []
-    # A Pacemaker digest (another algorithm) is never compared.
-    assert run(cib(resources, order, status("5c3b8e0b0f5c4ee7c1b8a1b0d3c0a8f1"))) == []
+    # A Pacemaker digest is compared as Pacemaker computes it (corral.model.pcmk_digest).
+    assert run(cib(resources, order, status(pcmk_digest({"fake": "2"})))) == []
+    assert run(cib(resources, order, status(pcmk_digest({"fake": "1"})))) == out
+    # A digest of neither form (hand-written in a test CIB) implies no change.
+    assert run(cib(resources, order, status("not-a-digest"))) == []

@@ -1,0 +1,136 @@
+r"""Hand-made CIBs for tests/scheduler/test_remote.py.
+
+Regenerate, then record the reference summaries with the real crm_simulate 2.1.5:
+
+    python3 make_cases.py . && for f in *.xml; do
+      crm_simulate -x $f -S | sed -n '/^Transition Summary:/,/^Executing/p' | grep '^  \*' > ${f%.xml}.summary
+    done
+"""
+import os
+import sys
+
+D = "f2317cad3d54cec5d7d7aa7d0bf35cf8"  # Pacemaker's digest of an empty parameter set
+
+def op(rid, task, rc=0, call=1, interval=0, status=0, when=1000):
+    exp = 7 if (task == "monitor" and interval == 0) else 0
+    dig = f' op-digest="{D}"' if interval == 0 else ""
+    return (f'<lrm_rsc_op id="{rid}_{task}_{interval}_{call}" operation_key="{rid}_{task}_{interval}" operation="{task}" '
+            f'transition-key="{call}:1:{exp}:aaaa" transition-magic="{status}:{rc};{call}:1:{exp}:aaaa" call-id="{call}" '
+            f'rc-code="{rc}" op-status="{status}" interval="{interval}" last-rc-change="{when}" exec-time="1" queue-time="0"{dig}/>')
+
+def lrm(rid, typ="Dummy", cls="ocf", prov="pacemaker", ops=()):
+    p = f' provider="{prov}"' if prov else ''
+    return f'<lrm_resource id="{rid}" type="{typ}" class="{cls}"{p}>' + "".join(ops) + '</lrm_resource>'
+
+def member(n, *rscs, attrs=""):
+    ta = f'<transient_attributes id="{n}"><instance_attributes id="st-{n}">{attrs}</instance_attributes></transient_attributes>' if attrs else ""
+    return (f'<node_state id="{n}" uname="{n}" in_ccm="true" crmd="online" join="member" expected="member">{ta}'
+            f'<lrm id="{n}"><lrm_resources>{"".join(rscs)}</lrm_resources></lrm></node_state>')
+
+def remote(n, *rscs):
+    return (f'<node_state id="{n}" uname="{n}" remote_node="true"><lrm id="{n}"><lrm_resources>'
+            f'{"".join(rscs)}</lrm_resources></lrm></node_state>')
+
+def guest(n, *rscs):
+    return (f'<node_state id="{n}" uname="{n}"><lrm id="{n}"><lrm_resources>'
+            f'{"".join(rscs)}</lrm_resources></lrm></node_state>')
+
+def cib(resources, status, constraints="", props="", execution="1000"):
+    nodes = "".join(f'<node id="{n}" uname="{n}"/>' for n in ("n1", "n2", "n3"))
+    return f'''<cib epoch="1" num_updates="0" admin_epoch="0" validate-with="pacemaker-3.0" have-quorum="1" dc-uuid="n1" execution-date="{execution}">
+  <configuration>
+    <crm_config><cluster_property_set id="o">{props}</cluster_property_set></crm_config>
+    <nodes>{nodes}</nodes>
+    <resources>{resources}</resources>
+    <constraints>{constraints}</constraints>
+  </configuration>
+  <status>{status}</status>
+</cib>
+'''
+
+FENCE = '<primitive class="stonith" id="fence" type="fence_xvm"/>'
+R1 = '<primitive class="ocf" id="r1" provider="pacemaker" type="remote"/>'
+def dummy(i): return f'<primitive class="ocf" id="{i}" provider="pacemaker" type="Dummy"/>'
+def probe(rid, typ="Dummy", cls="ocf", prov="pacemaker"): return lrm(rid, typ, cls, prov, [op(rid, "monitor", rc=7)])
+def started(rid, typ="Dummy", cls="ocf", prov="pacemaker", call=2): return lrm(rid, typ, cls, prov, [op(rid, "start", call=call)])
+def FENCE_ON():
+    return started("fence", "fence_xvm", "stonith", None)
+def FENCE_NO():
+    return probe("fence", "fence_xvm", "stonith", None)
+def R1_ON():
+    return started("r1", "remote")
+def R1_NO():
+    return probe("r1", "remote")
+
+cases = {}
+# 1. A remote node whose connection runs takes resources; fencing devices never go there.
+cases["remote-online"] = cib(
+    FENCE + R1 + dummy("d1") + dummy("d2"),
+    member("n1", FENCE_NO(), R1_ON(), probe("d1"), probe("d2")) + member("n2", FENCE_NO(), R1_NO(), probe("d1"), probe("d2"))
+    + member("n3", FENCE_NO(), R1_NO(), probe("d1"), probe("d2")) + remote("r1"),
+    '<rsc_location id="l1" rsc="fence" node="r1" score="100"/><rsc_location id="l2" rsc="d1" node="r1" score="100"/>'
+    '<rsc_location id="l3" rsc="r1" node="r1" score="200"/>')
+# 2. A remote node whose connection is stopped: the connection starts, and the node is used at once.
+cases["remote-connection-starts"] = cib(
+    FENCE + R1 + dummy("d1"),
+    member("n1", FENCE_ON(), R1_NO(), probe("d1")) + member("n2", FENCE_NO(), R1_NO(), probe("d1"))
+    + member("n3", FENCE_NO(), R1_NO(), probe("d1")) + remote("r1"),
+    '<rsc_location id="l2" rsc="d1" node="r1" score="100"/>')
+# 3. Never seen: not fenced, not used.
+cases["remote-never-seen"] = cib(
+    FENCE + R1 + dummy("d1"),
+    member("n1", FENCE_ON(), R1_NO(), probe("d1")) + member("n2", FENCE_NO(), R1_NO(), probe("d1"))
+    + member("n3", FENCE_NO(), R1_NO(), probe("d1")),
+    '<rsc_location id="l2" rsc="d1" node="r1" score="100"/>')
+# 4. The connection's monitor failed while d1 ran there: the remote node is fenced, the connection recovers.
+cases["remote-connection-fails"] = cib(
+    FENCE + R1 + dummy("d1"),
+    member("n1", FENCE_ON(), lrm("r1", "remote", ops=[op("r1", "start", call=2), op("r1", "monitor", rc=7, call=3, interval=60000)]), probe("d1"))
+    + member("n2", FENCE_NO(), R1_NO(), probe("d1")) + member("n3", FENCE_NO(), R1_NO(), probe("d1"))
+    + remote("r1", started("d1")),
+    '<rsc_location id="l2" rsc="d1" node="r1" score="100"/>')
+# 5. The cluster node hosting the connection is lost: the connection moves, the remote node is not fenced.
+cases["remote-host-lost"] = cib(
+    FENCE + R1 + dummy("d1"),
+    member("n1", FENCE_ON(), probe("r1", "remote"), probe("d1"))
+    + '<node_state id="n2" uname="n2" in_ccm="false" crmd="offline" join="member" expected="member"><lrm id="n2"><lrm_resources>'
+    + R1_ON() + probe("d1") + '</lrm_resources></lrm></node_state>'
+    + member("n3", FENCE_NO(), R1_NO(), probe("d1")) + remote("r1", started("d1")),
+    '<rsc_location id="l2" rsc="d1" node="r1" score="100"/>')
+# 6. reconnect_interval: a connection that failed 30 s ago waits before it is retried.
+cases["remote-reconnect-wait"] = cib(
+    FENCE + '<primitive class="ocf" id="r1" provider="pacemaker" type="remote"><instance_attributes id="r1-ia">'
+    '<nvpair id="r1-ri" name="reconnect_interval" value="60s"/></instance_attributes></primitive>' + dummy("d1"),
+    member("n1", FENCE_ON(), lrm("r1", "remote", ops=[op("r1", "stop", call=4, when=970), op("r1", "monitor", rc=1, call=3, interval=60000, status=4, when=970)]), probe("d1"),
+           attrs='<nvpair id="fc" name="fail-count-r1#monitor_60000" value="1"/><nvpair id="lf" name="last-failure-r1#monitor_60000" value="970"/>')
+    + member("n2", FENCE_NO(), R1_NO(), probe("d1")) + member("n3", FENCE_NO(), R1_NO(), probe("d1")) + remote("r1"),
+    '<rsc_location id="l2" rsc="d1" node="r1" score="100"/>', execution="1000")
+# 7. A guest node inside a VM resource: its container failed, so the guest is fenced by recovering it.
+VM = ('<primitive class="ocf" id="vm1" provider="pacemaker" type="Dummy"><meta_attributes id="vm1-m">'
+      '<nvpair id="vm1-rn" name="remote-node" value="g1"/></meta_attributes></primitive>')
+cases["guest-container-fails"] = cib(
+    FENCE + VM + dummy("d1"),
+    member("n1", FENCE_ON(), lrm("vm1", ops=[op("vm1", "start", call=2), op("vm1", "monitor", rc=7, call=5, interval=10000)]),
+           started("g1", "remote", call=3), probe("d1"))
+    + member("n2", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + member("n3", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + guest("g1", started("d1")),
+    '<rsc_location id="l2" rsc="d1" node="g1" score="100"/><rsc_location id="l3" rsc="vm1" node="n1" score="50"/>')
+# 8. A guest whose container moves: what runs inside restarts with it.
+cases["guest-container-moves"] = cib(
+    FENCE + VM + dummy("d1"),
+    member("n1", FENCE_ON(), started("vm1"), started("g1", "remote", call=3), probe("d1"))
+    + member("n2", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + member("n3", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + guest("g1", started("d1")),
+    '<rsc_location id="l2" rsc="d1" node="g1" score="100"/><rsc_location id="l3" rsc="vm1" node="n2" score="50"/>')
+# 9. resource-discovery=exclusive keeps a resource to the nodes its constraint names.
+cases["discovery-exclusive"] = cib(
+    FENCE + dummy("d1"),
+    member("n1", FENCE_ON()) + member("n2") + member("n3"),
+    '<rsc_location id="l1" rsc="d1" node="n3" score="0" resource-discovery="exclusive"/>'
+    '<rsc_location id="l2" rsc="d1" node="n1" score="100"/>')
+
+out = sys.argv[1]
+for name, xml in cases.items():
+    open(os.path.join(out, name + ".xml"), "w").write(xml)
