@@ -93,9 +93,11 @@ class ActionPlanner:
             if nxt in p.redefined and not p.failed:
                 plan.reason = "resource definition change"
         cur_role = p.current_role
-        if p.next_role == PROMOTED and (cur_role != PROMOTED or plan.start):
+        # on-fail=demote: the failed promoted instance is demoted, and promoted again
+        # where the promotion choice still puts it ("Re-promote").
+        if p.next_role == PROMOTED and (cur_role != PROMOTED or plan.start or p.demote_on_fail):
             plan.promote = True
-        if cur_role == PROMOTED and (p.next_role != PROMOTED or plan.stop_on):
+        if cur_role == PROMOTED and (p.next_role != PROMOTED or plan.stop_on or p.demote_on_fail):
             plan.demote = True
         for node in cur:
             n = self.nodes.get(node)
