@@ -376,6 +376,9 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
             return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ) due to "
                                   f"{plan.reason or 'node availability'}")
         if not cur_nodes:
+            if p.next_role == PROMOTED and plan.reason == "no quorum":
+                # crm_simulate shows the promotion, blocked, without the reason
+                return ("Promote", p.id, f"( Stopped -> Promoted {nxt} ) blocked")
             return ("Start", p.id, f"( {nxt} ) due to {plan.reason or 'unrunnable dependency'} (blocked)")
     if not cur_nodes:
         if nxt is None:
