@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,15 +64,37 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
 
 
-def timed(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> list[float]:
-    out = []
+def _children_rss_mb(pid: int) -> float:
+    """RSS of the agent's own Python children (its watchdog timer process)."""
+    total = 0.0
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"corral.agent.watchdog" not in cmdline:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def timed(cmd: list[str], runs: int, env: dict[str, str] | None = None) -> tuple[list[float], list[float]]:
+    """(wall seconds, CPU seconds: user + system of the process) of each run. On a loaded host
+    the wall time mostly measures the host; the CPU time is what the command itself costs."""
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        out.append(time.perf_counter() - t0)
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.decode()[-500:]}")
-    return out
+    return walls, cpus
 
 
 def wait(what: str, check, timeout: float = 60.0):
@@ -84,9 +107,10 @@ def wait(what: str, check, timeout: float = 60.0):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def show(name: str, times: list[float]) -> None:
-    print(f"  {name:<28} median {statistics.median(times) * 1000:6.0f} ms   worst {max(times) * 1000:6.0f} ms"
-          f"   ({len(times)} runs)", flush=True)
+def show(name: str, times: tuple[list[float], list[float]]) -> None:
+    walls, cpus = times
+    print(f"  {name:<26} wall median {statistics.median(walls) * 1000:6.0f} ms, worst {max(walls) * 1000:6.0f} ms;"
+          f"  CPU median {statistics.median(cpus) * 1000:5.0f} ms   ({len(walls)} runs)", flush=True)
 
 
 def main() -> None:
@@ -113,6 +137,7 @@ def main() -> None:
 
         wait("the cluster to settle", settled)
         time.sleep(2)
+        print(f"host load average: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)", flush=True)
         print("corral status, start to finish (3 nodes, 5 resource instances):", flush=True)
         cmd = corral_cmd()
         show("corral status", timed([*cmd, "status", "--store", url], args.runs))
@@ -120,7 +145,8 @@ def main() -> None:
         if shutil.which("crm_mon") and CORPUS_CIB.exists():
             env = {**os.environ, "CIB_file": str(CORPUS_CIB)}
             show("crm_mon -1 (corpus CIB)", timed(["crm_mon", "-1"], args.runs, env))
-        print(f"idle agents over {args.idle:g} s (utime + stime, % of one core):", flush=True)
+        print(f"idle agents over {args.idle:g} s (utime + stime, % of one core; RSS of the agent process, "
+              "and of its watchdog timer process beside it):", flush=True)
         pids = {n: node.proc.pid for n, node in cluster.nodes.items() if node.proc is not None}
         before = {n: cpu_ticks(p) for n, p in pids.items()}
         t0 = time.monotonic()
@@ -131,7 +157,9 @@ def main() -> None:
         for n in pids:
             pct = (after[n] - before[n]) / CLK_TCK / elapsed * 100
             role = " (controller)" if n == leader else ""
-            print(f"  agent {n}{role:<13} CPU {pct:5.2f} %   RSS {cluster.rss_mb(n) or 0:5.1f} MB", flush=True)
+            print(f"  agent {n}{role:<13} CPU {pct:5.2f} %   RSS {cluster.rss_mb(n) or 0:5.1f} MB"
+                  f"   (watchdog timer: {_children_rss_mb(pids[n]):.1f} MB)", flush=True)
+        print(f"host load average: {os.getloadavg()[0]:.1f}", flush=True)
         store.close()
     finally:
         if cluster is not None:

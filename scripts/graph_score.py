@@ -89,11 +89,15 @@ def pacemaker_side(path: Path) -> Side:
 
 
 def corral_side(xml: Path) -> Side:
+    import contextlib
+    import io
+
     from corral.cli.simulate import load_inputs
     from corral.scheduler import schedule
 
-    cfg, st = load_inputs(str(xml), None, None)
-    g = schedule(cfg, st).graph
+    with contextlib.redirect_stderr(io.StringIO()):  # the loader's warnings about unsupported settings
+        cfg, st = load_inputs(str(xml), None, None)
+        g = schedule(cfg, st).graph
     real: dict[int, Label] = {}
     pseudo: set[int] = set()
     for a in g.actions:

@@ -112,10 +112,11 @@ def _healthy(st: dict, live: set[str]) -> bool:
 @click.option("--keep", is_flag=True, help="leave the temporary directory (logs, store) behind")
 def demo(ttl: float, renew: float, store_timeout: float, keep: bool) -> None:
     """Start three nodes on this host, crash one, show the recovery, clean up."""
+    from corral.cli.crm_mon import render_status
     from corral.cluster import configstore
     from corral.cluster.local import LocalCluster
     from corral.cluster.snapshot import read_snapshot
-    from corral.cluster.status import cluster_status, render_text
+    from corral.cluster.status import cluster_status
     from corral.cluster.timing import Timing
     from corral.store import open_store
 
@@ -167,7 +168,7 @@ def demo(ttl: float, renew: float, store_timeout: float, keep: bool) -> None:
             raise click.ClickException("the cluster did not start within 30 s (logs in --keep mode)")
         click.echo(f"All running after {(time.monotonic() - t0):.1f} s (controller: {st['controller']}).\n")
         st = _settled(store, st)
-        click.echo("\n".join(render_text(st, url)))
+        click.echo("\n".join(render_status(st, url)))
         answering = [p for p in [*api_ports, frontend] if _http_ok(p)]
         click.echo(f"\nHTTP answers on {len(answering)} of {len(api_ports) + 1} ports.\n")
 
@@ -195,7 +196,7 @@ def demo(ttl: float, renew: float, store_timeout: float, keep: bool) -> None:
                 http_back = time.monotonic() - kill_at
             time.sleep(0.01)
         click.echo("")
-        click.echo("\n".join(render_text(_settled(store, st), url)))
+        click.echo("\n".join(render_status(_settled(store, st), url)))
         click.echo("")
         click.echo(f"Recovery: everything running again {recovered * 1000:.0f} ms after the crash "
                    f"(lease TTL {ttl:g}s); the frontend answered HTTP again after "

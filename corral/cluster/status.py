@@ -9,8 +9,8 @@ from typing import Any
 
 from corral.cluster.snapshot import Snapshot, scheduler_inputs
 from corral.model.config import STOPPED
+from corral.model.ocf_codes import rc_name
 from corral.model.state import EXEC_DONE
-from corral.resource_agents.codes import rc_name
 from corral.scheduler import schedule
 from corral.scheduler.history import fail_counts
 from corral.scheduler.resources import CloneR, Prim

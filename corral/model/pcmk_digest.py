@@ -16,7 +16,6 @@ operation (start, stop, probe) carries no meta value at all.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 
@@ -43,6 +42,8 @@ def parameters_xml(params: Mapping[str, str]) -> str:
 
 
 def digest(params: Mapping[str, str]) -> str:
+    import hashlib  # here: loading OpenSSL costs a short command (corral status) more than it uses
+
     return hashlib.md5(parameters_xml(params).encode(), usedforsecurity=False).hexdigest()
 
 

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from corral.resource_agents.codes import (  # noqa: F401 (re-exported)
+from corral.model.ocf_codes import (  # noqa: F401 (re-exported)
     OCF_DEGRADED,
     OCF_DEGRADED_PROMOTED,
     OCF_ERR_ARGS,

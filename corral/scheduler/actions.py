@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
+from corral.scheduler.reasons import (
+    block_stops,
+    explain_denied_migrations,
+    explain_group_chains,
+    interleaved,
+    stop_reason,
+)
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
 INVERSE = {"start": "stop", "promote": "demote", "stop": "start", "demote": "promote"}
@@ -32,6 +39,7 @@ class Plan:
     stop_runnable: bool = True
     promote_runnable: bool = True
     reason: str = ""
+    unexplained: bool = False   # forced by an interleaved clone's instance: crm_simulate names no reason
 
     @property
     def start(self) -> bool:
@@ -58,6 +66,7 @@ class ActionPlanner:
         self.nodes = nodes
         self.fenced = fenced
         self.plans: dict[Prim, Plan] = {}
+        self.denied_migrations: dict[Prim, Ord] = {}   # a migratable move by stop/start: why
 
     def build(self) -> dict[Prim, Plan]:
         prims = self.tree.primitives() + [p for p in self.tree.by_id.values()
@@ -71,10 +80,16 @@ class ActionPlanner:
         self._migrations()
         self._propagate()
         self._runnability()
+        block_stops(self)
+        explain_denied_migrations(self)
+        explain_group_chains(self)
         return self.plans
 
     def _initial(self, p: Prim) -> Plan:
         plan = Plan(prim=p)
+        if p.blocked:
+            # Its failure blocked it: neither its recovery's stop nor its start can run.
+            plan.start_runnable = plan.stop_runnable = False
         if not p.managed or p.blocked:
             return plan
         nxt = p.assigned if p.next_role != STOPPED else None
@@ -86,11 +101,13 @@ class ActionPlanner:
             nxt = None
             p.next_role = STOPPED
         for node in cur:
-            if node != nxt or p.failed or len(cur) > 1 or node in p.redefined or node in p.uncertain:
+            if node != nxt or p.failed or len(cur) > 1 or node in p.redefined or node in p.uncertain \
+                    or node in p.agent_changed:
                 plan.stop_on.append(node)
         if nxt is not None and (nxt not in cur or nxt in plan.stop_on):
             plan.start_on = nxt
-            if nxt in p.redefined and not p.failed:
+            # crm_simulate explains a changed definition, not a changed agent.
+            if nxt in p.redefined and not p.failed and nxt not in p.agent_changed:
                 plan.reason = "resource definition change"
         cur_role = p.current_role
         # on-fail=demote: the failed promoted instance is demoted, and promoted again
@@ -206,8 +223,10 @@ class ActionPlanner:
                             for t in thens:
                                 if inv_then in ("stop", "demote") and self._require(t, inv_then):
                                     changed = True
-                                    self._explain(t, f"required {o.first.id} "
-                                                     f"{action_name(o.first, o.first_action)}")
+                                    if interleaved(o):
+                                        self.plans[t].unexplained = not self.plans[t].reason
+                                    else:
+                                        self._explain(t, stop_reason(o, action_name(o.first, o.first_action)))
 
     def _collective_first(self, o: Ord) -> bool:
         return isinstance(o.first, CloneR) and not (isinstance(o.then, CloneR) and o.then.interleave)
@@ -262,10 +281,11 @@ class ActionPlanner:
         """Whether rsc's 'action' (start -> running, promote -> promoted) can happen."""
         prims = self._prims(rsc)
         if action == "start":
+            if isinstance(rsc, CloneR):
+                # A clone runs when one of its instances does; a group instance runs only whole.
+                return any(self._will_be(inst, action) for inst in rsc.instances)
             ok = [p for p in prims if p.assigned is not None and p.next_role != STOPPED
                   and self.plans.get(p, Plan(p)).start_runnable]
-            if isinstance(rsc, CloneR):
-                return bool(ok)
             return len(ok) == len(prims) and bool(prims)
         if action == "promote":
             return any(p.next_role == PROMOTED and self.plans.get(p, Plan(p)).promote_runnable for p in prims)
@@ -295,7 +315,7 @@ class ActionPlanner:
                             continue
                         if o.then_action == "start" and plan.start_runnable:
                             plan.start_runnable = False
-                            if not (plan.reason and t.active):  # a stop already explained stays so
+                            if not ((plan.reason or plan.unexplained) and t.active):  # a stop explained stays so
                                 plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
                             changed = True
                             if (o.symmetrical and t.active and t.managed and not t.blocked
@@ -330,9 +350,12 @@ class ActionPlanner:
             n = self.nodes.get(src)
             if n is None or not n.online or n.unclean:
                 continue
-            if any(self._changes(f) for o in self.index.orders_to.get(p, [])
-                   if o.kind == "Mandatory" for f in self._prims(o.first)):
-                continue  # what it depends on restarts: a live migration cannot be ordered after it
+            blocker = next((o for o in self.index.orders_to.get(p, []) if o.kind == "Mandatory"
+                            and any(self._changes(f) for f in self._prims(o.first))), None)
+            if blocker is not None:
+                # What it depends on restarts: a live migration cannot be ordered after it.
+                self.denied_migrations[p] = blocker
+                continue
             plan.migrate = True
 
 
@@ -373,8 +396,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
     if plan.start and not plan.start_runnable:
         if cur_nodes and plan.stop_on:
             node = plan.stop_on[0]
-            return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ) due to "
-                                  f"{plan.reason or 'node availability'}")
+            why = "" if plan.unexplained and not plan.reason else f" due to {plan.reason or 'node availability'}"
+            return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ){why}")
         if not cur_nodes:
             if p.next_role == PROMOTED and plan.reason == "no quorum":
                 # crm_simulate shows the promotion, blocked, without the reason
@@ -393,9 +416,10 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
         return ("Stop", p.id, f"( {_with_role(cur_role, cur, show_role)} ){suffix}")
     if cur != nxt:
         verb = "Migrate" if plan.migrate else ("Recover" if p.failed else "Move")
+        why = f" due to {plan.reason}" if plan.reason and verb == "Move" else ""
         if show_role:
-            return (verb, p.id, f"( {_role_name(cur_role)} {cur} -> {_role_name(p.next_role)} {nxt} )")
-        return (verb, p.id, f"( {cur} -> {nxt} )")
+            return (verb, p.id, f"( {_role_name(cur_role)} {cur} -> {_role_name(p.next_role)} {nxt} ){why}")
+        return (verb, p.id, f"( {cur} -> {nxt} ){why}")
     # Same node.
     restarting = cur in plan.stop_on
     if restarting:

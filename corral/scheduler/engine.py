@@ -231,8 +231,9 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
                 p.next_role = UNPROMOTED
             continue
         if policy in ("stop", "demote") and p.active:
+            if not plan.stop_on:  # a stop planned already (its node is lost) keeps its own reason
+                plan.reason = "no quorum"
             plan.stop_on = list(p.active)
-            plan.reason = "no quorum"
             if p.assigned is not None and p.next_role != STOPPED:
                 plan.start_on = p.assigned
                 plan.start_runnable = False

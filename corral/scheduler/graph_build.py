@@ -66,6 +66,7 @@ class GraphBuilder:
         self.fence_actions: list[GraphAction] = []
         # (group or clone id, task) -> its (task, task-done) pseudo-actions
         self.pseudo: dict[tuple[str, str], tuple[GraphAction, GraphAction]] = {}
+        self.migration_edges: list[tuple[GraphAction, GraphAction]] = []  # (before, a migrate_to)
 
     # -- primitives of the graph ----------------------------------------------------------------
     def add(self, key: str, task: str, kind: ActionKind, *, rsc: str | None = None, base: str | None = None,
@@ -101,6 +102,10 @@ class GraphBuilder:
         add_notifications(self)
         for o in self.index.orders:
             self._order(o)
+        # Last, once every other ordering is known, so that none of them closes a cycle.
+        for b, a in self.migration_edges:
+            if not self._reaches(a, b):
+                self.edge(b, a)
         self._starts_after_fencing()
         self._drop_edges_from_unrunnable()
         return self.graph
@@ -169,6 +174,7 @@ class GraphBuilder:
         self.edge(to, frm)
         self.edge(frm, stop)
         self.edge(stop, start)
+        self.edge(frm, start)
         self._monitors(p, plan, [], start, None)
         for mon in self.acts.get((p.id, "monitor"), []):
             self.edge(frm, mon)
@@ -283,10 +289,9 @@ class GraphBuilder:
     def initiation(self, r: Rsc, task: str) -> list[GraphAction]:
         """What 'r does task' begins with: a primitive's own actions, a collective's pseudo-action."""
         if isinstance(r, Prim):
-            acts = self.acts.get((r.id, task), [])
-            if task == "start":  # a migration begins with migrate_to
-                acts = acts + self.acts.get((r.id, "migrate_to"), [])
-            return acts
+            # A migration's start is its pseudo start: what must precede the resource's start
+            # precedes that, not migrate_to (which the source's stop follows: a cycle otherwise).
+            return self.acts.get((r.id, task), [])
         pair = self.pseudo.get((r.id, task))
         return [pair[0]] if pair else []
 
@@ -327,11 +332,29 @@ class GraphBuilder:
         for b in befores:
             for a in afters:
                 self.edge(b, a)
-        # Two live migrations in order: the second begins once the first has arrived.
-        if ft == "start" and tt == "start" and isinstance(first, Prim) and isinstance(then, Prim):
-            for b in self.acts.get((first.id, "migrate_from"), []):
-                for a in self.acts.get((then.id, "migrate_to"), []):
-                    self.edge(b, a)
+        if ft == "start" and tt == "start" and isinstance(then, Prim) and self.acts.get((then.id, "migrate_to")):
+            # 'then' migrates: it begins (migrate_to) once 'first' has started, or, if 'first'
+            # migrates too, once it has arrived (migrate_from) -- unless that would wait for
+            # then's own stop on the source (the first restarting after it): a cycle.
+            if isinstance(first, Prim) and self.acts.get((first.id, "migrate_from")):
+                befores = self.acts[(first.id, "migrate_from")]
+            for b in befores:
+                for a in self.acts[(then.id, "migrate_to")]:
+                    self.migration_edges.append((b, a))
+
+    def _reaches(self, src: GraphAction, dst: GraphAction) -> bool:
+        out: dict[int, list[int]] = defaultdict(list)
+        for b, a in self.graph.edges:
+            out[b].append(a)
+        stack, seen = [src.id], set()
+        while stack:
+            i = stack.pop()
+            if i == dst.id:
+                return True
+            if i not in seen:
+                seen.add(i)
+                stack.extend(out[i])
+        return False
 
     def _one_or_more(self, o: Ord, first: CloneR, ft: str, then: Rsc, tt: str) -> None:
         """require-all=false: 'then' needs any one instance of 'first', not the whole clone."""

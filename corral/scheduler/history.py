@@ -292,6 +292,7 @@ class HistoryUnpacker:
         if prim is None:
             return
         self._record(prim, node, folded)
+        _note_agent(prim, node, hist)
         prim.history_ids[node] = rid
         self.numbering.found_active(inst, node)
 
@@ -319,6 +320,7 @@ class HistoryUnpacker:
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
         self.histories.setdefault(prim, {})[node] = hist
         self._record(prim, node, self._fold(prim, hist))
+        _note_agent(prim, node, hist)
 
     def _record(self, prim: Prim, node: str, folded: Folded) -> None:
         if folded.ban:
@@ -349,5 +351,15 @@ class HistoryUnpacker:
             prim.failed_stop_nodes.add(node)
         if folded.demote_on_fail and folded.role == PROMOTED:
             prim.demote_on_fail = True
+
+def _note_agent(prim: Prim, node: str, hist: ResourceHistory) -> None:
+    """A resource whose history was written by another agent (class, provider or type)
+    than the configured one restarts there."""
+    cfg = prim.cfg
+    if cfg is None or node not in prim.active or not hist.rsc_class or not hist.type:
+        return
+    if (hist.rsc_class, hist.provider or "", hist.type) != (cfg.rsc_class, cfg.provider or "", cfg.type):
+        prim.agent_changed.add(node)
+
 
 __all__ = ["HistoryUnpacker", "fold_history", "fail_counts", "Folded", "STARTED", "UNPROMOTED", "PROMOTED"]

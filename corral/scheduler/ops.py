@@ -38,9 +38,12 @@ def recurring_monitors(cfg: Primitive | None, role: str) -> list[Operation]:
     """The enabled recurring monitors that apply to a resource in `role`."""
     if cfg is None:
         return []
+    # Two monitors with one interval are ambiguous (an operation is named by its interval):
+    # Pacemaker schedules neither.
+    intervals = [o.interval_ms for o in cfg.ops if o.name == "monitor"]
     out = []
     for o in cfg.ops:
-        if o.name != "monitor" or o.interval_ms <= 0 or not o.enabled:
+        if o.name != "monitor" or o.interval_ms <= 0 or not o.enabled or intervals.count(o.interval_ms) > 1:
             continue
         want = o.role or None
         if want in (None, role) or (want == "Unpromoted" and role != PROMOTED):

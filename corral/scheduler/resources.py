@@ -74,6 +74,7 @@ class Prim(Rsc):
     migrated_from: str | None = None
     banned: set[str] = field(default_factory=set)
     redefined: set[str] = field(default_factory=set)       # nodes where it runs with other parameters
+    agent_changed: set[str] = field(default_factory=set)   # nodes where it runs as another agent
     history_ids: dict[str, str] = field(default_factory=dict)  # node -> id its history there is recorded under
     uncertain: set[str] = field(default_factory=set)       # nodes where a failed migration left it unknown
     migration_blocked: bool = False                        # an unfinished migration: move by stop and start

@@ -12,13 +12,14 @@ Why it is safe across processes:
   nobody ever sees a key of an expired lease and watchers get the delete events.
 - A global revision counter in `meta`; every change is appended to `events`,
   which is compacted to the last `history` revisions.
-- Watches are woken by one change feed per store object (_ChangeFeed): every
-  20 ms (failover stays well under a second) it asks SQLite whether the file
-  changed at all (PRAGMA data_version, a read of shared memory), and only then
-  which keys changed; a watch queries its events only when a key under its
+- Watches are woken by one change feed per file and process (_ChangeFeed):
+  when a commit writes the database's files (inotify on its directory,
+  store.file_events; without inotify every 20 ms), at least once a second, and
+  when a lease is due, it asks SQLite whether the file changed at all (PRAGMA
+  data_version, a read of shared memory), and only then which keys changed; a watch queries its events only when a key under its
   prefix changed, or a lease is due to expire (someone must reap it so that
   watchers get its delete events). An idle agent thus costs a few cheap
-  checks a second instead of one transaction per watch every 20 ms.
+  checks per commit instead of one transaction per watch every 20 ms.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from corral.store.base import (
     TxnResult,
     WatchEvent,
 )
+from corral.store.file_events import FileEvents
 
 T = TypeVar("T")
 
@@ -487,14 +489,22 @@ class _ChangeFeed:
         version: int | None = None
         revision: int | None = None
         expiry = float("inf")  # wall-clock time the next lease runs out
+        # Woken by writes to the database's files (inotify on its directory: every commit
+        # writes the -wal) rather than polling; at least once a second regardless, and when the
+        # next lease is due. Without inotify: every `interval`. Never open the -shm or database
+        # file behind SQLite's back to peek at it: closing such a descriptor drops every POSIX
+        # lock this process holds on the file, SQLite's own included, and another process may
+        # then reset the WAL under our readers (sqlite.org/howtocorrupt.html).
+        directory, name = os.path.split(os.path.abspath(self._path)) if self._path else ("", "")
+        events = FileEvents(directory, name) if self._path else None
         try:
             while not self._closed.is_set():
-                time.sleep(self._interval)  # cheaper than waiting on an Event; close() is seen next tick
+                if events is not None and events.available:
+                    due = expiry - time.time()
+                    events.wait(min(_FEED_WAIT_MAX_S, max(self._interval, due)))
+                else:
+                    time.sleep(self._interval)  # cheaper than waiting on an Event; close() is seen next tick
                 try:
-                    # Never open the -shm or database file behind SQLite's back to peek at it:
-                    # closing such a descriptor drops every POSIX lock this process holds on the
-                    # file, SQLite's own included, and another process may then reset the WAL
-                    # under our readers ("database disk image is malformed"; sqlite.org/howtocorrupt.html).
                     now_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
                     if now_version != version:
                         version = now_version
@@ -506,6 +516,8 @@ class _ChangeFeed:
                     revision = None  # trouble: let every watch look for itself
                     self._wake_all()
         finally:
+            if events is not None:
+                events.close()
             self._conn.close()
 
     def _changes(self, since: int | None) -> tuple[int, float]:

@@ -72,14 +72,18 @@ def command_lines(workdir: Path) -> list[list[str]]:
         ["fence", "n1", "--cleanup"], ["fence", "history", "--node", "n9"], ["fence", "history", "--cleanup", "--node",
                                                                           "n9"],
         ["explain", "d9"], ["explain", ""], ["explain", "dc:9"],
-        ["status", "--interval", "abc"],
+        ["status", "--interval", "abc"], ["status", "--watch", "--interval", "-1"],
+        ["status", "--watch", "--interval", "0"], ["status", "--watch", "--interval", "nan"],
+        ["status", "--watch", "--interval", "inf"],
         ["frobnicate"],
     ]
     for store in BAD_STORES:
         cases += [["node", "standby", "n1", "--store", store], ["resource", "move", "d1", "n2", "--store", store],
                   ["constraint", "list", "--store", store]]
     cases += [["explain", "d1", "--store", "etcd://127.0.0.1:1?timeout=0.3"],
-              ["explain", "d1", "--store", "sqlite:///tmp/corral-bad-input-no-such.db"]]
+              ["explain", "d1", "--store", "sqlite:///tmp/corral-bad-input-no-such.db"],
+              ["status", "--store", "sqlite:///tmp/corral-bad-input-no-such.db"],
+              ["status", "--json", "--store", "sqlite:///tmp/corral-bad-input-no-such.db"]]
     for lifetime in ["PT", "P", "1h", "-PT1H", "PT0S", "P1Y", "P1M", "P9999W", "garbage", "", "PT1H ", "T1H"]:
         cases.append(["resource", "move", "d1", "n2", "--lifetime", lifetime])
     cases.append(["resource", "ban", "d1", "n2", "--lifetime", "forever"])

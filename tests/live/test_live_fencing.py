@@ -192,7 +192,7 @@ def test_frozen_node_is_fenced_before_its_resources_move(make_cluster, live_etcd
     assert events[-1]["device"] == "fence-all" and not st["fencing"]["pending"]
     text = CliRunner().invoke(cli, ["status", "--store", c.store_url])
     assert text.exit_code == 0 and "Fencing History:" in text.output
-    assert "reboot of n1 success by fence-all" in text.output
+    assert "reboot of n1 successful by fence-all" in text.output
     out = CliRunner().invoke(cli, ["fence", "history", "--store", c.store_url, "--node", "n1", "--json"])
     assert out.exit_code == 0, out.output
     assert [r["result"] for r in json.loads(out.output)] == ["success"]

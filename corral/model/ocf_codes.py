@@ -1,5 +1,5 @@
-"""OCF return codes and their names: a module of its own, so that readers of results
-(`corral status`) need not import the agent runners."""
+"""OCF return codes and their names: outside corral.resource_agents (whose package loads
+the agent runners), so that readers of results (`corral status`) need not import them."""
 from __future__ import annotations
 
 # --- OCF return codes (OCF resource agent API 1.1, Pacemaker Explained) ---
