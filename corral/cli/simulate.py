@@ -18,7 +18,12 @@ def load_inputs(cib: str | None, config: str | None, state: str | None):
         root = read_cib(cib)
         cfg = parse_cib(root, cib)
         _warn_unsupported(cfg, cib)
-        return cfg, parse_status(root, cfg)
+        st = parse_status(root, cfg)
+        if st.now is None:
+            import time
+
+            st.now = int(time.time())  # as crm_simulate: without an execution-date it is now
+        return cfg, st
     if config:
         from corral.model.load import load_config
 

@@ -111,9 +111,11 @@ class ActionPlanner:
             if nxt in p.redefined and not p.failed and nxt not in p.agent_changed:
                 plan.reason = "resource definition change"
         cur_role = p.current_role
-        if p.next_role == PROMOTED and (cur_role != PROMOTED or plan.start):
+        # on-fail=demote: the failed promoted instance is demoted, and promoted again
+        # where the promotion choice still puts it ("Re-promote").
+        if p.next_role == PROMOTED and (cur_role != PROMOTED or plan.start or p.demote_on_fail):
             plan.promote = True
-        if cur_role == PROMOTED and (p.next_role != PROMOTED or plan.stop_on):
+        if cur_role == PROMOTED and (p.next_role != PROMOTED or plan.stop_on or p.demote_on_fail):
             plan.demote = True
         for node in cur:
             n = self.nodes.get(node)
@@ -413,6 +415,9 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
             why = "" if plan.unexplained and not plan.reason else f" due to {plan.reason or 'node availability'}"
             return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ){why}")
         if not cur_nodes:
+            if p.next_role == PROMOTED and plan.reason == "no quorum":
+                # crm_simulate shows the promotion, blocked, without the reason
+                return ("Promote", p.id, f"( Stopped -> Promoted {nxt} ) blocked")
             return ("Start", p.id, f"( {nxt} ) due to {plan.reason or 'unrunnable dependency'} (blocked)")
     if not cur_nodes:
         if nxt is None:

@@ -19,6 +19,7 @@ from corral.model.state import (
     OpRecord,
     ResourceHistory,
 )
+from corral.scheduler.failcounts import effective_fail_counts
 from corral.scheduler.instances import InstanceNumbering, member
 from corral.scheduler.migration_history import reconcile_migrations
 from corral.scheduler.nodes import NodeRt
@@ -223,6 +224,7 @@ class HistoryUnpacker:
         self.orphans: list[Prim] = []
         self.numbering = InstanceNumbering(tree)
         self.fail_counts: dict[str, dict[str, int]] = {}  # node -> rsc base -> count
+        self.prims_by_base: dict[str, Prim] = {}
         self.histories: dict[Prim, dict[str, ResourceHistory]] = {}  # of primitives outside clones
         # where each primitive id lives inside clones: base id -> (clone, member index or None)
         self.clone_bases: dict[str, CloneR] = {}
@@ -246,8 +248,11 @@ class HistoryUnpacker:
                 prim.partial_migration = None
 
     def run(self) -> None:
+        self.prims_by_base = {}
+        for p in self.tree.primitives():
+            self.prims_by_base.setdefault(p.base, p)
         for node_name, status in self.state.nodes.items():
-            self.fail_counts[node_name] = fail_counts(status.attrs)
+            self.fail_counts[node_name] = effective_fail_counts(status, self.prims_by_base, self.state.now)
             rt = self.nodes.get(node_name)
             if rt is not None and not rt.online and not rt.unclean and not rt.remote and not self.fencing:
                 continue  # cleanly down: nothing can be running there

@@ -637,8 +637,6 @@ class Placer:
                 continue
             per_node[node] = per_node.get(node, 0) + 1
             chosen += 1
-            if any(p.demote_on_fail for p in inst.primitives()):
-                continue  # on-fail=demote: it keeps its slot but is demoted, not re-promoted, now
             for p in inst.primitives():
                 p.next_role = PROMOTED
 
