@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from corral.model.config import Clone, Configuration, Group, Location, Node, Order, Primitive, is_true
 
 # What a registry entry looks at: one kind of model object, one of its settings.
-Kind = str   # "clone", "primitive", "rsc_location", "rsc_order", "node", "resource" (by tag)
+Kind = str   # "clone", "primitive", "rsc_location", "rsc_order", "node", "resource" (by tag), "cluster"
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
                 "outside a plain order after a clone, the then-side would wait for all of the first side, "
                 "not for any one"),
     Unsupported("resource", "bundle", _any, "bundles (containers) are not run"),
+    Unsupported("cluster", "shutdown-lock", _true,
+                "a cleanly stopped node's resources would move instead of waiting for it"),
+    Unsupported("cluster", "node-health-strategy", lambda value: value.lower() not in ("", "none"),
+                "node health attributes would not move resources away"),
+    Unsupported("primitive", "requires", _one_of("unfencing"), "nodes are not unfenced before it starts"),
 )
 
 
@@ -100,6 +105,10 @@ def findings(config: Configuration) -> list[Finding]:
             for entry in _entries("primitive"):
                 if entry.attribute == "class/provider/type" and entry.applies(rsc.agent):
                     out.append(Finding(rsc, "agent", entry.message(rsc.agent)))
+    for entry in _entries("cluster"):
+        value = config.option(entry.attribute, "")
+        if value and entry.applies(value):
+            out.append(Finding("<crm_config>", None, f"cluster option {entry.message(value)}"))
     for loc in config.locations:
         out += _attr_findings(loc, "rsc_location", {"resource-discovery": loc.discovery})
     clones = {r.id for r in config.resources if isinstance(r, Clone)}

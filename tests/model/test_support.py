@@ -14,10 +14,10 @@ from corral.model import support
 from corral.model.errors import ConfigError
 from corral.model.load import load
 
-CIB = """<cib><configuration><crm_config><cluster_property_set id="o"><nvpair id="se" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+CIB = """<cib><configuration><crm_config><cluster_property_set id="o"><nvpair id="se" name="stonith-enabled" value="false"/>{options}</cluster_property_set></crm_config>
 <nodes><node id="1" uname="n1"/><node id="2" uname="n2"/></nodes>
 <resources>
- <primitive id="a" class="ocf" provider="heartbeat" type="Dummy"/>
+ <primitive id="a" class="ocf" provider="heartbeat" type="Dummy">{a_meta}</primitive>
  <clone id="c"><meta_attributes id="c-m">{clone_meta}</meta_attributes>
   <primitive id="b" class="ocf" provider="heartbeat" type="Dummy"/></clone>
 </resources>
@@ -39,17 +39,25 @@ CASES = {
     "resource-discovery": ({"constraints": '<rsc_location id="l" rsc="a" node="n1" score="10" '
                                            'resource-discovery="never"/>'},
                            "<rsc_location id='l'> resource-discovery: resource-discovery='never'"),
+    "shutdown-lock": ({"options": '<nvpair id="sl" name="shutdown-lock" value="true"/>'},
+                      "<crm_config>: cluster option shutdown-lock='true'"),
+    "node-health-strategy": ({"options": '<nvpair id="nh" name="node-health-strategy" value="migrate-on-red"/>'},
+                             "<crm_config>: cluster option node-health-strategy='migrate-on-red'"),
+    "requires": ({"a_meta": '<meta_attributes id="a-m"><nvpair id="rq" name="requires" value="unfencing"/>'
+                            '</meta_attributes>'},
+                 "<primitive id='a'> meta_attributes requires: requires='unfencing'"),
 }
 
 
 def _cib(tmp_path: Path, parts: dict[str, str]) -> Path:
     path = tmp_path / "cib.xml"
-    path.write_text(CIB.format(clone_meta=parts.get("clone_meta", ""), constraints=parts.get("constraints", "")))
+    path.write_text(CIB.format(clone_meta=parts.get("clone_meta", ""), constraints=parts.get("constraints", ""),
+                               options=parts.get("options", ""), a_meta=parts.get("a_meta", "")))
     return path
 
 
 def test_every_registry_entry_has_a_case_here() -> None:
-    covered = {"require-all", "resource-discovery", "bundle"}
+    covered = {"require-all", "resource-discovery", "bundle", "shutdown-lock", "node-health-strategy", "requires"}
     assert {u.attribute for u in support.UNSUPPORTED} <= covered
 
 
