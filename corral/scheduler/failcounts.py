@@ -10,6 +10,7 @@ A fail count does not count when
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from corral.model.config import parse_interval_ms
 from corral.model.scores import INFINITY, parse_score
@@ -17,6 +18,23 @@ from corral.model.state import NodeStatus
 from corral.scheduler.resources import Prim
 
 _FAILCOUNT = re.compile(r"^fail-count-(.+?)(?:#(.+)_(\d+))?$")
+
+
+def fail_count_attrs(attrs: dict[str, str]) -> Iterator[tuple[str, str, str | None, int | None, int]]:
+    """(attribute name, resource id, operation, interval ms, count) of every readable
+    `fail-count-RSC[#OP_INTERVAL]` attribute."""
+    for name, value in attrs.items():
+        m = _FAILCOUNT.match(name)
+        if not m:
+            continue
+        try:
+            count = parse_score(value)
+        except ValueError:
+            continue
+        rid, op, interval = m.group(1), m.group(2), m.group(3)
+        if op is None:
+            rid = rid.split("#", 1)[0]  # an operation part without an interval
+        yield name, rid, op, int(interval) if interval is not None else None, count
 
 
 def _base(rid: str) -> str:
@@ -59,15 +77,7 @@ def effective_fail_counts(status: NodeStatus, prims_by_base: dict[str, Prim],
                           now: int | None) -> dict[str, int]:
     """Fail counts per configured resource id on one node, without expired or ignored ones."""
     out: dict[str, int] = {}
-    for name, value in status.attrs.items():
-        m = _FAILCOUNT.match(name)
-        if not m:
-            continue
-        try:
-            count = parse_score(value)
-        except ValueError:
-            continue
-        rid, op, interval = m.group(1), m.group(2), m.group(3)
+    for name, rid, op, interval, count in fail_count_attrs(status.attrs):
         base = _base(rid)
         prim = prims_by_base.get(base)
         timeout = _failure_timeout_s(prim)
@@ -78,7 +88,7 @@ def effective_fail_counts(status: NodeStatus, prims_by_base: dict[str, Prim],
                     continue
             except ValueError:
                 pass
-        failed = (op, int(interval)) if op is not None and interval is not None else _failed_op(status, rid)
+        failed = (op, interval) if op is not None and interval is not None else _failed_op(status, rid)
         if failed is not None and _on_fail(prim, failed[0], failed[1]) == "ignore":
             continue
         out[base] = min(INFINITY, out.get(base, 0) + count)

@@ -2,12 +2,11 @@
 and what failed (Pacemaker's status unpacking, from its documented behaviour)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Primitive, parse_interval_ms
 from corral.model.digest import operation_redefined
-from corral.model.scores import INFINITY, parse_score
+from corral.model.scores import INFINITY
 from corral.model.state import (
     EXEC_CANCELLED,
     EXEC_DONE,
@@ -19,7 +18,7 @@ from corral.model.state import (
     OpRecord,
     ResourceHistory,
 )
-from corral.scheduler.failcounts import effective_fail_counts
+from corral.scheduler.failcounts import effective_fail_counts, fail_count_attrs
 from corral.scheduler.instances import InstanceNumbering, member
 from corral.scheduler.migration_history import reconcile_migrations
 from corral.scheduler.nodes import NodeRt
@@ -186,21 +185,11 @@ def _severity(on_fail: str) -> int:
             "block": 4, "stop": 5, "standby": 6, "fence": 7}.get(on_fail, 2)
 
 
-_FAILCOUNT = re.compile(r"^fail-count-(.+?)(?:#.*)?$")
-
-
 def fail_counts(attrs: dict[str, str]) -> dict[str, int]:
-    """Sum of fail counts per resource id from a node's transient attributes."""
+    """Sum of fail counts per resource id from a node's transient attributes (raw: expired
+    and ignored failures included; failcounts.effective_fail_counts is what placement uses)."""
     out: dict[str, int] = {}
-    for name, value in attrs.items():
-        m = _FAILCOUNT.match(name)
-        if not m:
-            continue
-        try:
-            count = parse_score(value)
-        except ValueError:
-            continue
-        rid = m.group(1)
+    for _name, rid, _op, _interval, count in fail_count_attrs(attrs):
         out[rid] = min(INFINITY, out.get(rid, 0) + count)
     return out
 
