@@ -27,9 +27,16 @@ from corral.model.rules import DateExpression, Expression, Rule
 from corral.model.scores import INFINITY, parse_score
 
 
+MAX_CIB_BYTES = 64 * 1024 * 1024  # a 64-node, 5000-resource CIB with its status is a few MB
+
+
 def read_cib(path: str | Path) -> ET.Element:
     try:
-        return ET.parse(str(path)).getroot()
+        with open(path, "rb") as f:  # bounded: /dev/zero or a wrong file must not be read forever
+            data = f.read(MAX_CIB_BYTES + 1)
+        if len(data) > MAX_CIB_BYTES:
+            raise ConfigError(str(path), f"larger than {MAX_CIB_BYTES // (1024 * 1024)} MiB: not a CIB")
+        return ET.fromstring(data)
     except ET.ParseError as exc:
         raise ConfigError(str(path), f"not well-formed XML: {exc}") from exc
     except OSError as exc:

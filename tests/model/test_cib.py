@@ -213,3 +213,10 @@ def test_untyped_ordering_expressions_compare_numbers_as_numbers() -> None:
     assert matches("gt", "3", "10")            # as integers
     assert not matches("gt", "3", "2.5")       # an integer value against a decimal: numbers
     assert not matches("eq", "3", "3.0")       # eq/ne stay string comparisons
+
+
+def test_an_endless_file_is_refused_not_read_forever() -> None:
+    from corral.model.cib import read_cib
+
+    with pytest.raises(ConfigError, match="larger than 64 MiB: not a CIB"):
+        read_cib("/dev/zero")
