@@ -26,7 +26,6 @@ from corral.model.errors import ConfigError
 from corral.model.rules import DateExpression, Expression, Rule
 from corral.model.scores import INFINITY, parse_score
 
-
 MAX_CIB_BYTES = 64 * 1024 * 1024  # a 64-node, 5000-resource CIB with its status is a few MB
 
 
