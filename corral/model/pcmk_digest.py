@@ -80,3 +80,13 @@ def operation_digest(prim: Primitive, name: str, interval_ms: int,
                      op_defaults: Mapping[str, str] | None = None) -> str:
     """What Pacemaker records as `op-digest` for this operation of the configured `prim`."""
     return digest(operation_params(prim, name, interval_ms, op_defaults))
+
+
+def secure_digest(prim: Primitive, name: str, interval_ms: int, secure_params: tuple[str, ...],
+                  op_defaults: Mapping[str, str] | None = None) -> str:
+    """What Pacemaker records as `op-secure-digest` for this operation of the configured `prim`."""
+    hidden = set(secure_params)
+    params = {k: v for k, v in operation_params(prim, name, interval_ms, op_defaults).items()
+              if k not in hidden and not k.startswith("CRM_meta_")
+              and not (prim.rsc_class == "stonith" and k.startswith("pcmk_"))}
+    return digest(params)

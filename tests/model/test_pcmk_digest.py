@@ -81,3 +81,28 @@ def test_redefinition_compares_each_kind_of_digest_its_own_way() -> None:
     # Hand-written digests of test CIBs ("xxx", "1234") are not Pacemaker's: no change is implied.
     assert not operation_redefined("not-a-digest", prim, "start", 0, {})
     assert not operation_redefined(None, prim, "start", 0, {})
+
+
+def _fence_db1() -> Primitive:
+    """fence_db1 of the corpus's on-fail-ignore, whose CIB has its password masked as ****."""
+    params = {"delay": "4", "ipaddr": "192.168.103.3", "lanplus": "1", "login": "root",
+              "method": "onoff", "passwd": "****", "pcmk_host_check": "static-list",
+              "pcmk_host_list": "407888-db1", "power_wait": "4"}
+    return Primitive(id="fence_db1", rsc_class="stonith", type="fence_ipmilan", params=params)
+
+
+def test_secure_digest_leaves_out_secrets_fencer_settings_and_meta() -> None:
+    prim = _fence_db1()
+    recorded = "d7ead554cd349871ab13dad142fdd3f9"   # the same for its start and its monitor
+    assert pcmk_digest.secure_digest(prim, "start", 0, ("passwd", "password")) == recorded
+    assert pcmk_digest.secure_digest(prim, "monitor", 60000, ("passwd", "password")) == recorded
+    assert pcmk_digest.secure_digest(prim, "start", 0, ()) != recorded
+
+
+def test_a_matching_secure_digest_outweighs_a_differing_full_digest() -> None:
+    prim, secure = _fence_db1(), ("passwd", "password")
+    full = "5397ff9100b6061844743be1480cacb6"       # taken over the real password
+    assert not operation_redefined(full, prim, "start", 0, {}, secure, "d7ead554cd349871ab13dad142fdd3f9")
+    assert operation_redefined(full, prim, "start", 0, {})      # no secure digest recorded
+    prim.params["ipaddr"] = "192.168.103.4"
+    assert operation_redefined(full, prim, "start", 0, {}, secure, "d7ead554cd349871ab13dad142fdd3f9")
