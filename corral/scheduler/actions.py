@@ -41,6 +41,7 @@ class Plan:
     promote_runnable: bool = True
     reason: str = ""
     unexplained: bool = False   # forced by an interleaved clone's instance: crm_simulate names no reason
+    unprobed: bool = False      # its state on a joining node is unknown: the start waits, unexplained
 
     @property
     def start(self) -> bool:
@@ -415,6 +416,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
             why = "" if plan.unexplained and not plan.reason else f" due to {plan.reason or 'node availability'}"
             return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ){why}")
         if not cur_nodes:
+            if plan.unprobed and not plan.reason:
+                return ("Start", p.id, f"( {nxt} ) blocked")
             if p.next_role == PROMOTED and plan.reason == "no quorum":
                 # crm_simulate shows the promotion, blocked, without the reason
                 return ("Promote", p.id, f"( Stopped -> Promoted {nxt} ) blocked")
