@@ -205,7 +205,7 @@ class ActionPlanner:
         return [(firsts, thens)]
 
     def _propagate(self) -> None:
-        mandatory = [o for o in self.index.orders if o.kind == "Mandatory"]
+        mandatory = [o for o in self.index.orders if o.kind == "Mandatory" or _restarts_with_first(o)]
         changed = True
         rounds = 0
         while changed and rounds < 50:
@@ -221,7 +221,7 @@ class ActionPlanner:
                                 if self._require(t, o.then_action):
                                     changed = True
                                     self._explain(t, f"required {o.first.id} {action_name(o.first, o.first_action)}")
-                    if o.symmetrical and not clone_min(o):
+                    if o.symmetrical and not clone_min(o) and o.kind == "Mandatory":
                         inv_first = INVERSE.get(o.first_action, o.first_action)
                         inv_then = INVERSE.get(o.then_action, o.then_action)
                         if self._first_forces_inverse(o, firsts, thens, inv_first):
@@ -397,6 +397,13 @@ def summary_lines(plans: dict[Prim, Plan], fences: list[tuple[str, str, str]]) -
                     out.append(("Stop", p.id, f"( {_with_role(p.active[node], node, role_shown(p))} )"
                                               " due to node availability"))
     return out
+
+
+def _restarts_with_first(o: Ord) -> bool:
+    """An Optional start order whose `then` has the (deprecated) meta `restart-type=restart`
+    restarts it whenever `first` (re)starts, as a Mandatory order would."""
+    return (o.kind == "Optional" and o.first_action == "start" and o.then_action == "start"
+            and all(p.meta.get("restart-type") == "restart" for p in o.then.primitives()))
 
 
 def _role_name(role: str) -> str:
