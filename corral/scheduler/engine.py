@@ -107,6 +107,12 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                 p.failed = False
         elif fencing and any(n in p.active and n not in fenced for n in p.failed_stop_nodes):
             p.blocked = True    # its stop failed where no fence will settle it: left alone
+        elif p.failed and p.active and set(p.active) <= fenced and all(
+                n in nodes and not nodes[n].remote and nodes[n].unclean_reason != f"{p.id} failed there"
+                for n in p.active):
+            # Failed only on cluster nodes that a fence for another reason stops: it moves.
+            # (On a fenced guest node it is recovered: the guest's fence restarts its container.)
+            p.failed = False
     membership.keep_container_failures()
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
