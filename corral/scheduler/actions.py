@@ -85,7 +85,28 @@ class ActionPlanner:
         block_stops(self)
         explain_denied_migrations(self)
         explain_group_chains(self)
+        self._block_restarts()
         return self.plans
+
+    def _block_restarts(self) -> None:
+        """A restart whose stop cannot run cannot start either (the start waits for the stop):
+        it is shown as a blocked stop. In a group the first such member names the stop of the
+        member after it ("unrunnable NEXT stop"), the later ones their predecessor's stop."""
+        blocked = [p for p, plan in self.plans.items() if plan.start_on is not None
+                   and plan.start_on in plan.stop_on and not plan.stop_runnable]
+        for p in blocked:
+            self.plans[p].start_runnable = False
+        for g in {p.group: None for p in blocked if p.group is not None}:
+            prev: Prim | None = None
+            for i, m in enumerate(g.members):
+                if m not in blocked:
+                    prev = None
+                    continue
+                if prev is not None:
+                    self.plans[m].reason = f"required {prev.id} stop"
+                elif i + 1 < len(g.members):
+                    self.plans[m].reason = f"unrunnable {g.members[i + 1].id} stop"
+                prev = m
 
     def _initial(self, p: Prim) -> Plan:
         plan = Plan(prim=p)
@@ -421,6 +442,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
         if cur_nodes and plan.stop_on:
             node = plan.stop_on[0]
             why = "" if plan.unexplained and not plan.reason else f" due to {plan.reason or 'node availability'}"
+            if not plan.stop_runnable and why:
+                why += " (blocked)"
             return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ){why}")
         if not cur_nodes:
             if plan.unprobed and not plan.reason:
