@@ -97,13 +97,18 @@ class Controller:
         self._expiry_at: float | None = None  # wall clock: an operator constraint's lifetime ends
         self._recheck_at = 0.0                # wall clock: time alone may change a decision (recheck.py)
 
+    def _lazy_prefixes(self) -> tuple[str, ...]:
+        return () if self.heartbeat_timeout > 0 else (keys.HEARTBEATS,)
+
     def leading(self) -> bool:
         return self.election.is_leader and self.election.epoch == self.epoch
 
     def run(self) -> None:
         log.info("%s is the controller (epoch %d)", self.node, self.epoch)
+        # Heartbeats matter to the controller only with heartbeat-timeout set: without it they
+        # need not wake its watch at once (six a second in an idle 3-node cluster).
         watcher = threading.Thread(target=follow, args=(self.store, keys.ROOT, self._on_change, self.stopped),
-                                   name="controller-watch", daemon=True)
+                                   kwargs={"lazy": self._lazy_prefixes}, name="controller-watch", daemon=True)
         watcher.start()
         threading.Thread(target=self._watch_liveness, name="controller-liveness", daemon=True).start()
         self.dirty.set()
