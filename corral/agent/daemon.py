@@ -255,7 +255,7 @@ class Agent:
         todo = {}
         for prim in primitives(configured_views(self._with_known_nodes(cfg))):
             rid = prim.exec_id
-            if rid not in self._probed and rid not in todo and prim.configured:
+            if rid not in self._probed and rid not in todo and prim.has_agent:
                 todo[rid] = prim
         futures = []
         for rid, prim in todo.items():

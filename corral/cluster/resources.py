@@ -30,7 +30,7 @@ def exec_id(view: ResourceView) -> str:
 def spec_of(view: ResourceView, task: str | None = None, interval_ms: int = 0) -> AgentSpec:
     """The agent, parameters and meta attributes one operation runs with: the primitive's
     parameters, plus the operation's own (ResourceView.params_for)."""
-    if not view.configured:
+    if not view.has_agent:
         return AgentSpec(rsc_class="", type="")
     return AgentSpec(rsc_class=view.rsc_class, type=view.type, provider=view.provider,
                      params=view.params_for(task, interval_ms), meta=dict(view.meta))

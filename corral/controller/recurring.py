@@ -19,7 +19,7 @@ def missing_monitors(tr: Transition, snap: Snapshot) -> list[GraphAction]:
     busy = {a.rsc for a in tr.graph.actions if a.kind == "rsc"}
     out: list[GraphAction] = []
     for p in tr.resources.values():
-        if p.kind != "primitive" or not p.configured or p.id in busy or not p.managed or p.failed:
+        if p.kind != "primitive" or not p.has_agent or p.id in busy or not p.managed or p.failed:
             continue
         node = p.assigned
         if p.next_role == STOPPED or node is None or p.active.get(node) is None:

@@ -63,7 +63,7 @@ class ResourceView:
     meta: Mapping[str, str] = field(default_factory=_empty)  # merged: resource defaults, clone, group, own
     ops: tuple[OpView, ...] = ()
     default_timeout_ms: int = op_rules.DEFAULT_TIMEOUT_MS
-    configured: bool = True     # False for an orphan's history with no configuration
+    has_agent: bool = True      # False when the scheduler knows no agent for it
     # state, as the scheduler read it
     active: Mapping[str, str] = field(default_factory=_empty)    # node -> role
     pending: Mapping[str, str] = field(default_factory=_empty)   # node -> pending task
@@ -82,7 +82,7 @@ class ResourceView:
     @property
     def agent(self) -> str:
         """class[:provider]:type, "?" without a configuration (as status shows it)."""
-        if not self.configured:
+        if not self.has_agent:
             return "?"
         return ":".join(x for x in (self.rsc_class, self.provider, self.type) if x)
 
@@ -146,7 +146,7 @@ def _prim_view(p: Prim, default_ms: int, plan: object | None) -> ResourceView:
         rsc_class=cfg.rsc_class if cfg else "", type=cfg.type if cfg else "",
         provider=cfg.provider if cfg else None,
         params=_frozen(cfg.params) if cfg else EMPTY, meta=_frozen(p.meta),
-        ops=_op_views(cfg, default_ms), default_timeout_ms=default_ms, configured=cfg is not None,
+        ops=_op_views(cfg, default_ms), default_timeout_ms=default_ms, has_agent=cfg is not None,
         active=_frozen(p.active), pending=_frozen(p.pending), failed=p.failed, managed=p.managed,
         blocked=p.blocked, orphan=p.orphan, assigned=p.assigned, next_role=p.next_role,
         scores=_frozen(p.scores),
