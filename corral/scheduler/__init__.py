@@ -5,6 +5,7 @@ Its public surface is this package's names plus graph.py: the result is plain da
 from corral.scheduler.engine import Placement, Transition, schedule
 from corral.scheduler.history import fail_counts
 from corral.scheduler.view import (
+    NodeView,
     OpView,
     ResourceView,
     configured_views,
@@ -13,5 +14,5 @@ from corral.scheduler.view import (
     resource_defaults,
 )
 
-__all__ = ["schedule", "Transition", "Placement", "ResourceView", "OpView", "configured_views", "primitives",
+__all__ = ["schedule", "Transition", "Placement", "ResourceView", "OpView", "NodeView", "configured_views", "primitives",
            "resolve", "resource_defaults", "fail_counts"]

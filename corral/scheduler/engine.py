@@ -27,7 +27,7 @@ from corral.scheduler.remote import (
     restrict,
 )
 from corral.scheduler.resources import Prim, ResourceTree
-from corral.scheduler.view import ResourceView, views_of
+from corral.scheduler.view import NodeView, ResourceView, node_views, views_of
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Placement:
 
 @dataclass
 class Transition:
-    nodes: dict[str, NodeRt]
+    nodes: dict[str, NodeView]             # as the scheduler saw them (view.py)
     placements: dict[str, Placement]
     fences: list[tuple[str, str, str]]      # (node, action, reason)
     summary: list[tuple[str, str, str]]     # (verb, resource, details)
@@ -142,7 +142,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                                   failed=p.failed, reasons=list(p.reasons))
                   for p in plans}
     graph = build_graph(config, tree, index, plans, fences, nodes, fencing, state)
-    return Transition(nodes=nodes, placements=placements, fences=fences, summary=summary,
+    return Transition(nodes=node_views(nodes), placements=placements, fences=fences, summary=summary,
                       actions=_actions(plans, fences), resources=views_of(tree, unpacker.orphans, plans),
                       graph=graph)
 

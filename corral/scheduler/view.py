@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from corral.model.config import STOPPED, Configuration, Primitive
 from corral.scheduler import ops as op_rules
+from corral.scheduler.nodes import NodeRt
 from corral.scheduler.resources import CloneR, GroupR, Prim, ResourceTree, Rsc
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -26,6 +27,32 @@ def _empty() -> Mapping[str, str]:
 
 def _frozen(d: Mapping[str, object]) -> Mapping:   # read-only, so a view cannot be edited
     return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One node as the scheduler saw it (before its transition ran)."""
+    name: str
+    online: bool
+    unclean: bool
+    unclean_reason: str
+    standby: bool
+    maintenance: bool
+    shutdown: bool
+    remote: bool                # not a cluster member: a remote or guest node
+    kind: str                   # cluster, remote or guest
+    unseen: bool                # a remote node with no status entry: state unknown
+    can_host: bool              # whether new resources may be placed here
+    attrs: Mapping[str, str] = field(default_factory=_empty)
+    utilization: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def node_views(nodes: Mapping[str, NodeRt]) -> dict[str, NodeView]:
+    return {name: NodeView(name=n.name, online=n.online, unclean=n.unclean, unclean_reason=n.unclean_reason,
+                           standby=n.standby, maintenance=n.maintenance, shutdown=n.shutdown, remote=n.remote,
+                           kind=n.kind, unseen=n.unseen, can_host=n.can_host, attrs=_frozen(n.attrs),
+                           utilization=_frozen(n.utilization))
+            for name, n in nodes.items()}
 
 
 @dataclass(frozen=True)

@@ -133,3 +133,12 @@ def test_configured_views_need_no_state() -> None:
     assert [v.id for v in primitives(views)] == ["p:0", "p:1", "p:2"]   # clone-max defaults to the nodes
     assert {v.exec_id for v in primitives(views)} == {"p"}
     assert all(not v.active and v.assigned is None and v.next_role == "Stopped" for v in views.values())
+
+
+def test_nodes_are_read_only_views() -> None:
+    nodes = _transition().nodes
+    assert sorted(nodes) == ["n1", "n2"]
+    n1 = nodes["n1"]
+    assert (n1.name, n1.online, n1.kind, n1.can_host, n1.unclean) == ("n1", True, "cluster", True, False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        n1.online = False  # type: ignore[misc]
