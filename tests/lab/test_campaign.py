@@ -288,3 +288,14 @@ def test_fenced_campaign_partition_and_kill_agent_of_the_holder() -> None:
         assert r.recovered_s is not None, out                   # the fenced holder booted and rejoined
         # (restarts on the other hosts are not asserted: losing the etcd leader's host can make them
         # self-fence, docs/lab.md finding 2, which is not the lab's to fix)
+
+
+@pytest.mark.lab
+@NEEDS_ETCD
+def test_cold_start_with_fencing_fences_nobody() -> None:
+    # Issue 8's cold-start defect: the first controller fenced the nodes still joining. Every agent
+    # stopped, the store wiped, all started at once and the configuration loaded at once (~25 s).
+    report, out = _run(Campaign(faults=2, seed=1, kinds=("cold-start",), stonith=True, log_tail_chars=3000))
+    assert [r.kind for r in report.results] == ["cold-start", "cold-start"], out
+    assert report.errors == [] and report.violations == [], out   # includes "cold start fenced ..."
+    assert all(r.recovered_s is not None for r in report.results), out
