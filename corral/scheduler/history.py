@@ -266,7 +266,10 @@ class HistoryUnpacker:
                 return
             self._orphan(rid, node, hist)
             return
-        probe = member(clone.instances[0], base) if clone.instances else None
+        # clone-max=0 leaves no configured instance: a transient one reads the history,
+        # and every active copy becomes an orphan that stops
+        template = clone.instances[0] if clone.instances else self.tree.new_instance(clone, i=0)
+        probe = member(template, base)
         if probe is None:
             return
         folded = self._fold(probe, hist)
