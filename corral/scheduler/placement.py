@@ -550,10 +550,8 @@ class Placer:
         if not candidates:
             return None
         current = p.current_node
-        best = max(scores[n.name] for n in candidates)
-        if current is not None and any(n.name == current and scores[n.name] == best for n in candidates):
-            return current
-        candidates.sort(key=lambda n: (-scores[n.name], counts.get(n.name, 0), n.assigned_count, n.order))
+        candidates.sort(key=lambda n: (-scores[n.name], counts.get(n.name, 0), 0 if n.name == current else 1,
+                                       n.assigned_count, n.order))
         return candidates[0].name
 
     # -- promotion ---------------------------------------------------------------------
