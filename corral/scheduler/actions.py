@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from corral.model.scores import INFINITY
 from corral.scheduler.clone_orders import clone_min, unrunnable_reason
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
@@ -343,6 +344,34 @@ class ActionPlanner:
                         elif o.then_action == "promote" and plan.promote_runnable:
                             plan.promote_runnable = False
                             changed = True
+            changed = self._colocated_runnability() or changed
+
+    def _colocated_runnability(self) -> bool:
+        """A mandatory colocation with a primitive whose wanted start cannot run makes the
+        dependent's start unrunnable too ("due to colocation with X"): it stops where it runs.
+        Group-internal colocations are left to the group's own order."""
+        changed = False
+        for c in self.index.colocs:
+            if c.score < INFINITY or c.id.endswith("-internal") or not isinstance(c.primary, Prim):
+                continue
+            if c.primary_role not in (None, STARTED) or isinstance(c.dependent, CloneR):
+                continue
+            primary = self.plans.get(c.primary)
+            if primary is None or primary.start_on is None or primary.start_runnable:
+                continue
+            for t in self._prims(c.dependent):
+                plan = self.plans.get(t)
+                if plan is None or not plan.start_runnable or not t.managed or t.blocked:
+                    continue
+                plan.start_runnable = False
+                changed = True
+                if not ((plan.reason or plan.unexplained) and t.active):
+                    plan.reason = f"colocation with {c.primary.id}"
+                if t.active and not plan.stop_on:
+                    plan.stop_on = list(t.active)
+                    if t.assigned is not None and t.next_role != STOPPED:
+                        plan.start_on = t.assigned
+        return changed
 
     # -- migration -----------------------------------------------------------------------
     def _changes(self, f: Prim) -> bool:
