@@ -313,10 +313,11 @@ class ActionPlanner:
                 if o.kind != "Mandatory" or o.first_action not in ("start", "promote"):
                     continue
                 need = clone_min(o)
+                interleaved = isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave
                 for firsts, thens in self._pairs(o):
                     if need:
                         ok = self._runnable_instances(o.first) >= need
-                    elif isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
+                    elif interleaved:
                         ok = any(f.assigned is not None and f.next_role != STOPPED
                                  and self.plans.get(f, Plan(f)).start_runnable
                                  and (o.first_action != "promote" or f.next_role == PROMOTED) for f in firsts)
@@ -332,6 +333,15 @@ class ActionPlanner:
                             plan.start_runnable = False
                             if need:
                                 plan.reason = unrunnable_reason(o)
+                            elif interleaved:
+                                peer = next((f for f in firsts if f.assigned is not None
+                                             and f.next_role != STOPPED), None)
+                                if peer is not None and not plan.reason:
+                                    plan.reason = f"unrunnable {peer.id} {action_name(peer, o.first_action)}"
+                                else:
+                                    # no peer instance on its node: crm_simulate names no reason
+                                    # for the stop and leaves an inactive instance's start out
+                                    plan.unexplained = plan.unexplained or not plan.reason
                             elif not ((plan.reason or plan.unexplained) and t.active):  # a stop explained stays so
                                 plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
                             changed = True
@@ -447,6 +457,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
             if p.next_role == PROMOTED and plan.reason == "no quorum":
                 # crm_simulate shows the promotion, blocked, without the reason
                 return ("Promote", p.id, f"( Stopped -> Promoted {nxt} ) blocked")
+            if plan.unexplained and not plan.reason:
+                return None
             return ("Start", p.id, f"( {nxt} ) due to {plan.reason or 'unrunnable dependency'} (blocked)")
     if not cur_nodes:
         if nxt is None:
