@@ -223,6 +223,8 @@ class Placer:
         """Where rsc will run (node -> next role), restricted to a role if given."""
         out: dict[str, str] = {}
         for p in self._leaders(rsc):
+            if isinstance(rsc, CloneR) and p.failed and p.blocked:
+                continue  # a failed copy held in place by on-fail=block hosts no dependent
             if p.assigned and (role in (None, STARTED) or p.next_role == role or
                                (role == UNPROMOTED and p.next_role == STARTED)):
                 out[p.assigned] = p.next_role
@@ -478,6 +480,8 @@ class Placer:
             """Place inst on the best node left; with `keep`, only if that node is among the best."""
             first = leader(inst)
             if self._fixed_instance(inst):
+                if first.assigned is not None:
+                    counts[first.assigned] = counts.get(first.assigned, 0) + 1  # it holds its node
                 return True
             if not self._wants_to_run(first):
                 return False
