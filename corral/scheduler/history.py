@@ -284,6 +284,13 @@ class HistoryUnpacker:
         if prim is None:
             return
         self._record(prim, node, folded)
+        if (folded.ban or folded.ban_everywhere) and not clone.unique:
+            # in an anonymous clone a hard error bans the agent, not just this copy: no
+            # other instance goes there (a globally-unique clone bans only the instance)
+            banned = set(self.nodes) if folded.ban_everywhere else {node}
+            for p in clone.primitives():
+                if p.base == base:
+                    p.banned.update(banned)
         _note_agent(prim, node, hist)
         prim.history_ids[node] = rid
         self.numbering.found_active(inst, node)
