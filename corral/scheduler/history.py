@@ -58,10 +58,24 @@ def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
     return "restart"
 
 
+def _in_execution_order(ops: list[OpRecord]) -> list[OpRecord]:
+    """Completed operations by call id; a pending one (call id -1) after them, except
+    before those that a later transition ran (its result was superseded)."""
+    done = sorted((o for o in ops if o.call_id >= 0), key=lambda o: o.call_id)
+    for pending in sorted((o for o in ops if o.call_id < 0), key=lambda o: o.transition or 0):
+        at = len(done)
+        if pending.transition is not None:
+            while at > 0 and (done[at - 1].transition or 0) > pending.transition \
+                    and done[at - 1].call_id >= 0:
+                at -= 1
+        done.insert(at, pending)
+    return done
+
+
 def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | None,
                  failure_timeout_s: int) -> Folded:
     f = Folded()
-    ops = sorted(hist.ops, key=lambda o: (o.call_id < 0, o.call_id))
+    ops = _in_execution_order(hist.ops)
     promotable = prim.is_promotable_instance
     for op in ops:
         if op.op in ("notify", "meta-data", "reload", "reload-agent", "validate-all"):
