@@ -219,10 +219,21 @@ class Placer:
             into.clear()
             into.update(before)  # the dependents' wishes would leave nowhere to run: ignore them
 
-    def placed_nodes(self, rsc: Rsc, role: str | None) -> dict[str, str]:
-        """Where rsc will run (node -> next role), restricted to a role if given."""
+    def placed_nodes(self, rsc: Rsc, role: str | None, whole_instances: bool = False) -> dict[str, str]:
+        """Where rsc will run (node -> next role), restricted to a role if given.
+
+        A group hosts its dependents where its last member runs (all of it); a clone
+        of groups where its instances' first members run, or, for an interleaved
+        dependent (`whole_instances`), where whole instances run."""
         out: dict[str, str] = {}
-        for p in self._leaders(rsc):
+        if isinstance(rsc, GroupR):
+            hosts = rsc.members[-1:]
+        elif isinstance(rsc, CloneR) and whole_instances:
+            hosts = [i if isinstance(i, Prim) else i.members[-1] for i in rsc.instances if
+                     isinstance(i, Prim) or i.members]
+        else:
+            hosts = self._leaders(rsc)
+        for p in hosts:
             if isinstance(rsc, CloneR) and p.failed and p.blocked:
                 continue  # a failed copy held in place by on-fail=block hosts no dependent
             if p.assigned and (role in (None, STARTED) or p.next_role == role or
@@ -265,7 +276,8 @@ class Placer:
             self.allocate(primary)
             if primary in self.in_progress or primary not in self.done:
                 continue  # a colocation loop: the primary waits on us, so it cannot constrain us
-            where = self._node_attr_match(c.node_attribute, self.placed_nodes(primary, c.primary_role))
+            whole = isinstance(primary, CloneR) and p.clone is not None and p.clone.interleave
+            where = self._node_attr_match(c.node_attribute, self.placed_nodes(primary, c.primary_role, whole))
             if c.score >= INFINITY:
                 for node in scores:
                     if node not in where:
