@@ -33,6 +33,12 @@ def _target_rc(transition_key: str | None) -> int | None:
     return _int(parts[2], 0) if len(parts) >= 4 else None
 
 
+def _transition(op: ET.Element) -> int | None:
+    key = op.get("transition-key") or (op.get("transition-magic") or "").partition(";")[2]
+    parts = key.split(":")
+    return _int(parts[1], 0) if len(parts) >= 4 else None
+
+
 def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
     state = ClusterState(have_quorum=root.get("have-quorum", "1").lower() in ("1", "true"),
                          dc=None,
@@ -83,7 +89,7 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
                     interval_ms=_int(interval) if interval.isdigit() else parse_interval_ms(interval),
                     rc=_int(op.get("rc-code"), 0), op_status=_int(op.get("op-status"), 0),
                     call_id=_int(op.get("call-id"), 0),
-                    target_rc=_target_rc(op.get("transition-key")),
+                    target_rc=_target_rc(op.get("transition-key")), transition=_transition(op),
                     last_rc_change=_int(op.get("last-rc-change") or op.get("last-run"), 0),
                     exit_reason=op.get("exit-reason", ""), id=op.get("id", ""),
                     migrate_source=op.get("migrate_source"), migrate_target=op.get("migrate_target"),

@@ -23,6 +23,7 @@ class OpRecord:
     op_status: int
     call_id: int
     target_rc: int | None = None
+    transition: int | None = None   # the transition that ran it (its transition key)
     last_rc_change: int = 0
     exit_reason: str = ""
     id: str = ""

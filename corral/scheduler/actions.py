@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
+from corral.model.scores import INFINITY
 from corral.scheduler.clone_orders import clone_min, unrunnable_reason
 from corral.scheduler.constraints import ConstraintIndex, Ord
 from corral.scheduler.nodes import NodeRt
@@ -334,10 +335,11 @@ class ActionPlanner:
                 if o.kind != "Mandatory" or o.first_action not in ("start", "promote"):
                     continue
                 need = clone_min(o)
+                interleaved = isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave
                 for firsts, thens in self._pairs(o):
                     if need:
                         ok = self._runnable_instances(o.first) >= need
-                    elif isinstance(o.first, CloneR) and isinstance(o.then, CloneR) and o.then.interleave:
+                    elif interleaved:
                         ok = any(f.assigned is not None and f.next_role != STOPPED
                                  and self.plans.get(f, Plan(f)).start_runnable
                                  and (o.first_action != "promote" or f.next_role == PROMOTED) for f in firsts)
@@ -353,6 +355,15 @@ class ActionPlanner:
                             plan.start_runnable = False
                             if need:
                                 plan.reason = unrunnable_reason(o)
+                            elif interleaved:
+                                peer = next((f for f in firsts if f.assigned is not None
+                                             and f.next_role != STOPPED), None)
+                                if peer is not None and not plan.reason:
+                                    plan.reason = f"unrunnable {peer.id} {action_name(peer, o.first_action)}"
+                                else:
+                                    # no peer instance on its node: crm_simulate names no reason
+                                    # for the stop and leaves an inactive instance's start out
+                                    plan.unexplained = plan.unexplained or not plan.reason
                             elif not ((plan.reason or plan.unexplained) and t.active):  # a stop explained stays so
                                 plan.reason = f"unrunnable {o.first.id} {action_name(o.first, o.first_action)}"
                             changed = True
@@ -365,6 +376,34 @@ class ActionPlanner:
                         elif o.then_action == "promote" and plan.promote_runnable:
                             plan.promote_runnable = False
                             changed = True
+            changed = self._colocated_runnability() or changed
+
+    def _colocated_runnability(self) -> bool:
+        """A mandatory colocation with a primitive whose wanted start cannot run makes the
+        dependent's start unrunnable too ("due to colocation with X"): it stops where it runs.
+        Group-internal colocations are left to the group's own order."""
+        changed = False
+        for c in self.index.colocs:
+            if c.score < INFINITY or c.id.endswith("-internal") or not isinstance(c.primary, Prim):
+                continue
+            if c.primary_role not in (None, STARTED) or isinstance(c.dependent, CloneR):
+                continue
+            primary = self.plans.get(c.primary)
+            if primary is None or primary.start_on is None or primary.start_runnable:
+                continue
+            for t in self._prims(c.dependent):
+                plan = self.plans.get(t)
+                if plan is None or not plan.start_runnable or not t.managed or t.blocked:
+                    continue
+                plan.start_runnable = False
+                changed = True
+                if not ((plan.reason or plan.unexplained) and t.active):
+                    plan.reason = f"colocation with {c.primary.id}"
+                if t.active and not plan.stop_on:
+                    plan.stop_on = list(t.active)
+                    if t.assigned is not None and t.next_role != STOPPED:
+                        plan.start_on = t.assigned
+        return changed
 
     # -- migration -----------------------------------------------------------------------
     def _changes(self, f: Prim) -> bool:
@@ -451,6 +490,8 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
             if p.next_role == PROMOTED and plan.reason == "no quorum":
                 # crm_simulate shows the promotion, blocked, without the reason
                 return ("Promote", p.id, f"( Stopped -> Promoted {nxt} ) blocked")
+            if plan.unexplained and not plan.reason:
+                return None
             return ("Start", p.id, f"( {nxt} ) due to {plan.reason or 'unrunnable dependency'} (blocked)")
     if not cur_nodes:
         if nxt is None:

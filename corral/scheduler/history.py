@@ -58,10 +58,24 @@ def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
     return "restart"
 
 
+def _in_execution_order(ops: list[OpRecord]) -> list[OpRecord]:
+    """Completed operations by call id; a pending one (call id -1) after them, except
+    before those that a later transition ran (its result was superseded)."""
+    done = sorted((o for o in ops if o.call_id >= 0), key=lambda o: o.call_id)
+    for pending in sorted((o for o in ops if o.call_id < 0), key=lambda o: o.transition or 0):
+        at = len(done)
+        if pending.transition is not None:
+            while at > 0 and (done[at - 1].transition or 0) > pending.transition \
+                    and done[at - 1].call_id >= 0:
+                at -= 1
+        done.insert(at, pending)
+    return done
+
+
 def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | None,
-                 failure_timeout_s: int, start_failure_is_fatal: bool = True) -> Folded:
+                 failure_timeout_s: int) -> Folded:
     f = Folded()
-    ops = sorted(hist.ops, key=lambda o: (o.call_id < 0, o.call_id))
+    ops = _in_execution_order(hist.ops)
     promotable = prim.is_promotable_instance
     for op in ops:
         if op.op in ("notify", "meta-data", "reload", "reload-agent", "validate-all"):
@@ -148,8 +162,6 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             f.ban = True          # the agent said it can never work on this node
         if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True
-        if not ignored and op.op == "start" and start_failure_is_fatal:
-            f.ban = True
         if op.op == "stop":
             f.failed_stop = True
         if op.op in ("promote",) or rc == RC_FAILED_PROMOTED:
@@ -266,7 +278,10 @@ class HistoryUnpacker:
                 return
             self._orphan(rid, node, hist)
             return
-        probe = member(clone.instances[0], base) if clone.instances else None
+        # clone-max=0 leaves no configured instance: a transient one reads the history,
+        # and every active copy becomes an orphan that stops
+        template = clone.instances[0] if clone.instances else self.tree.new_instance(clone, i=0)
+        probe = member(template, base)
         if probe is None:
             return
         folded = self._fold(probe, hist)
@@ -281,6 +296,13 @@ class HistoryUnpacker:
         if prim is None:
             return
         self._record(prim, node, folded)
+        if (folded.ban or folded.ban_everywhere) and not clone.unique:
+            # in an anonymous clone a hard error bans the agent, not just this copy: no
+            # other instance goes there (a globally-unique clone bans only the instance)
+            banned = set(self.nodes) if folded.ban_everywhere else {node}
+            for p in clone.primitives():
+                if p.base == base:
+                    p.banned.update(banned)
         _note_agent(prim, node, hist)
         prim.history_ids[node] = rid
         self.numbering.found_active(inst, node)
@@ -303,8 +325,9 @@ class HistoryUnpacker:
                 timeout_s = parse_interval_ms(ft) // 1000
             except ValueError:
                 timeout_s = 0
-        return fold_history(prim, hist, self.fencing, self.state.now, timeout_s,
-                            self.tree.config.option_bool("start-failure-is-fatal", True))
+        # A failed start bans only through the fail count the controller records
+        # (INFINITY under start-failure-is-fatal): the history alone recovers in place.
+        return fold_history(prim, hist, self.fencing, self.state.now, timeout_s)
 
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
         self.histories.setdefault(prim, {})[node] = hist

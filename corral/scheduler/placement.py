@@ -219,10 +219,23 @@ class Placer:
             into.clear()
             into.update(before)  # the dependents' wishes would leave nowhere to run: ignore them
 
-    def placed_nodes(self, rsc: Rsc, role: str | None) -> dict[str, str]:
-        """Where rsc will run (node -> next role), restricted to a role if given."""
+    def placed_nodes(self, rsc: Rsc, role: str | None, whole_instances: bool = False) -> dict[str, str]:
+        """Where rsc will run (node -> next role), restricted to a role if given.
+
+        A group hosts its dependents where its last member runs (all of it); a clone
+        of groups where its instances' first members run, or, for an interleaved
+        dependent (`whole_instances`), where whole instances run."""
         out: dict[str, str] = {}
-        for p in self._leaders(rsc):
+        if isinstance(rsc, GroupR):
+            hosts = rsc.members[-1:]
+        elif isinstance(rsc, CloneR) and whole_instances:
+            hosts = [i if isinstance(i, Prim) else i.members[-1] for i in rsc.instances if
+                     isinstance(i, Prim) or i.members]
+        else:
+            hosts = self._leaders(rsc)
+        for p in hosts:
+            if isinstance(rsc, CloneR) and p.failed and p.blocked:
+                continue  # a failed copy held in place by on-fail=block hosts no dependent
             if p.assigned and (role in (None, STARTED) or p.next_role == role or
                                (role == UNPROMOTED and p.next_role == STARTED)):
                 out[p.assigned] = p.next_role
@@ -263,7 +276,8 @@ class Placer:
             self.allocate(primary)
             if primary in self.in_progress or primary not in self.done:
                 continue  # a colocation loop: the primary waits on us, so it cannot constrain us
-            where = self._node_attr_match(c.node_attribute, self.placed_nodes(primary, c.primary_role))
+            whole = isinstance(primary, CloneR) and p.clone is not None and p.clone.interleave
+            where = self._node_attr_match(c.node_attribute, self.placed_nodes(primary, c.primary_role, whole))
             if c.score >= INFINITY:
                 for node in scores:
                     if node not in where:
@@ -478,6 +492,8 @@ class Placer:
             """Place inst on the best node left; with `keep`, only if that node is among the best."""
             first = leader(inst)
             if self._fixed_instance(inst):
+                if first.assigned is not None:
+                    counts[first.assigned] = counts.get(first.assigned, 0) + 1  # it holds its node
                 return True
             if not self._wants_to_run(first):
                 return False
@@ -550,10 +566,8 @@ class Placer:
         if not candidates:
             return None
         current = p.current_node
-        best = max(scores[n.name] for n in candidates)
-        if current is not None and any(n.name == current and scores[n.name] == best for n in candidates):
-            return current
-        candidates.sort(key=lambda n: (-scores[n.name], counts.get(n.name, 0), n.assigned_count, n.order))
+        candidates.sort(key=lambda n: (-scores[n.name], counts.get(n.name, 0), 0 if n.name == current else 1,
+                                       n.assigned_count, n.order))
         return candidates[0].name
 
     # -- promotion ---------------------------------------------------------------------
