@@ -31,14 +31,20 @@ def definition_changed(recorded: str | None, params: Mapping[str, str]) -> bool:
 
 
 def operation_redefined(recorded: str | None, prim: Primitive, op_name: str, interval_ms: int,
-                        op_defaults: Mapping[str, str]) -> bool:
+                        op_defaults: Mapping[str, str], *, secure_params: str | None = None,
+                        secure_digest: str | None = None) -> bool:
     """Whether the digest recorded with an operation differs from the configuration's.
 
-    Digests of neither form (absent, or hand-written in a test CIB) never count as a change."""
+    Digests of neither form (absent, or hand-written in a test CIB) never count as a change.
+    A Pacemaker digest that differs while the recorded secure digest (taken without the
+    secret parameters) still matches is a masked secret, not a change."""
     if not recorded:
         return False
     if recorded.startswith(PREFIX):
         return recorded != params_digest(prim.params)
     if pcmk_digest.is_pacemaker_digest(recorded):
-        return recorded != pcmk_digest.operation_digest(prim, op_name, interval_ms, op_defaults)
+        if recorded == pcmk_digest.operation_digest(prim, op_name, interval_ms, op_defaults):
+            return False
+        return not (secure_params and secure_digest and secure_digest
+                    == pcmk_digest.secure_digest(prim, op_name, interval_ms, secure_params))
     return False

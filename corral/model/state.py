@@ -29,6 +29,8 @@ class OpRecord:
     migrate_source: str | None = None
     migrate_target: str | None = None
     op_digest: str | None = None
+    op_secure_params: str | None = None   # names left out of op_secure_digest (passwords)
+    op_secure_digest: str | None = None
 
 
 @dataclass

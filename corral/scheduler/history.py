@@ -325,7 +325,8 @@ class HistoryUnpacker:
         prim.active[node] = folded.role
         last = folded.digest_op
         if prim.cfg is not None and last is not None and operation_redefined(
-                last.op_digest, prim.cfg, last.op, last.interval_ms, self.tree.config.op_defaults):
+                last.op_digest, prim.cfg, last.op, last.interval_ms, self.tree.config.op_defaults,
+                secure_params=last.op_secure_params, secure_digest=last.op_secure_digest):
             prim.redefined.add(node)
         if folded.failed:
             prim.failed = True

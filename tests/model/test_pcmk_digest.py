@@ -81,3 +81,29 @@ def test_redefinition_compares_each_kind_of_digest_its_own_way() -> None:
     # Hand-written digests of test CIBs ("xxx", "1234") are not Pacemaker's: no change is implied.
     assert not operation_redefined("not-a-digest", prim, "start", 0, {})
     assert not operation_redefined(None, prim, "start", 0, {})
+
+
+# remote-recovery (Pacemaker 2.1.5 corpus): a fencing device whose password the CIB masks as
+# '****'; crm_simulate keeps it running, trusting the recorded secure digest.
+_FENCE_PARAMS = {"pcmk_host_list": "controller-1", "ipaddr": "172.16.0.1", "ipport": "6236",
+                 "passwd": "****", "lanplus": "true", "login": "admin", "action": "reboot",
+                 "privlvl": "administrator"}
+_RECORDED_FULL = "190a5d7184e8c0736ea8d50b25d1896b"
+_RECORDED_SECURE = "e710ff47e4fa69f83f5f46f9de9570b6"
+
+
+def test_secure_digest_leaves_out_secrets_fencing_settings_and_meta() -> None:
+    prim = Primitive(id="f", rsc_class="stonith", type="fence_ipmilan", params=_FENCE_PARAMS)
+    assert pcmk_digest.secure_digest(prim, "start", 0, " passwd ") == _RECORDED_SECURE
+    assert pcmk_digest.secure_digest(prim, "monitor", 60_000, " passwd ") == _RECORDED_SECURE
+
+
+def test_a_masked_secret_is_no_redefinition_but_another_change_is() -> None:
+    prim = Primitive(id="f", rsc_class="stonith", type="fence_ipmilan", params=_FENCE_PARAMS)
+    assert not operation_redefined(_RECORDED_FULL, prim, "start", 0, {},
+                                   secure_params=" passwd ", secure_digest=_RECORDED_SECURE)
+    assert operation_redefined(_RECORDED_FULL, prim, "start", 0, {})   # no secure digest recorded
+    changed = Primitive(id="f", rsc_class="stonith", type="fence_ipmilan",
+                        params={**_FENCE_PARAMS, "ipport": "6237"})
+    assert operation_redefined(_RECORDED_FULL, changed, "start", 0, {},
+                               secure_params=" passwd ", secure_digest=_RECORDED_SECURE)
