@@ -12,6 +12,7 @@ from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
+from corral.scheduler.containers import restart_containers, with_filler_fail_counts
 from corral.scheduler.discovery import apply_exclusive_discovery
 from corral.scheduler.graph import Graph
 from corral.scheduler.graph_build import build_graph
@@ -112,7 +113,8 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
     index = ConstraintIndex(config, tree)
-    placer = Placer(config, tree, nodes, index, unpacker.fail_counts,
+    restart_containers(all_prims, tree.by_id)
+    placer = Placer(config, tree, nodes, index, with_filler_fail_counts(unpacker.fail_counts, all_prims, state),
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
     restrict(placer.base, remote_specs, nodes)

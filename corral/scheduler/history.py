@@ -18,6 +18,7 @@ from corral.model.state import (
     OpRecord,
     ResourceHistory,
 )
+from corral.scheduler.containers import RESTART_CONTAINER, container_of
 from corral.scheduler.failcounts import effective_fail_counts, fail_count_attrs
 from corral.scheduler.instances import InstanceNumbering, member
 from corral.scheduler.migration_history import reconcile_migrations
@@ -53,6 +54,8 @@ def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
         for cop in prim.cfg.ops:
             if cop.name == op.op and cop.interval_ms == op.interval_ms and cop.on_fail:
                 return cop.on_fail
+    if container_of(prim):
+        return RESTART_CONTAINER
     if op.op == "stop":
         return "fence" if fencing else "block"
     return "restart"
@@ -320,6 +323,10 @@ class HistoryUnpacker:
             prim.partial_migration = (node, folded.migrate_to.migrate_target or "")
         if folded.pending:
             prim.pending[node] = folded.pending
+        if folded.failed and folded.on_fail == RESTART_CONTAINER:
+            prim.container_restarts.add(node)
+            if folded.failed_stop:
+                return   # the container's stop takes it down: stopped, nothing to recover
         if folded.role == STOPPED:
             return
         prim.active[node] = folded.role

@@ -130,6 +130,47 @@ cases["discovery-exclusive"] = cib(
     member("n1", FENCE_ON()) + member("n2") + member("n3"),
     '<rsc_location id="l1" rsc="d1" node="n3" score="0" resource-discovery="exclusive"/>'
     '<rsc_location id="l2" rsc="d1" node="n1" score="100"/>')
+# 10-13. Resources with `container` meta ("fillers") run inside vm1.
+def filler(i, on_fail=""):
+    of = f' on-fail="{on_fail}"' if on_fail else ""
+    return (f'<primitive class="ocf" id="{i}" provider="pacemaker" type="Dummy"><meta_attributes id="{i}-m">'
+            f'<nvpair id="{i}-c" name="container" value="vm1"/></meta_attributes><operations>'
+            f'<op id="{i}-mon" name="monitor" interval="10s"{of}/></operations></primitive>')
+CONTAINER = ('<primitive class="ocf" id="vm1" provider="pacemaker" type="Dummy"><meta_attributes id="vm1-m">'
+             '<nvpair id="vm1-mt" name="migration-threshold" value="3"/></meta_attributes></primitive>')
+def FILLER_FAILED(rid, call=4):
+    return lrm(rid, ops=[op(rid, "start", call=2), op(rid, "monitor", rc=1, call=call, interval=10000)])
+PREFER_N1 = '<rsc_location id="l-vm1" rsc="vm1" node="n1" score="50"/>'
+def others(n):
+    return member(n, FENCE_NO(), probe("vm1"), probe("f1"), probe("f2"))
+# 10. A filler's monitor fails: its container restarts in place, the other filler restarts behind it.
+cases["filler-fails-restarts-container"] = cib(
+    FENCE + CONTAINER + filler("f1") + filler("f2"),
+    member("n1", FENCE_ON(), started("vm1"), FAILED_F1 := FILLER_FAILED("f1"), started("f2"),
+           attrs='<nvpair id="fc1" name="fail-count-f1#monitor_10000" value="1"/>')
+    + others("n2") + others("n3"), PREFER_N1)
+# 11. on-fail=restart configured on the filler's monitor: only the filler recovers.
+cases["filler-on-fail-restart"] = cib(
+    FENCE + CONTAINER + filler("f1", "restart") + filler("f2"),
+    member("n1", FENCE_ON(), started("vm1"), FAILED_F1, started("f2"),
+           attrs='<nvpair id="fc1" name="fail-count-f1#monitor_10000" value="1"/>')
+    + others("n2") + others("n3"), PREFER_N1)
+# 12. A filler's stop failed: the container's stop takes it down, it starts again (no fencing).
+cases["filler-stop-fails"] = cib(
+    FENCE + CONTAINER + filler("f1") + filler("f2"),
+    member("n1", FENCE_ON(), started("vm1"), lrm("f1", ops=[op("f1", "start", call=2), op("f1", "stop", rc=1, call=4)]),
+           started("f2"), attrs='<nvpair id="fc1" name="fail-count-f1#stop_0" value="1"/>')
+    + others("n2") + others("n3"), PREFER_N1)
+# 13. The container's fail count includes its fillers' (fail-count-ID): 1 + 2 reaches its
+#     migration-threshold of 3, so it moves and its fillers with it.
+# 14. The same counts recorded per operation (fail-count-ID#OP_INTERVAL) are not added to it.
+for name, suffix in (("filler-fail-counts-move-container", ""), ("filler-op-fail-counts-stay", "#monitor_10000")):
+    cases[name] = cib(
+        FENCE + CONTAINER + filler("f1") + filler("f2"),
+        member("n1", FENCE_ON(), started("vm1"), FAILED_F1, started("f2"),
+               attrs=f'<nvpair id="fc1" name="fail-count-f1{suffix}" value="1"/>'
+                     f'<nvpair id="fc2" name="fail-count-f2{suffix}" value="2"/>')
+        + others("n2") + others("n3"), PREFER_N1)
 
 out = sys.argv[1]
 for name, xml in cases.items():
