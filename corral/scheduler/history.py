@@ -62,7 +62,7 @@ def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
 
 
 def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | None,
-                 failure_timeout_s: int, start_failure_is_fatal: bool = True) -> Folded:
+                 failure_timeout_s: int) -> Folded:
     f = Folded()
     ops = sorted(hist.ops, key=lambda o: (o.call_id < 0, o.call_id))
     promotable = prim.is_promotable_instance
@@ -151,8 +151,9 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             f.ban = True          # the agent said it can never work on this node
         if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True
-        if not ignored and op.op == "start" and start_failure_is_fatal:
-            f.ban = True
+        # A failed start bans nothing by itself: start-failure-is-fatal makes the node's
+        # agent record an INFINITY fail count, and migration-threshold bans by that count
+        # (a CIB whose failed start has no fail count keeps the node, as in crm_simulate).
         if op.op == "stop":
             f.failed_stop = True
         if op.op in ("promote",) or rc == RC_FAILED_PROMOTED:
@@ -306,8 +307,7 @@ class HistoryUnpacker:
                 timeout_s = parse_interval_ms(ft) // 1000
             except ValueError:
                 timeout_s = 0
-        return fold_history(prim, hist, self.fencing, self.state.now, timeout_s,
-                            self.tree.config.option_bool("start-failure-is-fatal", True))
+        return fold_history(prim, hist, self.fencing, self.state.now, timeout_s)
 
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
         self.histories.setdefault(prim, {})[node] = hist

@@ -171,6 +171,15 @@ for name, suffix in (("filler-fail-counts-move-container", ""), ("filler-op-fail
                attrs=f'<nvpair id="fc1" name="fail-count-f1{suffix}" value="1"/>'
                      f'<nvpair id="fc2" name="fail-count-f2{suffix}" value="2"/>')
         + others("n2") + others("n3"), PREFER_N1)
+# 15-16. A failed start bans its node only through the fail count the agent recorded for it
+#     (start-failure-is-fatal makes that INFINITY); without one the resource recovers in place.
+for name, attrs in (("start-failure-without-fail-count", ""),
+                    ("start-failure-with-fail-count", '<nvpair id="fc" name="fail-count-d1" value="INFINITY"/>')):
+    cases[name] = cib(
+        FENCE + dummy("d1"),
+        member("n1", FENCE_ON(), lrm("d1", ops=[op("d1", "start", rc=1, call=3)]), attrs=attrs)
+        + member("n2", FENCE_NO(), probe("d1")) + member("n3", FENCE_NO(), probe("d1")),
+        '<rsc_location id="l-d1" rsc="d1" node="n1" score="50"/>')
 
 out = sys.argv[1]
 for name, xml in cases.items():
