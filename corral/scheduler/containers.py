@@ -39,9 +39,11 @@ def restart_containers(prims: list[Prim], by_id: dict[str, object]) -> None:
 
 
 def with_filler_fail_counts(fail_counts: dict[str, dict[str, int]], prims: list[Prim],
-                            state: ClusterState) -> dict[str, dict[str, int]]:
-    """Fail counts per node where each container's includes those of its fillers."""
+                            state: ClusterState, guest_connections: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Fail counts per node where each container's includes those of its fillers; a guest
+    node's connection (`guest_connections`: connection id -> container id) is one."""
     fillers = {p.base: cid for p in prims if (cid := container_of(p))}
+    fillers.update(guest_connections)
     if not fillers:
         return fail_counts
     out = {node: dict(counts) for node, counts in fail_counts.items()}

@@ -22,6 +22,7 @@ from corral.scheduler.placement import Placer
 from corral.scheduler.remote import (
     RemoteMembership,
     expand,
+    guest_connections,
     guest_fence_lines,
     mark_kinds,
     remote_order,
@@ -114,7 +115,8 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
     index = ConstraintIndex(config, tree)
     restart_containers(all_prims, tree.by_id)
-    placer = Placer(config, tree, nodes, index, with_filler_fail_counts(unpacker.fail_counts, all_prims, state),
+    placer = Placer(config, tree, nodes, index, with_filler_fail_counts(
+        unpacker.fail_counts, all_prims, state, guest_connections(remote_specs)),
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
     restrict(placer.base, remote_specs, nodes)

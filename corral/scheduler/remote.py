@@ -141,6 +141,12 @@ def expand(config: Configuration, state: ClusterState) -> tuple[Configuration, d
     return cfg, specs
 
 
+def guest_connections(specs: dict[str, RemoteSpec]) -> dict[str, str]:
+    """Each guest node's connection id -> the id of its container."""
+    return {s.connection: s.container for s in specs.values()
+            if s.kind == GUEST and s.connection and s.container}
+
+
 def _tie(cfg: Configuration, rsc: str, container: str) -> None:
     """rsc runs where its container runs, and starts after it."""
     cfg.colocations.append(Colocation(id=f"{rsc}-with-{container}", rsc=rsc, with_rsc=container,

@@ -180,6 +180,15 @@ for name, attrs in (("start-failure-without-fail-count", ""),
         member("n1", FENCE_ON(), lrm("d1", ops=[op("d1", "start", rc=1, call=3)]), attrs=attrs)
         + member("n2", FENCE_NO(), probe("d1")) + member("n3", FENCE_NO(), probe("d1")),
         '<rsc_location id="l-d1" rsc="d1" node="n1" score="50"/>')
+# 17. A guest's connection counts as a filler of its container: the connection's fail count
+#     on n1 keeps the container (which prefers n1) off n1.
+cases["guest-connection-fail-count-moves-container"] = cib(
+    FENCE + VM,
+    member("n1", FENCE_ON(), probe("vm1"), probe("g1", "remote"),
+           attrs='<nvpair id="fc" name="fail-count-g1" value="INFINITY"/>')
+    + member("n2", FENCE_NO(), probe("vm1"), probe("g1", "remote"))
+    + member("n3", FENCE_NO(), probe("vm1"), probe("g1", "remote")),
+    '<rsc_location id="l3" rsc="vm1" node="n1" score="50"/>')
 
 out = sys.argv[1]
 for name, xml in cases.items():
