@@ -138,7 +138,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     for p in unpacker.orphans:
         if p not in plans:
             plans[p] = planner._initial(p)
-    summary = guest_fence_lines(summary_lines(plans, fences), remote_specs)
+    summary = guest_fence_lines(summary_lines(plans, fences), remote_specs, tree)
     placements = {p.id: Placement(rsc=p.id, node=p.assigned if p.next_role != STOPPED else None,
                                   role=p.next_role, current=dict(p.active), scores=dict(p.scores),
                                   failed=p.failed, reasons=list(p.reasons))

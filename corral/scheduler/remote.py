@@ -382,14 +382,18 @@ def restrict(placer_base: dict[Prim, dict[str, int]], specs: dict[str, RemoteSpe
                 scores[n] = -INFINITY
 
 
-def guest_fence_lines(summary: list[tuple[str, str, str]],
-                      specs: dict[str, RemoteSpec]) -> list[tuple[str, str, str]]:
+def guest_fence_lines(summary: list[tuple[str, str, str]], specs: dict[str, RemoteSpec],
+                      tree: ResourceTree) -> list[tuple[str, str, str]]:
     """crm_simulate names the container that carries out a guest's fencing (whatever made
-    the guest unclean, the reason shown is the same)."""
+    the guest unclean, the reason shown is the same). Fencing a guest is stopping its
+    container: "off" when the container stays stopped, "reboot" when it starts again."""
     out = []
     for verb, rsc, details in summary:
         spec = specs.get(rsc)
         if verb.startswith("Fence") and spec is not None and spec.kind == GUEST:
+            container = tree.by_id.get(spec.container or "")
+            if isinstance(container, Prim) and (container.next_role == STOPPED or container.assigned is None):
+                verb = "Fence (off)"
             rsc, details = f"{rsc} (resource: {spec.container})", f"'{GUEST_UNCLEAN}'"
         out.append((verb, rsc, details))
     return out

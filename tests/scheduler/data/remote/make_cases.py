@@ -189,6 +189,17 @@ cases["guest-connection-fail-count-moves-container"] = cib(
     + member("n2", FENCE_NO(), probe("vm1"), probe("g1", "remote"))
     + member("n3", FENCE_NO(), probe("vm1"), probe("g1", "remote")),
     '<rsc_location id="l3" rsc="vm1" node="n1" score="50"/>')
+# 18. A guest whose failed container cannot run anywhere any more is fenced "off" (its
+#     container stops), not rebooted.
+cases["guest-container-cannot-restart-fence-off"] = cib(
+    FENCE + VM.replace('<nvpair id="vm1-rn"', '<nvpair id="vm1-mt" name="migration-threshold" value="1"/><nvpair id="vm1-rn"') + dummy("d1"),
+    member("n1", FENCE_ON(), lrm("vm1", ops=[op("vm1", "start", call=2), op("vm1", "monitor", rc=7, call=5, interval=10000)]),
+           started("g1", "remote", call=3), probe("d1"), attrs='<nvpair id="fc" name="fail-count-vm1" value="1"/>')
+    + member("n2", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + member("n3", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + guest("g1", started("d1")),
+    '<rsc_location id="l2" rsc="d1" node="g1" score="100"/><rsc_location id="l3" rsc="vm1" node="n2" score="-INFINITY"/>'
+    '<rsc_location id="l4" rsc="vm1" node="n3" score="-INFINITY"/>')
 
 out = sys.argv[1]
 for name, xml in cases.items():
