@@ -200,15 +200,17 @@ cases["guest-container-cannot-restart-fence-off"] = cib(
     + guest("g1", started("d1")),
     '<rsc_location id="l2" rsc="d1" node="g1" score="100"/><rsc_location id="l3" rsc="vm1" node="n2" score="-INFINITY"/>'
     '<rsc_location id="l4" rsc="vm1" node="n3" score="-INFINITY"/>')
-# 19-20. A node gone from the membership (expected back) is fenced, unless it had asked to
-#     shut down (its `shutdown` attribute): then it left cleanly.
-for name, attrs in (("node-gone-fenced", ""), ("node-gone-after-shutdown-request", '<nvpair id="sd" name="shutdown" value="990"/>')):
+# 19-21. A node gone from the membership (expected back) is fenced, unless it had asked to
+#     shut down (its `shutdown` attribute): then it left cleanly, if nothing still ran there.
+SD = '<nvpair id="sd" name="shutdown" value="990"/>'
+for name, attrs, last in (("node-gone-fenced", "", "stop"), ("node-gone-after-shutdown-request", SD, "stop"),
+                          ("node-gone-after-shutdown-request-with-resources", SD, "start")):
     ta = f'<transient_attributes id="n2"><instance_attributes id="st-n2">{attrs}</instance_attributes></transient_attributes>' if attrs else ""
     cases[name] = cib(
         FENCE + dummy("d1"),
         member("n1", FENCE_ON(), started("d1"))
         + f'<node_state id="n2" uname="n2" in_ccm="false" crmd="offline" join="down" expected="member">{ta}'
-          '<lrm id="n2"><lrm_resources>' + FENCE_NO() + lrm("d1", ops=[op("d1", "stop", call=3)]) + '</lrm_resources></lrm></node_state>'
+          '<lrm id="n2"><lrm_resources>' + FENCE_NO() + lrm("d1", ops=[op("d1", last, call=3)]) + '</lrm_resources></lrm></node_state>'
         + member("n3", FENCE_NO(), probe("d1")))
 
 out = sys.argv[1]
