@@ -251,10 +251,24 @@ class HistoryUnpacker:
                 continue  # cleanly down: nothing can be running there
             for rid, hist in status.history.items():
                 self._attach(node_name, rid, hist)
+                self._forget_redefined_fail_count(node_name, rid, hist)
         for prim, hists in self.histories.items():
             if any(o.op in ("migrate_to", "migrate_from") for h in hists.values() for o in h.ops):
                 reconcile_migrations(prim, hists, self.nodes)
         self.settle_migrations()
+
+    def _forget_redefined_fail_count(self, node: str, rid: str, hist: ResourceHistory) -> None:
+        """A failure recorded with parameters the configuration no longer has belongs to an
+        older definition: its fail count is cleared and bans nothing (crm_simulate schedules
+        clear_failcount, "resource parameters have changed")."""
+        prim = self.prims_by_base.get(_history_base(rid)[0])
+        if prim is None or prim.cfg is None:
+            return
+        failure = next((o for o in hist.ops if o.id.endswith("_last_failure_0")), None)
+        if failure is not None and operation_redefined(
+                failure.op_digest, prim.cfg, failure.op, failure.interval_ms, self.tree.config.op_defaults,
+                secure_params=failure.op_secure_params, secure_digest=failure.op_secure_digest):
+            self.fail_counts.get(node, {}).pop(prim.base, None)
 
     def _attach(self, node: str, rid: str, hist: ResourceHistory) -> None:
         target = self.tree.by_id.get(rid)

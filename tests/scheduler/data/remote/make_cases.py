@@ -212,6 +212,17 @@ for name, attrs, last in (("node-gone-fenced", "", "stop"), ("node-gone-after-sh
         + f'<node_state id="n2" uname="n2" in_ccm="false" crmd="offline" join="down" expected="member">{ta}'
           '<lrm id="n2"><lrm_resources>' + FENCE_NO() + lrm("d1", ops=[op("d1", last, call=3)]) + '</lrm_resources></lrm></node_state>'
         + member("n3", FENCE_NO(), probe("d1")))
+# 22-23. A failure recorded with parameters the configuration no longer has is cleared with
+#     its fail count (d1 starts on n1 again); with the same parameters it still bans n1.
+for name, params in (("fail-count-of-old-parameters-cleared", '<instance_attributes id="d1-ia"><nvpair id="d1-f" name="fake" value="2"/></instance_attributes>'),
+                     ("fail-count-of-same-parameters-bans", "")):
+    cases[name] = cib(
+        FENCE + f'<primitive class="ocf" id="d1" provider="pacemaker" type="Dummy">{params}</primitive>',
+        member("n1", FENCE_ON(), lrm("d1", ops=[op("d1", "stop", call=4),
+                                                 op("d1", "start", rc=1, call=3).replace('id="d1_start_0_3"', 'id="d1_last_failure_0"')]),
+               attrs='<nvpair id="fc" name="fail-count-d1" value="INFINITY"/>')
+        + member("n2", FENCE_NO(), probe("d1")) + member("n3", FENCE_NO(), probe("d1")),
+        '<rsc_location id="l-d1" rsc="d1" node="n1" score="50"/>')
 
 out = sys.argv[1]
 for name, xml in cases.items():
