@@ -41,13 +41,13 @@ from corral.agent.watchdog import TAG_ENV, Watchdog, margin, node_tag, resolve
 from corral.cluster import configstore, keys
 from corral.cluster.follow import follow
 from corral.cluster.records import DONE, PENDING, ActionRecord, AgentSpec, loads
-from corral.cluster.resources import exec_id, op_timeout_s, recurring_monitors, spec_of
+from corral.cluster.resources import op_timeout_s, spec_of
 from corral.cluster.timing import Timing, with_store_timeout
 from corral.controller.liveness import Liveness, heartbeat_timeout
 from corral.controller.takeover import Takeover
 from corral.model.config import PROMOTED, STARTED, Configuration, Primitive, is_true
 from corral.resource_agents.environment import DEFAULT_PATH, RSCTMP_ENV, rsctmp_dir
-from corral.scheduler.resources import ResourceTree
+from corral.scheduler import ResourceView, configured_views, primitives, resource_defaults
 from corral.store import (
     Compare,
     Delete,
@@ -252,30 +252,27 @@ class Agent:
         cfg = self.config
         if cfg is None:
             return
-        tree = ResourceTree(self._with_known_nodes(cfg))
         todo = {}
-        for prim in tree.primitives():
-            rid = exec_id(prim)
-            if rid not in self._probed and rid not in todo and prim.cfg is not None:
+        for prim in primitives(configured_views(self._with_known_nodes(cfg))):
+            rid = prim.exec_id
+            if rid not in self._probed and rid not in todo and prim.has_agent:
                 todo[rid] = prim
         futures = []
         for rid, prim in todo.items():
             self._probed.add(rid)
-            timeout = op_timeout_s(prim.cfg, cfg, "monitor", 0)
-            futures.append(self.pool.submit(self._probe, rid, prim.base, spec_of(prim), timeout, prim.cfg, cfg))
+            futures.append(self.pool.submit(self._probe, rid, prim))
         for f in futures:
             f.result()
 
-    def _probe(self, rid: str, base: str, spec: AgentSpec, timeout: float, prim_cfg: Primitive | None,
-               cfg: Configuration) -> None:
+    def _probe(self, rid: str, prim: ResourceView) -> None:
+        base, spec, timeout = prim.base, spec_of(prim), prim.timeout_ms("monitor", 0) / 1000
         self.monitors.cancel(rid)
         out = self.executor.run(rid, spec, "monitor", interval_ms=0, timeout_s=timeout, target_rc=7, base=base)
         # Found running: monitor it as configured (the scheduler only asks for monitors with a start).
         if out.op.rc in (0, 8) and not out.failed:
             promoted = out.op.rc == 8
-            for interval, _role in recurring_monitors(prim_cfg, PROMOTED if promoted else STARTED):
-                self.monitors.start(rid, base, spec, interval, op_timeout_s(prim_cfg, cfg, "monitor", interval),
-                                    8 if promoted else 0)
+            for op in prim.recurring_monitors(PROMOTED if promoted else STARTED):
+                self.monitors.start(rid, base, spec, op.interval_ms, op.timeout_ms / 1000, 8 if promoted else 0)
 
     # --- following the store -------------------------------------------------------
     def _follow_actions(self) -> None:
@@ -790,13 +787,13 @@ def _promotable_ids(cfg: Configuration | None, running: Iterable[str]) -> list[s
 def _base_meta(cfg: Configuration | None) -> dict[str, tuple[dict[str, str], bool]]:
     """Per configured primitive: its meta attributes as inherited from resource defaults, its
     clone and group, and whether it is in a promotable clone. By configured id, so clone
-    instances are covered however many nodes have joined (ResourceTree sizes clones by nodes)."""
+    instances are covered however many nodes have joined (the scheduler sizes clones by nodes)."""
     from corral.model.config import Clone, Group
 
     out: dict[str, tuple[dict[str, str], bool]] = {}
     if cfg is None:
         return out
-    defaults = ResourceTree(cfg).defaults
+    defaults = resource_defaults(cfg)
     for r in cfg.resources:
         promotable = isinstance(r, Clone) and r.promotable
         outer = {**defaults, **r.meta}

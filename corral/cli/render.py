@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED
 from corral.model.scores import format_score
-from corral.scheduler import Transition
-from corral.scheduler.resources import Prim
+from corral.scheduler import ResourceView, Transition, primitives, resolve
 
 
 def node_list(tr: Transition) -> list[str]:
@@ -37,7 +36,7 @@ def _role_word(role: str, promotable: bool) -> str:
 def resource_lines(tr: Transition, after: bool) -> list[str]:
     out = ["  * Full List of Resources:"]
     for p in _all_prims(tr):
-        agent = p.cfg.agent if p.cfg else "?"
+        agent = p.agent
         if after:
             node = p.assigned if p.next_role != STOPPED else None
             where = {node: p.next_role} if node else {}
@@ -54,18 +53,12 @@ def resource_lines(tr: Transition, after: bool) -> list[str]:
         if not where:
             out.append(f"    * {p.id}\t({agent}):\t Stopped{suffix}")
         for node, role in where.items():
-            out.append(f"    * {p.id}\t({agent}):\t {_role_word(role, p.is_promotable_instance)} {node}{suffix}")
+            out.append(f"    * {p.id}\t({agent}):\t {_role_word(role, p.promotable)} {node}{suffix}")
     return out
 
 
-def _all_prims(tr: Transition) -> list[Prim]:
-    seen: list[Prim] = []
-    for p in tr.tree.primitives():
-        seen.append(p)
-    for r in tr.tree.by_id.values():
-        if isinstance(r, Prim) and r.orphan and r not in seen:
-            seen.append(r)
-    return seen
+def _all_prims(tr: Transition) -> list[ResourceView]:
+    return primitives(tr.resources)
 
 
 def action_lines(tr: Transition) -> list[str]:
@@ -93,11 +86,11 @@ def explain_lines(tr: Transition, rsc: str) -> list[str]:
     if placement is None:
         candidates = [k for k in tr.placements if k.split(":")[0] == rsc]
         if not candidates:  # a group or a clone: explain what it is made of
-            r = tr.tree.resolve(rsc)
-            prims = [p.id for p in r.primitives() if p.id in tr.placements] if r is not None else []
-            if not prims:
+            r = resolve(tr.resources, rsc)
+            prims = [p for p in r.members if p in tr.placements] if r is not None else []
+            if not prims or r is None:
                 raise KeyError(rsc)
-            kind = type(r).__name__.removesuffix("R").lower()
+            kind = r.kind
             return [f"{rsc} ({kind} of {', '.join(prims)}):"] + [line for c in prims for line in explain_lines(tr, c)]
         return [line for c in candidates for line in explain_lines(tr, c)]
     out = [f"{rsc}:"]
@@ -111,9 +104,9 @@ def explain_lines(tr: Transition, rsc: str) -> list[str]:
             n = tr.nodes.get(node)
             why = "" if n is None or n.can_host else "  (node cannot host resources)"
             out.append(f"    {node:<20} {format_score(score)}{why}")
-    plan = tr.plans.get(rsc)
-    if plan is not None and plan.reason:
-        out.append(f"  blocked by: {plan.reason}")
+    view = tr.resources.get(rsc)
+    if view is not None and view.blocked_reason:
+        out.append(f"  blocked by: {view.blocked_reason}")
     return out
 
 

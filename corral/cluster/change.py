@@ -63,15 +63,15 @@ class Current:
     def running_on(self, rid: str) -> list[str]:
         """Nodes where rid (a primitive, group or clone id) has an active instance now."""
         from corral.cluster.snapshot import scheduler_inputs
-        from corral.scheduler import schedule
+        from corral.scheduler import resolve, schedule
 
         snap = copy.copy(self.snap)
         snap.config = copy.deepcopy(self.snap.config)
         tr = schedule(*scheduler_inputs(snap))
-        r = tr.tree.resolve(rid)
+        r = resolve(tr.resources, rid)
         if r is None:
             return []
-        return sorted({n for p in r.primitives() for n in p.active})
+        return sorted(r.active)
 
 
 @dataclass

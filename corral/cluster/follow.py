@@ -16,7 +16,8 @@ Handler = Callable[[str, str | None, int, bool], None]
 
 
 def follow(store: Store, prefix: str, handler: Handler, stopped: threading.Event,
-           relist_s: float = 2.0, on_listed: Callable[[], None] | None = None) -> None:
+           relist_s: float = 2.0, on_listed: Callable[[], None] | None = None,
+           lazy: Callable[[], tuple[str, ...]] | None = None) -> None:
     while not stopped.is_set():
         try:
             kvs, revision = store.get_prefix(prefix)
@@ -24,7 +25,7 @@ def follow(store: Store, prefix: str, handler: Handler, stopped: threading.Event
                 handler(kv.key, kv.value, kv.mod_revision, True)
             if on_listed is not None:
                 on_listed()
-            for ev in store.watch_prefix(prefix, start_revision=revision + 1, timeout=relist_s):
+            for ev in store.watch_prefix(prefix, start_revision=revision + 1, timeout=relist_s, lazy=lazy):
                 if stopped.is_set():
                     return
                 handler(ev.key, ev.value if ev.kind == "put" else None, ev.mod_revision, False)

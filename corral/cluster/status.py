@@ -11,9 +11,7 @@ from corral.cluster.snapshot import Snapshot, scheduler_inputs
 from corral.model.config import STOPPED
 from corral.model.ocf_codes import rc_name
 from corral.model.state import EXEC_DONE
-from corral.scheduler import schedule
-from corral.scheduler.history import fail_counts
-from corral.scheduler.resources import CloneR, Prim
+from corral.scheduler import ResourceView, fail_counts, primitives, schedule
 
 EXEC_STATUS = {0: "complete", -1: "pending", 1: "cancelled", 2: "Timed Out", 3: "not supported",
                4: "Error", 5: "Hard error", 6: "Fatal error", 7: "not installed"}
@@ -121,17 +119,12 @@ def resource_entries(tr: Any, counts: dict[str, dict[str, int]] | None = None,
     is active nowhere), in configuration order; after: where the transition puts it."""
     out: list[dict[str, Any]] = []
     for p in _prims(tr):
-        top = p.top
-        clone = top if isinstance(top, CloneR) else None
-        entry = {"id": p.id, "base": p.base, "parent": top.id if top is not p else None,
-                 "group": p.group.id if p.group is not None else None,
-                 "clone": clone.id if clone is not None else None,
-                 "clone_child": clone.child_base if clone is not None and clone.template is not None else None,
-                 "promotable": bool(clone is not None and clone.promotable),
-                 "unique": bool(clone is not None and clone.unique),
-                 "agent": p.cfg.agent if p.cfg else "?", "managed": p.managed,
+        entry = {"id": p.id, "base": p.base, "parent": p.top if p.top != p.id else None,
+                 "group": p.group, "clone": p.clone, "clone_child": p.clone_child,
+                 "promotable": p.promotable, "unique": p.unique,
+                 "agent": p.agent, "managed": p.managed,
                  "failed": p.failed and not after, "blocked": p.blocked and not after,
-                 "orphan": p.orphan, "target_role": p.meta.get("target-role")}
+                 "orphan": p.orphan, "target_role": p.target_role}
         if after:
             where = {p.assigned: p.next_role} if p.assigned and p.next_role != STOPPED else {}
         else:
@@ -145,12 +138,5 @@ def resource_entries(tr: Any, counts: dict[str, dict[str, int]] | None = None,
     return out
 
 
-def _prims(tr: Any) -> list[Prim]:
-    seen: list[Prim] = []
-    for top in tr.tree.top:
-        for p in top.primitives():
-            seen.append(p)
-    for p in tr.tree.by_id.values():
-        if isinstance(p, Prim) and p.orphan and p not in seen:
-            seen.append(p)
-    return seen
+def _prims(tr: Any) -> list[ResourceView]:
+    return primitives(tr.resources)

@@ -30,7 +30,7 @@ from corral.cluster import keys
 from corral.cluster.follow import follow
 from corral.cluster.operator import next_expiry
 from corral.cluster.records import DONE, ActionRecord, dumps
-from corral.cluster.resources import exec_id, op_timeout_s, spec_of
+from corral.cluster.resources import spec_of
 from corral.cluster.snapshot import Snapshot, read_snapshot, scheduler_inputs
 from corral.cluster.timing import Timing
 from corral.controller.driver import Driver
@@ -43,7 +43,6 @@ from corral.controller.recurring import missing_monitors
 from corral.model.config import Configuration
 from corral.scheduler import Transition, schedule
 from corral.scheduler.graph import Graph, GraphAction
-from corral.scheduler.resources import Prim
 from corral.store import Delete, Deposed, LeaderElection, Put, Store, StoreError
 
 log = logging.getLogger("corral.controller")
@@ -97,13 +96,18 @@ class Controller:
         self._expiry_at: float | None = None  # wall clock: an operator constraint's lifetime ends
         self._recheck_at = 0.0                # wall clock: time alone may change a decision (recheck.py)
 
+    def _lazy_prefixes(self) -> tuple[str, ...]:
+        return () if self.heartbeat_timeout > 0 else (keys.HEARTBEATS,)
+
     def leading(self) -> bool:
         return self.election.is_leader and self.election.epoch == self.epoch
 
     def run(self) -> None:
         log.info("%s is the controller (epoch %d)", self.node, self.epoch)
+        # Heartbeats matter to the controller only with heartbeat-timeout set: without it they
+        # need not wake its watch at once (six a second in an idle 3-node cluster).
         watcher = threading.Thread(target=follow, args=(self.store, keys.ROOT, self._on_change, self.stopped),
-                                   name="controller-watch", daemon=True)
+                                   kwargs={"lazy": self._lazy_prefixes}, name="controller-watch", daemon=True)
         watcher.start()
         threading.Thread(target=self._watch_liveness, name="controller-liveness", daemon=True).start()
         self.dirty.set()
@@ -273,21 +277,20 @@ class Controller:
         log.info("transition %d %s (%d actions confirmed)", self.transition, state, out.confirmed)
 
     def _record(self, tr: Transition, cfg: Configuration, a: GraphAction, seq: int) -> ActionRecord:
-        prim = tr.tree.by_id.get(a.rsc or "")
-        if not isinstance(prim, Prim):
+        prim = tr.resources.get(a.rsc or "")
+        if prim is None or prim.kind != "primitive":
             raise ValueError(f"action on unknown resource {a.rsc}")
-        plan = tr.plans.get(prim.id)
         src = a.meta.get("migrate_source")
         tgt = a.meta.get("migrate_target")
-        if a.task in ("migrate_to", "migrate_from") and plan is not None and not (src and tgt):
-            src, tgt = (plan.stop_on[0] if plan.stop_on else None), plan.start_on
-        timeout_s = a.timeout_ms / 1000 if a.timeout_ms else op_timeout_s(prim.cfg, cfg, a.task, a.interval_ms)
+        if a.task in ("migrate_to", "migrate_from") and not (src and tgt):
+            src, tgt = (prim.stop_on[0] if prim.stop_on else None), prim.start_on
+        timeout_s = a.timeout_ms / 1000 if a.timeout_ms else prim.timeout_ms(a.task, a.interval_ms) / 1000
         # A failure of this action is the executor's to handle (it blocks only what depends on
         # it): the fail count its agent writes must not abort the rest of the transition.
         self._own_failure_keys |= {keys.attr(a.node or "", name(prim.base, a.task, a.interval_ms))
                                    for name in (keys.fail_count_attr, keys.last_failure_attr)}
         return ActionRecord(
-            id=f"{self.prefix}{self.transition}-{seq}", task=a.task, rsc=prim.id, exec_rsc=exec_id(prim),
+            id=f"{self.prefix}{self.transition}-{seq}", task=a.task, rsc=prim.id, exec_rsc=prim.exec_id,
             base=prim.base, node=a.node or "", spec=spec_of(prim, a.task, a.interval_ms), interval_ms=a.interval_ms,
             timeout_s=timeout_s, role=a.meta.get("role") or prim.next_role, epoch=self.epoch,
             transition=self.transition, migrate_source=src, migrate_target=tgt, meta=dict(a.meta))

@@ -29,6 +29,7 @@ from corral.scheduler.remote import (
     restrict,
 )
 from corral.scheduler.resources import Prim, ResourceTree
+from corral.scheduler.view import NodeView, ResourceView, node_views, views_of
 
 
 @dataclass
@@ -44,13 +45,14 @@ class Placement:
 
 @dataclass
 class Transition:
-    nodes: dict[str, NodeRt]
+    nodes: dict[str, NodeView]             # as the scheduler saw them (view.py)
     placements: dict[str, Placement]
-    plans: dict[str, Plan]
     fences: list[tuple[str, str, str]]      # (node, action, reason)
     summary: list[tuple[str, str, str]]     # (verb, resource, details)
     actions: list[Action]
-    tree: ResourceTree
+    # Every resource (primitive instances, groups, clones, orphans) as plain data: the public
+    # result; the runtime tree stays inside the scheduler (view.py).
+    resources: dict[str, ResourceView] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     graph: Graph = field(default_factory=Graph)   # the actions and their ordering (graph_build.py)
 
@@ -144,8 +146,9 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                                   failed=p.failed, reasons=list(p.reasons))
                   for p in plans}
     graph = build_graph(config, tree, index, plans, fences, nodes, fencing, state)
-    return Transition(nodes=nodes, placements=placements, plans={p.id: pl for p, pl in plans.items()},
-                      fences=fences, summary=summary, actions=_actions(plans, fences), tree=tree, graph=graph)
+    return Transition(nodes=node_views(nodes), placements=placements, fences=fences, summary=summary,
+                      actions=_actions(plans, fences), resources=views_of(tree, unpacker.orphans, plans),
+                      graph=graph)
 
 
 def _lost_tickets(config: Configuration, state: ClusterState,

@@ -8,9 +8,11 @@ monotonically increasing integer per backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+# Sub-prefixes whose changes need not wake a watch at once (see Store.watch_prefix).
+Lazy = Callable[[], tuple[str, ...]]
 
 class StoreError(Exception):
     """The store could not be reached or refused the request."""
@@ -136,8 +138,13 @@ class Store(ABC):
 
     @abstractmethod
     def watch_prefix(self, prefix: str, start_revision: int | None = None,
-                     timeout: float | None = None) -> Iterator[WatchEvent]:
+                     timeout: float | None = None, *, lazy: Lazy | None = None) -> Iterator[WatchEvent]:
         """Events under prefix in revision order, from start_revision (inclusive) if given.
+
+        `lazy`, a hint a backend may ignore: keys under the sub-prefixes it returns need not
+        wake the watch at once; their events are still delivered, in order, with the next
+        ones (within about a second). A watcher that does not need, say, heartbeats promptly
+        is then not woken by each of them.
 
         The iterator ends when timeout seconds pass with no event (None: never)
         or when close() is called. With no start_revision it starts at the call,

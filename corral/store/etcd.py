@@ -46,6 +46,7 @@ from corral.store.base import (
     Compare,
     Delete,
     KeyValue,
+    Lazy,
     LeaseExpired,
     Put,
     RevisionCompacted,
@@ -497,7 +498,7 @@ class EtcdStore(Store):
             pass
 
     def watch_prefix(self, prefix: str, start_revision: int | None = None,
-                     timeout: float | None = None) -> Iterator[WatchEvent]:
+                     timeout: float | None = None, *, lazy: Lazy | None = None) -> Iterator[WatchEvent]:
         if start_revision is None:  # "from now" means from this call, not from the first next()
             start_revision = int(self._post("/kv/range", {**_range(prefix, True), "count_only": True},
                                             retry=True)["header"]["revision"]) + 1

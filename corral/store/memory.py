@@ -17,6 +17,7 @@ from corral.store.base import (
     Compare,
     Delete,
     KeyValue,
+    Lazy,
     LeaseExpired,
     Put,
     RevisionCompacted,
@@ -178,7 +179,7 @@ class MemoryStore(Store):
                 s.drop_lease(lease)
 
     def watch_prefix(self, prefix: str, start_revision: int | None = None,
-                     timeout: float | None = None) -> Iterator[WatchEvent]:
+                     timeout: float | None = None, *, lazy: Lazy | None = None) -> Iterator[WatchEvent]:
         with self._s.cond:
             s = self._enter()
             cursor = s.revision + 1 if start_revision is None else max(start_revision, 1)

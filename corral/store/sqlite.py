@@ -36,6 +36,7 @@ from corral.store.base import (
     Compare,
     Delete,
     KeyValue,
+    Lazy,
     LeaseExpired,
     Put,
     RevisionCompacted,
@@ -346,7 +347,7 @@ class SqliteStore(Store):
             return self._feed
 
     def watch_prefix(self, prefix: str, start_revision: int | None = None,
-                     timeout: float | None = None) -> Iterator[WatchEvent]:
+                     timeout: float | None = None, *, lazy: Lazy | None = None) -> Iterator[WatchEvent]:
         conn = self._watch_conn()
         try:
             cursor = (self._run(lambda c: self._meta(c, "revision"), conn=conn) + 1
@@ -354,10 +355,10 @@ class SqliteStore(Store):
         except BaseException:
             conn.close()
             raise
-        return self._watch(conn, prefix, cursor, timeout)
+        return self._watch(conn, prefix, cursor, timeout, lazy)
 
     def _watch(self, conn: sqlite3.Connection, prefix: str, cursor: int,
-               timeout: float | None) -> Iterator[WatchEvent]:
+               timeout: float | None, lazy: Lazy | None = None) -> Iterator[WatchEvent]:
         end = prefix_end(prefix)
         sql = "SELECT rev, kind, key, value FROM events WHERE rev >= ? AND key >= ?"
         sql += " AND key < ? ORDER BY id" if end is not None else " ORDER BY id"
@@ -370,7 +371,7 @@ class SqliteStore(Store):
             return c.execute(sql, args).fetchall(), self._meta(c, "revision")
 
         feed = self._change_feed()
-        changed = feed.subscribe(prefix, end)
+        changed = feed.subscribe(prefix, end, lazy)
         with self._lock:
             self._watch_events.add(changed)
         try:
@@ -460,15 +461,15 @@ class _ChangeFeed:
         self._conn = conn
         self._interval = interval
         self._lock = threading.Lock()
-        self._subs: dict[threading.Event, tuple[str, str | None]] = {}
+        self._subs: dict[threading.Event, tuple[str, str | None, Lazy | None]] = {}
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sqlite-feed", daemon=True)
         self._thread.start()
 
-    def subscribe(self, prefix: str, end: str | None) -> threading.Event:
+    def subscribe(self, prefix: str, end: str | None, lazy: Lazy | None = None) -> threading.Event:
         ev = threading.Event()
         with self._lock:
-            self._subs[ev] = (prefix, end)
+            self._subs[ev] = (prefix, end, lazy)
         return ev
 
     def unsubscribe(self, ev: threading.Event) -> None:
@@ -537,8 +538,9 @@ class _ChangeFeed:
         elif keys:
             with self._lock:
                 subs = list(self._subs.items())
-            for ev, (prefix, end) in subs:
-                if any(k >= prefix and (end is None or k < end) for k in keys):
+            for ev, (prefix, end, lazy) in subs:
+                quiet = lazy() if lazy is not None else ()
+                if any(k >= prefix and (end is None or k < end) and not k.startswith(quiet) for k in keys):
                     ev.set()
         if expiry is not None and expiry <= time.time():
             self._wake_all()  # overdue: a watch's query reaps it

@@ -5,7 +5,7 @@ import textwrap
 
 from corral.cluster.resources import spec_of
 from corral.model.yaml_config import parse_yaml_config
-from corral.scheduler.resources import Prim, ResourceTree
+from corral.scheduler import ResourceView, configured_views
 
 CONFIG = textwrap.dedent("""\
     nodes: [{name: n1}]
@@ -19,11 +19,9 @@ CONFIG = textwrap.dedent("""\
     """)
 
 
-def _prim() -> Prim:
+def _prim() -> ResourceView:
     cfg, _ = parse_yaml_config(CONFIG, "cfg.yaml")
-    p = ResourceTree(cfg).by_id["fs"]
-    assert isinstance(p, Prim)
-    return p
+    return configured_views(cfg)["fs"]
 
 
 def test_op_params_apply_to_their_operation() -> None:
