@@ -217,6 +217,11 @@ class RemoteMembership:
                     node.unclean, node.unclean_reason = True, GUEST_UNCLEAN
                 elif running and host_rt is not None and host_rt.online:
                     node.online = True
+                elif not running and has_resources and fencing and container is not None \
+                        and not container.active:
+                    # Resources reported active inside a guest whose container runs nowhere:
+                    # it is lost, fenced by starting its container anew.
+                    node.unclean, node.unclean_reason = True, GUEST_UNCLEAN
                 elif not running:
                     self._forget(spec.name, prims)
                 continue

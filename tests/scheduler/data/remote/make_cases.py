@@ -223,6 +223,15 @@ for name, params in (("fail-count-of-old-parameters-cleared", '<instance_attribu
                attrs='<nvpair id="fc" name="fail-count-d1" value="INFINITY"/>')
         + member("n2", FENCE_NO(), probe("d1")) + member("n3", FENCE_NO(), probe("d1")),
         '<rsc_location id="l-d1" rsc="d1" node="n1" score="50"/>')
+# 24. Resources reported active inside a guest whose container runs nowhere: the guest is
+#     lost and fenced by starting its container; what ran inside is recovered there.
+cases["guest-resources-without-container"] = cib(
+    FENCE + VM + dummy("d1"),
+    member("n1", FENCE_ON(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + member("n2", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + member("n3", FENCE_NO(), probe("vm1"), probe("g1", "remote"), probe("d1"))
+    + guest("g1", started("d1")),
+    '<rsc_location id="l2" rsc="d1" node="g1" score="100"/><rsc_location id="l3" rsc="vm1" node="n2" score="50"/>')
 
 out = sys.argv[1]
 for name, xml in cases.items():
