@@ -87,7 +87,8 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
                     last_rc_change=_int(op.get("last-rc-change") or op.get("last-run"), 0),
                     exit_reason=op.get("exit-reason", ""), id=op.get("id", ""),
                     migrate_source=op.get("migrate_source"), migrate_target=op.get("migrate_target"),
-                    op_digest=op.get("op-digest"), op_secure_params=op.get("op-secure-params"),
+                    op_digest=op.get("op-digest"),
+                    op_secure_params=tuple((op.get("op-secure-params") or "").split()),
                     op_secure_digest=op.get("op-secure-digest")))
             node.history[rid] = hist
     # Nodes in the order the status section lists them, then those it does not mention:

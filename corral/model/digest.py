@@ -31,13 +31,13 @@ def definition_changed(recorded: str | None, params: Mapping[str, str]) -> bool:
 
 
 def operation_redefined(recorded: str | None, prim: Primitive, op_name: str, interval_ms: int,
-                        op_defaults: Mapping[str, str], *, secure_params: str | None = None,
-                        secure_digest: str | None = None) -> bool:
+                        op_defaults: Mapping[str, str], secure_params: tuple[str, ...] = (),
+                        secure_recorded: str | None = None) -> bool:
     """Whether the digest recorded with an operation differs from the configuration's.
 
-    Digests of neither form (absent, or hand-written in a test CIB) never count as a change.
-    A Pacemaker digest that differs while the recorded secure digest (taken without the
-    secret parameters) still matches is a masked secret, not a change."""
+    Digests of neither form (absent, or hand-written in a test CIB) never count as a change. A
+    Pacemaker digest that differs while the recorded secure digest still matches is no change
+    (only secrets or fencer-only `pcmk_*` settings differ)."""
     if not recorded:
         return False
     if recorded.startswith(PREFIX):
@@ -45,6 +45,6 @@ def operation_redefined(recorded: str | None, prim: Primitive, op_name: str, int
     if pcmk_digest.is_pacemaker_digest(recorded):
         if recorded == pcmk_digest.operation_digest(prim, op_name, interval_ms, op_defaults):
             return False
-        return not (secure_params and secure_digest and secure_digest
-                    == pcmk_digest.secure_digest(prim, op_name, interval_ms, secure_params))
+        return not (pcmk_digest.is_pacemaker_digest(secure_recorded) and secure_recorded
+                    == pcmk_digest.secure_digest(prim, op_name, interval_ms, secure_params, op_defaults))
     return False

@@ -13,12 +13,6 @@ attributes merged with the operation's own, sorted by name, XML-escaped, written
 leading space and a trailing newline. A recurring operation (interval > 0) adds the meta
 value `CRM_meta_timeout` (the operation's timeout in ms, 20000 by default); a one-shot
 operation (start, stop, probe) carries no meta value at all.
-
-An operation whose parameters include secrets also records `op-secure-params` (the secret names)
-and `op-secure-digest`: the same MD5 over the resource's instance attributes without the
-secrets, without the `pcmk_*` fencing-device settings and without meta values. A CIB handed
-around for analysis has its secrets masked, so its full digest no longer matches; crm_simulate
-then trusts the secure digest, and so does Corral.
 """
 from __future__ import annotations
 
@@ -88,11 +82,11 @@ def operation_digest(prim: Primitive, name: str, interval_ms: int,
     return digest(operation_params(prim, name, interval_ms, op_defaults))
 
 
-def secure_digest(prim: Primitive, name: str, interval_ms: int, secure_names: str) -> str:
-    """What Pacemaker records as `op-secure-digest`, given its `op-secure-params` list."""
-    hidden = set(secure_names.split())
-    op = _configured_op(prim, name, interval_ms)
-    params = dict(prim.params)
-    if op is not None:
-        params.update(op.params)
-    return digest({k: v for k, v in params.items() if k not in hidden and not k.startswith("pcmk_")})
+def secure_digest(prim: Primitive, name: str, interval_ms: int, secure_params: tuple[str, ...],
+                  op_defaults: Mapping[str, str] | None = None) -> str:
+    """What Pacemaker records as `op-secure-digest` for this operation of the configured `prim`."""
+    hidden = set(secure_params)
+    params = {k: v for k, v in operation_params(prim, name, interval_ms, op_defaults).items()
+              if k not in hidden and not k.startswith("CRM_meta_")
+              and not (prim.rsc_class == "stonith" and k.startswith("pcmk_"))}
+    return digest(params)

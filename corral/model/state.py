@@ -29,7 +29,9 @@ class OpRecord:
     migrate_source: str | None = None
     migrate_target: str | None = None
     op_digest: str | None = None
-    op_secure_params: str | None = None   # names left out of op_secure_digest (passwords)
+    # Pacemaker's digest of the parameters minus the secret ones (op-secure-params): a CIB
+    # handed around with its secrets masked still matches the configuration by this one.
+    op_secure_params: tuple[str, ...] = ()
     op_secure_digest: str | None = None
 
 

@@ -41,6 +41,7 @@ class Plan:
     promote_runnable: bool = True
     reason: str = ""
     unexplained: bool = False   # forced by an interleaved clone's instance: crm_simulate names no reason
+    unprobed: bool = False      # its state on a joining node is unknown: the start waits, unexplained
 
     @property
     def start(self) -> bool:
@@ -84,7 +85,28 @@ class ActionPlanner:
         block_stops(self)
         explain_denied_migrations(self)
         explain_group_chains(self)
+        self._block_restarts()
         return self.plans
+
+    def _block_restarts(self) -> None:
+        """A restart whose stop cannot run cannot start either (the start waits for the stop):
+        it is shown as a blocked stop. In a group the first such member names the stop of the
+        member after it ("unrunnable NEXT stop"), the later ones their predecessor's stop."""
+        blocked = [p for p, plan in self.plans.items() if plan.start_on is not None
+                   and plan.start_on in plan.stop_on and not plan.stop_runnable]
+        for p in blocked:
+            self.plans[p].start_runnable = False
+        for g in {p.group: None for p in blocked if p.group is not None}:
+            prev: Prim | None = None
+            for i, m in enumerate(g.members):
+                if m not in blocked:
+                    prev = None
+                    continue
+                if prev is not None:
+                    self.plans[m].reason = f"required {prev.id} stop"
+                elif i + 1 < len(g.members):
+                    self.plans[m].reason = f"unrunnable {g.members[i + 1].id} stop"
+                prev = m
 
     def _initial(self, p: Prim) -> Plan:
         plan = Plan(prim=p)
@@ -204,7 +226,7 @@ class ActionPlanner:
         return [(firsts, thens)]
 
     def _propagate(self) -> None:
-        mandatory = [o for o in self.index.orders if o.kind == "Mandatory"]
+        mandatory = [o for o in self.index.orders if o.kind == "Mandatory" or _restarts_with_first(o)]
         changed = True
         rounds = 0
         while changed and rounds < 50:
@@ -220,7 +242,7 @@ class ActionPlanner:
                                 if self._require(t, o.then_action):
                                     changed = True
                                     self._explain(t, f"required {o.first.id} {action_name(o.first, o.first_action)}")
-                    if o.symmetrical and not clone_min(o):
+                    if o.symmetrical and not clone_min(o) and o.kind == "Mandatory":
                         inv_first = INVERSE.get(o.first_action, o.first_action)
                         inv_then = INVERSE.get(o.then_action, o.then_action)
                         if self._first_forces_inverse(o, firsts, thens, inv_first):
@@ -398,6 +420,13 @@ def summary_lines(plans: dict[Prim, Plan], fences: list[tuple[str, str, str]]) -
     return out
 
 
+def _restarts_with_first(o: Ord) -> bool:
+    """An Optional start order whose `then` has the (deprecated) meta `restart-type=restart`
+    restarts it whenever `first` (re)starts, as a Mandatory order would."""
+    return (o.kind == "Optional" and o.first_action == "start" and o.then_action == "start"
+            and all(p.meta.get("restart-type") == "restart" for p in o.then.primitives()))
+
+
 def _role_name(role: str) -> str:
     return "Unpromoted" if role == STARTED else role
 
@@ -413,8 +442,12 @@ def _line(p: Prim, plan: Plan) -> tuple[str, str, str] | None:
         if cur_nodes and plan.stop_on:
             node = plan.stop_on[0]
             why = "" if plan.unexplained and not plan.reason else f" due to {plan.reason or 'node availability'}"
+            if not plan.stop_runnable and why:
+                why += " (blocked)"
             return ("Stop", p.id, f"( {_with_role(cur_role, node, show_role)} ){why}")
         if not cur_nodes:
+            if plan.unprobed and not plan.reason:
+                return ("Start", p.id, f"( {nxt} ) blocked")
             if p.next_role == PROMOTED and plan.reason == "no quorum":
                 # crm_simulate shows the promotion, blocked, without the reason
                 return ("Promote", p.id, f"( Stopped -> Promoted {nxt} ) blocked")

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from corral.model.config import PROMOTED, STOPPED, UNPROMOTED, Configuration, TicketDependency
 from corral.model.scores import INFINITY
-from corral.model.state import ClusterState, TicketState
+from corral.model.state import ClusterState, NodeStatus, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
 from corral.scheduler.containers import restart_containers, with_filler_fail_counts
@@ -111,6 +111,12 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
                 p.failed = False
         elif fencing and any(n in p.active and n not in fenced for n in p.failed_stop_nodes):
             p.blocked = True    # its stop failed where no fence will settle it: left alone
+        elif p.failed and p.active and set(p.active) <= fenced and all(
+                n in nodes and not nodes[n].remote and nodes[n].unclean_reason != f"{p.id} failed there"
+                for n in p.active):
+            # Failed only on cluster nodes that a fence for another reason stops: it moves.
+            # (On a fenced guest node it is recovered: the guest's fence restarts its container.)
+            p.failed = False
     membership.keep_container_failures()
 
     freeze = not quorate and quorum_policy in ("freeze", "demote")
@@ -137,6 +143,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     plans = planner.build()
     if not quorate:
         _no_quorum(plans, fencing, quorum_policy)
+    _wait_for_probes(plans, nodes, state)
     for p in unpacker.orphans:
         if p not in plans:
             plans[p] = planner._initial(p)
@@ -244,6 +251,24 @@ def _no_quorum(plans: dict[Prim, Plan], fencing: bool, policy: str) -> None:
             if p.assigned is not None and p.next_role != STOPPED:
                 plan.start_on = p.assigned
                 plan.start_runnable = False
+
+
+def _wait_for_probes(plans: dict[Prim, Plan], nodes: dict[str, NodeRt], state: ClusterState) -> None:
+    """A resource stopped everywhere may be active, for all anyone knows, on a node that is up
+    but has not joined yet (join=pending): it cannot be probed there, so it may not start
+    anywhere until it has been (crm_simulate: `Start R ( node ) blocked`)."""
+    joining = [n for n, rt in nodes.items() if rt.joining and n in state.nodes]
+    if not joining:
+        return
+    for p, plan in plans.items():
+        if p.cfg is None or p.active or plan.start_on is None or not plan.start_runnable:
+            continue
+        if any(not _probed(state.nodes[n], p.cfg.id) for n in joining):
+            plan.start_runnable, plan.unprobed = False, True
+
+
+def _probed(st: NodeStatus, rsc: str) -> bool:
+    return any(rid.split(":")[0] == rsc and hist.ops for rid, hist in st.history.items())
 
 
 def _stonith_action(config: Configuration) -> str:

@@ -267,7 +267,7 @@ class HistoryUnpacker:
         failure = next((o for o in hist.ops if o.id.endswith("_last_failure_0")), None)
         if failure is not None and operation_redefined(
                 failure.op_digest, prim.cfg, failure.op, failure.interval_ms, self.tree.config.op_defaults,
-                secure_params=failure.op_secure_params, secure_digest=failure.op_secure_digest):
+                failure.op_secure_params, failure.op_secure_digest):
             self.fail_counts.get(node, {}).pop(prim.base, None)
 
     def _attach(self, node: str, rid: str, hist: ResourceHistory) -> None:
@@ -347,7 +347,7 @@ class HistoryUnpacker:
         last = folded.digest_op
         if prim.cfg is not None and last is not None and operation_redefined(
                 last.op_digest, prim.cfg, last.op, last.interval_ms, self.tree.config.op_defaults,
-                secure_params=last.op_secure_params, secure_digest=last.op_secure_digest):
+                last.op_secure_params, last.op_secure_digest):
             prim.redefined.add(node)
         if folded.failed:
             prim.failed = True

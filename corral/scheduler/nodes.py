@@ -19,6 +19,7 @@ class NodeRt:
     remote: bool = False      # not a cluster member: a remote or guest node
     kind: str = "cluster"     # cluster, remote or guest (corral.scheduler.remote)
     unseen: bool = False      # a remote node with no status entry: state unknown
+    joining: bool = False     # up with its agent running but not joined yet (join=pending): no probes
     attrs: dict[str, str] = field(default_factory=dict)
     utilization: dict[str, int] = field(default_factory=dict)
     assigned_count: int = 0
@@ -81,6 +82,7 @@ def _membership(rt: NodeRt, st: NodeStatus, fencing: bool, startup_fencing: bool
         rt.online = st.in_cluster or st.agent_online or st.join == "member"
         return
     member = st.in_cluster and st.agent_online and st.join == "member"
+    rt.joining = st.in_cluster and st.agent_online and st.join == "pending"
     if not fencing:
         rt.online = member
         return

@@ -83,27 +83,26 @@ def test_redefinition_compares_each_kind_of_digest_its_own_way() -> None:
     assert not operation_redefined(None, prim, "start", 0, {})
 
 
-# remote-recovery (Pacemaker 2.1.5 corpus): a fencing device whose password the CIB masks as
-# '****'; crm_simulate keeps it running, trusting the recorded secure digest.
-_FENCE_PARAMS = {"pcmk_host_list": "controller-1", "ipaddr": "172.16.0.1", "ipport": "6236",
-                 "passwd": "****", "lanplus": "true", "login": "admin", "action": "reboot",
-                 "privlvl": "administrator"}
-_RECORDED_FULL = "190a5d7184e8c0736ea8d50b25d1896b"
-_RECORDED_SECURE = "e710ff47e4fa69f83f5f46f9de9570b6"
+def _fence_db1() -> Primitive:
+    """fence_db1 of the corpus's on-fail-ignore, whose CIB has its password masked as ****."""
+    params = {"delay": "4", "ipaddr": "192.168.103.3", "lanplus": "1", "login": "root",
+              "method": "onoff", "passwd": "****", "pcmk_host_check": "static-list",
+              "pcmk_host_list": "407888-db1", "power_wait": "4"}
+    return Primitive(id="fence_db1", rsc_class="stonith", type="fence_ipmilan", params=params)
 
 
-def test_secure_digest_leaves_out_secrets_fencing_settings_and_meta() -> None:
-    prim = Primitive(id="f", rsc_class="stonith", type="fence_ipmilan", params=_FENCE_PARAMS)
-    assert pcmk_digest.secure_digest(prim, "start", 0, " passwd ") == _RECORDED_SECURE
-    assert pcmk_digest.secure_digest(prim, "monitor", 60_000, " passwd ") == _RECORDED_SECURE
+def test_secure_digest_leaves_out_secrets_fencer_settings_and_meta() -> None:
+    prim = _fence_db1()
+    recorded = "d7ead554cd349871ab13dad142fdd3f9"   # the same for its start and its monitor
+    assert pcmk_digest.secure_digest(prim, "start", 0, ("passwd", "password")) == recorded
+    assert pcmk_digest.secure_digest(prim, "monitor", 60000, ("passwd", "password")) == recorded
+    assert pcmk_digest.secure_digest(prim, "start", 0, ()) != recorded
 
 
-def test_a_masked_secret_is_no_redefinition_but_another_change_is() -> None:
-    prim = Primitive(id="f", rsc_class="stonith", type="fence_ipmilan", params=_FENCE_PARAMS)
-    assert not operation_redefined(_RECORDED_FULL, prim, "start", 0, {},
-                                   secure_params=" passwd ", secure_digest=_RECORDED_SECURE)
-    assert operation_redefined(_RECORDED_FULL, prim, "start", 0, {})   # no secure digest recorded
-    changed = Primitive(id="f", rsc_class="stonith", type="fence_ipmilan",
-                        params={**_FENCE_PARAMS, "ipport": "6237"})
-    assert operation_redefined(_RECORDED_FULL, changed, "start", 0, {},
-                               secure_params=" passwd ", secure_digest=_RECORDED_SECURE)
+def test_a_matching_secure_digest_outweighs_a_differing_full_digest() -> None:
+    prim, secure = _fence_db1(), ("passwd", "password")
+    full = "5397ff9100b6061844743be1480cacb6"       # taken over the real password
+    assert not operation_redefined(full, prim, "start", 0, {}, secure, "d7ead554cd349871ab13dad142fdd3f9")
+    assert operation_redefined(full, prim, "start", 0, {})      # no secure digest recorded
+    prim.params["ipaddr"] = "192.168.103.4"
+    assert operation_redefined(full, prim, "start", 0, {}, secure, "d7ead554cd349871ab13dad142fdd3f9")
