@@ -126,7 +126,7 @@ class ActionPlanner:
             p.next_role = STOPPED
         for node in cur:
             if node != nxt or p.failed or len(cur) > 1 or node in p.redefined or node in p.uncertain \
-                    or node in p.agent_changed:
+                    or node in p.agent_changed or node in p.restart_on:
                 plan.stop_on.append(node)
         if nxt is not None and (nxt not in cur or nxt in plan.stop_on):
             plan.start_on = nxt

@@ -12,6 +12,7 @@ from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, NodeStatus, TicketState
 from corral.scheduler.actions import Action, ActionPlanner, Plan, summary_lines
 from corral.scheduler.constraints import ConstraintIndex
+from corral.scheduler.containers import restart_containers, with_filler_fail_counts
 from corral.scheduler.discovery import apply_exclusive_discovery
 from corral.scheduler.graph import Graph
 from corral.scheduler.graph_build import build_graph
@@ -21,6 +22,7 @@ from corral.scheduler.placement import Placer
 from corral.scheduler.remote import (
     RemoteMembership,
     expand,
+    guest_connections,
     guest_fence_lines,
     mark_kinds,
     remote_order,
@@ -120,7 +122,9 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     freeze = not quorate and quorum_policy in ("freeze", "demote")
     can_start = quorate or quorum_policy == "stop"   # with "stop", placement is shown but starts block
     index = ConstraintIndex(config, tree)
-    placer = Placer(config, tree, nodes, index, unpacker.fail_counts,
+    restart_containers(all_prims, tree.by_id)
+    placer = Placer(config, tree, nodes, index, with_filler_fail_counts(
+        unpacker.fail_counts, all_prims, state, guest_connections(remote_specs)),
                     datetime.fromtimestamp(state.now) if state.now else None, can_start, freeze)
     placer.compute_base_scores()
     restrict(placer.base, remote_specs, nodes)
@@ -143,7 +147,7 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
     for p in unpacker.orphans:
         if p not in plans:
             plans[p] = planner._initial(p)
-    summary = guest_fence_lines(summary_lines(plans, fences), remote_specs)
+    summary = guest_fence_lines(summary_lines(plans, fences), remote_specs, tree)
     placements = {p.id: Placement(rsc=p.id, node=p.assigned if p.next_role != STOPPED else None,
                                   role=p.next_role, current=dict(p.active), scores=dict(p.scores),
                                   failed=p.failed, reasons=list(p.reasons))

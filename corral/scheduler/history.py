@@ -18,6 +18,7 @@ from corral.model.state import (
     OpRecord,
     ResourceHistory,
 )
+from corral.scheduler.containers import RESTART_CONTAINER, container_of
 from corral.scheduler.failcounts import effective_fail_counts, fail_count_attrs
 from corral.scheduler.instances import InstanceNumbering, member
 from corral.scheduler.migration_history import reconcile_migrations
@@ -53,6 +54,8 @@ def _configured_on_fail(prim: Prim, op: OpRecord, fencing: bool) -> str:
         for cop in prim.cfg.ops:
             if cop.name == op.op and cop.interval_ms == op.interval_ms and cop.on_fail:
                 return cop.on_fail
+    if container_of(prim):
+        return RESTART_CONTAINER
     if op.op == "stop":
         return "fence" if fencing else "block"
     return "restart"
@@ -162,6 +165,9 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
             f.ban = True          # the agent said it can never work on this node
         if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True
+        # A failed start bans nothing by itself: start-failure-is-fatal makes the node's
+        # agent record an INFINITY fail count, and migration-threshold bans by that count
+        # (a CIB whose failed start has no fail count keeps the node, as in crm_simulate).
         if op.op == "stop":
             f.failed_stop = True
         if op.op in ("promote",) or rc == RC_FAILED_PROMOTED:
@@ -259,10 +265,24 @@ class HistoryUnpacker:
                 continue  # cleanly down: nothing can be running there
             for rid, hist in status.history.items():
                 self._attach(node_name, rid, hist)
+                self._forget_redefined_fail_count(node_name, rid, hist)
         for prim, hists in self.histories.items():
             if any(o.op in ("migrate_to", "migrate_from") for h in hists.values() for o in h.ops):
                 reconcile_migrations(prim, hists, self.nodes)
         self.settle_migrations()
+
+    def _forget_redefined_fail_count(self, node: str, rid: str, hist: ResourceHistory) -> None:
+        """A failure recorded with parameters the configuration no longer has belongs to an
+        older definition: its fail count is cleared and bans nothing (crm_simulate schedules
+        clear_failcount, "resource parameters have changed")."""
+        prim = self.prims_by_base.get(_history_base(rid)[0])
+        if prim is None or prim.cfg is None:
+            return
+        failure = next((o for o in hist.ops if o.id.endswith("_last_failure_0")), None)
+        if failure is not None and operation_redefined(
+                failure.op_digest, prim.cfg, failure.op, failure.interval_ms, self.tree.config.op_defaults,
+                failure.op_secure_params, failure.op_secure_digest):
+            self.fail_counts.get(node, {}).pop(prim.base, None)
 
     def _attach(self, node: str, rid: str, hist: ResourceHistory) -> None:
         target = self.tree.by_id.get(rid)
@@ -325,8 +345,6 @@ class HistoryUnpacker:
                 timeout_s = parse_interval_ms(ft) // 1000
             except ValueError:
                 timeout_s = 0
-        # A failed start bans only through the fail count the controller records
-        # (INFINITY under start-failure-is-fatal): the history alone recovers in place.
         return fold_history(prim, hist, self.fencing, self.state.now, timeout_s)
 
     def _apply(self, prim: Prim, node: str, hist: ResourceHistory) -> None:
@@ -343,6 +361,10 @@ class HistoryUnpacker:
             prim.partial_migration = (node, folded.migrate_to.migrate_target or "")
         if folded.pending:
             prim.pending[node] = folded.pending
+        if folded.failed and folded.on_fail == RESTART_CONTAINER:
+            prim.container_restarts.add(node)
+            if folded.failed_stop:
+                return   # the container's stop takes it down: stopped, nothing to recover
         if folded.role == STOPPED:
             return
         prim.active[node] = folded.role

@@ -91,6 +91,8 @@ def _membership(rt: NodeRt, st: NodeStatus, fencing: bool, startup_fencing: bool
         return
     if st.expected == "down" or (st.join == "down" and st.expected != "member"):
         return  # cleanly offline
+    if rt.shutdown and not st.in_cluster and not st.agent_online:
+        return  # it asked to shut down, and is gone: it left cleanly
     if st.expected == "member" or st.join == "member":
         if not st.in_cluster:
             rt.unclean, rt.unclean_reason = True, "peer is no longer part of the cluster"

@@ -141,6 +141,12 @@ def expand(config: Configuration, state: ClusterState) -> tuple[Configuration, d
     return cfg, specs
 
 
+def guest_connections(specs: dict[str, RemoteSpec]) -> dict[str, str]:
+    """Each guest node's connection id -> the id of its container."""
+    return {s.connection: s.container for s in specs.values()
+            if s.kind == GUEST and s.connection and s.container}
+
+
 def _tie(cfg: Configuration, rsc: str, container: str) -> None:
     """rsc runs where its container runs, and starts after it."""
     cfg.colocations.append(Colocation(id=f"{rsc}-with-{container}", rsc=rsc, with_rsc=container,
@@ -211,6 +217,11 @@ class RemoteMembership:
                     node.unclean, node.unclean_reason = True, GUEST_UNCLEAN
                 elif running and host_rt is not None and host_rt.online:
                     node.online = True
+                elif not running and has_resources and fencing and container is not None \
+                        and not container.active:
+                    # Resources reported active inside a guest whose container runs nowhere:
+                    # it is lost, fenced by starting its container anew.
+                    node.unclean, node.unclean_reason = True, GUEST_UNCLEAN
                 elif not running:
                     self._forget(spec.name, prims)
                 continue
@@ -376,14 +387,18 @@ def restrict(placer_base: dict[Prim, dict[str, int]], specs: dict[str, RemoteSpe
                 scores[n] = -INFINITY
 
 
-def guest_fence_lines(summary: list[tuple[str, str, str]],
-                      specs: dict[str, RemoteSpec]) -> list[tuple[str, str, str]]:
+def guest_fence_lines(summary: list[tuple[str, str, str]], specs: dict[str, RemoteSpec],
+                      tree: ResourceTree) -> list[tuple[str, str, str]]:
     """crm_simulate names the container that carries out a guest's fencing (whatever made
-    the guest unclean, the reason shown is the same)."""
+    the guest unclean, the reason shown is the same). Fencing a guest is stopping its
+    container: "off" when the container stays stopped, "reboot" when it starts again."""
     out = []
     for verb, rsc, details in summary:
         spec = specs.get(rsc)
         if verb.startswith("Fence") and spec is not None and spec.kind == GUEST:
+            container = tree.by_id.get(spec.container or "")
+            if isinstance(container, Prim) and (container.next_role == STOPPED or container.assigned is None):
+                verb = "Fence (off)"
             rsc, details = f"{rsc} (resource: {spec.container})", f"'{GUEST_UNCLEAN}'"
         out.append((verb, rsc, details))
     return out

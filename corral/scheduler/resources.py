@@ -77,6 +77,8 @@ class Prim(Rsc):
     agent_changed: set[str] = field(default_factory=set)   # nodes where it runs as another agent
     history_ids: dict[str, str] = field(default_factory=dict)  # node -> id its history there is recorded under
     uncertain: set[str] = field(default_factory=set)       # nodes where a failed migration left it unknown
+    container_restarts: set[str] = field(default_factory=set)  # nodes where it failed with restart-container
+    restart_on: set[str] = field(default_factory=set)      # nodes where it restarts for what runs inside
     migration_blocked: bool = False                        # an unfinished migration: move by stop and start
     # placement
     scores: dict[str, int] = field(default_factory=dict)
