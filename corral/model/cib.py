@@ -5,6 +5,7 @@ The `status` section is read by `corral.model.cib_status`.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 
 from corral.model.cib_defaults import AgentDefaults, split_rsc_defaults
@@ -66,6 +67,17 @@ def nvpairs(parent: ET.Element | None, tag: str, idrefs: dict[str, ET.Element] |
     return out
 
 
+def _execution_date(root: ET.Element) -> datetime:
+    """The moment rules are judged at: the CIB's execution-date (as crm_simulate), else now."""
+    text = root.get("execution-date") or ""
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text))
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%SZ")
+    except ValueError:
+        return datetime.now()
+
+
 class CibParser:
     def __init__(self, root: ET.Element, source: str = "cib") -> None:
         self.root = root
@@ -124,9 +136,23 @@ class CibParser:
             raise ConfigError(_where(self.source, el), "node has neither uname nor id")
         self.config.nodes[name] = Node(
             name=name, id=el.get("id", name),
-            attrs=nvpairs(el, "instance_attributes", self.idrefs),
+            attrs=self._node_attrs(el),
             utilization=nvpairs(el, "utilization", self.idrefs),
             kind=el.get("type", "member") or "member")
+
+    def _node_attrs(self, el: ET.Element) -> dict[str, str]:
+        """A node's instance attributes. A block with a <rule> applies only while its
+        rule holds (in practice date expressions, judged at the CIB's execution-date
+        or now); among the blocks that apply, the first to set a name wins."""
+        now = _execution_date(self.root)
+        holder = ET.Element("node")
+        for block in el.findall("instance_attributes"):
+            if block.get("id-ref"):
+                block = self.idrefs.get(block.get("id-ref", ""), block)
+            rules = [self._rule(r) for r in block.findall("rule")]
+            if all(r.matches({"#uname": el.get("uname") or el.get("id", "")}, now) for r in rules):
+                holder.append(block)
+        return nvpairs(holder, "instance_attributes", self.idrefs)
 
     # -- resources -----------------------------------------------------------------
     def _resource(self, el: ET.Element, inherited: dict[str, str] | None = None,

@@ -1,0 +1,29 @@
+"""Rules inside a node's attribute sets: the summary and scores of the real crm_simulate
+2.1.5 on tests/scheduler/data/prims/node-attr-sets-by-date.xml, recorded here.
+
+A node's <instance_attributes> block with a <rule> (here date expressions, judged at the
+CIB's execution-date) applies only while the rule holds: node1's expired "gold" block
+yields to its plain "bronze" one, node2's current block sets "gold", node3's future block
+leaves "tier" undefined."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from corral.model.cib import parse_cib
+from corral.model.cib_status import parse_status
+from corral.scheduler import schedule
+
+DATA = Path(__file__).parent / "data" / "prims"
+
+
+def test_node_attribute_sets_apply_while_their_date_rule_holds() -> None:
+    root = ET.parse(DATA / "node-attr-sets-by-date.xml").getroot()
+    cfg = parse_cib(root, "node-attr-sets-by-date.xml")
+    assert cfg.nodes["node1"].attrs["tier"] == "bronze"
+    assert cfg.nodes["node2"].attrs["tier"] == "gold"
+    assert "tier" not in cfg.nodes["node3"].attrs
+    tr = schedule(cfg, parse_status(root, cfg))
+    assert [re.sub(r"\s+", " ", line).strip() for line in tr.summary_text()] == [
+        "* Start rsc1 ( node2 )", "* Start rsc2 ( node1 )"]
