@@ -1,5 +1,5 @@
-"""Rules inside a node's attribute sets: the summary and scores of the real crm_simulate
-2.1.5 on tests/scheduler/data/prims/node-attr-sets-by-date.xml, recorded here.
+"""Rules in node attribute sets and the stop-orphan-resources option: the summaries of
+the real crm_simulate 2.1.5 on the CIBs in tests/scheduler/data/prims/, recorded here.
 
 A node's <instance_attributes> block with a <rule> (here date expressions, judged at the
 CIB's execution-date) applies only while the rule holds: node1's expired "gold" block
@@ -27,3 +27,17 @@ def test_node_attribute_sets_apply_while_their_date_rule_holds() -> None:
     tr = schedule(cfg, parse_status(root, cfg))
     assert [re.sub(r"\s+", " ", line).strip() for line in tr.summary_text()] == [
         "* Start rsc1 ( node2 )", "* Start rsc2 ( node1 )"]
+
+
+def _summary(name: str) -> list[str]:
+    root = ET.parse(DATA / name).getroot()
+    cfg = parse_cib(root, name)
+    tr = schedule(cfg, parse_status(root, cfg))
+    return [re.sub(r"\s+", " ", line).strip() for line in tr.summary_text()]
+
+
+def test_stop_orphan_resources_false_leaves_a_deleted_resource_running() -> None:
+    # "gone" runs on node1 but is no longer configured (real crm_simulate 2.1.5 summaries).
+    assert _summary("orphan-kept.xml") == ["* Start rsc1 ( node1 )"]
+    assert _summary("orphan-stopped.xml") == [
+        "* Start rsc1 ( node1 )", "* Stop gone ( node1 ) due to node availability"]
