@@ -86,6 +86,7 @@ class CibParser:
         self.idrefs = {el.get("id", ""): el for el in root.iter() if el.get("id")}
         self.templates: dict[str, ET.Element] = {}
         self.tags: dict[str, list[str]] = {}
+        self.template_users: dict[str, list[str]] = {}  # template id -> primitives built from it
         self.warnings: list[str] = []
         self.agent_defaults: list[AgentDefaults] = []
         self.enclosing_meta: set[str] = set()   # meta names set by the group/clone being read
@@ -193,6 +194,8 @@ class CibParser:
     def _primitive(self, el: ET.Element, inherited: dict[str, str] | None = None) -> Primitive:
         tmpl = self.templates.get(el.get("template", "")) if el.get("template") else None
         base = tmpl if tmpl is not None else el
+        if tmpl is not None:
+            self.template_users.setdefault(el.get("template", ""), []).append(el.get("id", ""))
         rsc_class = el.get("class") or base.get("class")
         rtype = el.get("type") or base.get("type")
         if not rsc_class or not rtype:
@@ -236,7 +239,10 @@ class CibParser:
 
     # -- constraints ---------------------------------------------------------------
     def _expand(self, rid: str) -> list[str]:
-        return self.tags.get(rid, [rid])
+        """A constraint's resource reference: a tag stands for its members, a resource
+        template for every primitive built from it (in configuration order)."""
+        refs = self.tags.get(rid, [rid])
+        return [r for ref in refs for r in (self.template_users.get(ref, []) if ref in self.templates else [ref])]
 
     def _sets(self, el: ET.Element) -> list[ET.Element]:
         return [s if not s.get("id-ref") else self.idrefs.get(s.get("id-ref", ""), s)

@@ -1,4 +1,4 @@
-"""Rules in node attribute sets and the stop-orphan-resources option: the summaries of
+"""Rules in node attribute sets, stop-orphan-resources and templates in constraints: the summaries of
 the real crm_simulate 2.1.5 on the CIBs in tests/scheduler/data/prims/, recorded here.
 
 A node's <instance_attributes> block with a <rule> (here date expressions, judged at the
@@ -41,3 +41,10 @@ def test_stop_orphan_resources_false_leaves_a_deleted_resource_running() -> None
     assert _summary("orphan-kept.xml") == ["* Start rsc1 ( node1 )"]
     assert _summary("orphan-stopped.xml") == [
         "* Start rsc1 ( node1 )", "* Stop gone ( node1 ) due to node availability"]
+
+
+def test_a_template_in_a_constraint_stands_for_every_primitive_built_from_it() -> None:
+    # location and colocation on template "web" reach web1 and web2; the ticket on "db"
+    # (not granted) keeps db1 stopped (real crm_simulate 2.1.5 summary).
+    assert _summary("template-in-constraints.xml") == [
+        "* Start web1 ( node3 )", "* Start plain ( node3 )", "* Start web2 ( node3 )"]
