@@ -219,7 +219,22 @@ class CibParser:
         return Primitive(id=el.get("id", ""), rsc_class=rsc_class, type=rtype,
                          provider=el.get("provider") or base.get("provider"),
                          params=params, meta=meta, ops=ops,
-                         utilization=nvpairs(el, "utilization", self.idrefs))
+                         utilization=nvpairs(el, "utilization", self.idrefs),
+                         param_sets=self._param_sets(el))
+
+    def _param_sets(self, el: ET.Element) -> list[tuple[Rule | None, dict[str, str]]]:
+        blocks = [self.idrefs.get(b.get("id-ref", ""), b) if b.get("id-ref") else b
+                  for b in el.findall("instance_attributes")]
+        if not any(b.find("rule") is not None for b in blocks):
+            return []
+        ranked = sorted(blocks, key=lambda b: -parse_score(b.get("score"), 0))  # stable: ties keep order
+        out: list[tuple[Rule | None, dict[str, str]]] = []
+        for b in ranked:
+            rule = b.find("rule")
+            holder = ET.Element("p")
+            holder.append(b)
+            out.append((self._rule(rule) if rule is not None else None, nvpairs(holder, "instance_attributes")))
+        return out
 
     def _op(self, el: ET.Element) -> Operation:
         meta = nvpairs(el, "meta_attributes", self.idrefs)

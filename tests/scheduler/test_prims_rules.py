@@ -1,4 +1,4 @@
-"""Rules in node attribute sets, stop-orphan-resources and templates in constraints: the summaries of
+"""Rules (node attribute sets, value-source), stop-orphan-resources and templates in constraints: the summaries of
 the real crm_simulate 2.1.5 on the CIBs in tests/scheduler/data/prims/, recorded here.
 
 A node's <instance_attributes> block with a <rule> (here date expressions, judged at the
@@ -48,3 +48,13 @@ def test_a_template_in_a_constraint_stands_for_every_primitive_built_from_it() -
     # (not granted) keeps db1 stopped (real crm_simulate 2.1.5 summary).
     assert _summary("template-in-constraints.xml") == [
         "* Start web1 ( node3 )", "* Start plain ( node3 )", "* Start web2 ( node3 )"]
+
+
+def test_value_source_param_and_meta_and_an_inverted_rsc_pattern() -> None:
+    # big: node size > its param size (25) only on node3; zoned: node zone == its meta
+    # zone "b"; per-node: its size param is 30 on node3 (a ruled block, higher score)
+    # and 10 elsewhere, so it equals the node's on node1 and node3 (both INFINITY; node1
+    # first); "!^(per|big|zoned)" reaches only "other" (real crm_simulate 2.1.5 summary).
+    assert _summary("value-source-and-inverted-pattern.xml") == [
+        "* Start big ( node3 )", "* Start zoned ( node2 )", "* Start per-node ( node1 )",
+        "* Start other ( node3 )"]
