@@ -1,5 +1,6 @@
-"""Rules (node attribute sets, value-source), stop-orphan-resources and templates in constraints: the summaries of
-the real crm_simulate 2.1.5 on the CIBs in tests/scheduler/data/prims/, recorded here.
+"""Rules (node attribute sets, value-source), stop-orphan-resources, templates in constraints and
+unimplemented monitors: the summaries of the real crm_simulate 2.1.5 on the CIBs in
+tests/scheduler/data/prims/, recorded here.
 
 A node's <instance_attributes> block with a <rule> (here date expressions, judged at the
 CIB's execution-date) applies only while the rule holds: node1's expired "gold" block
@@ -58,3 +59,10 @@ def test_value_source_param_and_meta_and_an_inverted_rsc_pattern() -> None:
     assert _summary("value-source-and-inverted-pattern.xml") == [
         "* Start big ( node3 )", "* Start zoned ( node2 )", "* Start per-node ( node1 )",
         "* Start other ( node3 )"]
+
+
+def test_unimplemented_from_a_recurring_monitor_is_a_soft_failure() -> None:
+    # rc 3 (OCF_ERR_UNIMPLEMENTED) from the 10 s monitor: recover in place; from a
+    # probe it bans node1 (real crm_simulate 2.1.5 summaries).
+    assert _summary("unimplemented-recurring-monitor.xml") == ["* Recover r ( node1 )"]
+    assert _summary("unimplemented-probe.xml") == ["* Recover r ( node1 -> node2 )"]
