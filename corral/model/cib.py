@@ -253,6 +253,9 @@ class CibParser:
                          meta=meta)
 
     # -- constraints ---------------------------------------------------------------
+    def _is_collection(self, rid: str) -> bool:
+        return rid in self.tags or rid in self.templates
+
     def _expand(self, rid: str) -> list[str]:
         """A constraint's resource reference: a tag stands for its members, a resource
         template for every primitive built from it (in configuration order)."""
@@ -353,6 +356,11 @@ class CibParser:
         sets = self._sets(el)
         add = self.config.colocations.append
         if not sets:
+            if self._is_collection(el.get("rsc", "")) and self._is_collection(el.get("with-rsc", "")):
+                # Pacemaker 2.1.5 applies nothing when both sides name a tag or template
+                self.warnings.append(f"{_where(self.source, el)}: both sides name a tag or template; "
+                                     "the colocation has no effect (as in Pacemaker)")
+                return
             for rsc in self._expand(el.get("rsc", "")):
                 for with_rsc in self._expand(el.get("with-rsc", "")):
                     add(Colocation(id=cid, rsc=rsc, with_rsc=with_rsc, score=score,

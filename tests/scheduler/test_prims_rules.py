@@ -66,3 +66,20 @@ def test_unimplemented_from_a_recurring_monitor_is_a_soft_failure() -> None:
     # probe it bans node1 (real crm_simulate 2.1.5 summaries).
     assert _summary("unimplemented-recurring-monitor.xml") == ["* Recover r ( node1 )"]
     assert _summary("unimplemented-probe.xml") == ["* Recover r ( node1 -> node2 )"]
+
+
+BALANCED = ["* Start rsc1 ( node1 )", "* Start rsc2 ( node2 )", "* Start rsc3 ( node1 )",
+            "* Start rsc4 ( node2 )", "* Start rsc5 ( node1 )", "* Start rsc6 ( node2 )"]
+
+
+def test_a_colocation_naming_tags_or_templates_on_both_sides_has_no_effect() -> None:
+    # INFINITY colocations tag-with-tag and tag-with-template: Pacemaker 2.1.5 places
+    # as if there were none (real crm_simulate summaries).
+    assert _summary("colocation-tag-with-tag.xml") == BALANCED
+    assert _summary("colocation-tag-with-template.xml") == BALANCED
+
+
+def test_a_template_on_one_side_of_a_colocation_colocates_each_primitive() -> None:
+    assert _summary("colocation-template-with-primitive.xml") == [
+        "* Start rsc1 ( node1 )", "* Start rsc2 ( node1 )", "* Start rsc3 ( node1 )",
+        "* Start rsc4 ( node1 )", "* Start rsc5 ( node2 )", "* Start rsc6 ( node2 )"]
