@@ -38,6 +38,7 @@ from corral.controller.executor import GraphExecutor, Limits
 from corral.controller.fencing import FenceCoordinator
 from corral.controller.joining import JoinWindow, treat_as_pending
 from corral.controller.liveness import Liveness, heartbeat_timeout
+from corral.controller.recheck import next_recheck
 from corral.controller.recurring import missing_monitors
 from corral.model.config import Configuration
 from corral.scheduler import Transition, schedule
@@ -52,7 +53,10 @@ log = logging.getLogger("corral.controller")
 ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.OPERATOR, keys.ATTRS, keys.NODE_ATTRS, keys.NODES,
                   keys.JOINING)
 QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
-IDLE_REPLAN_S = 5.0  # re-plan now and then even without changes (failure-timeout expiry)
+# An idle controller plans again when the clock alone can change a decision (failure-timeout
+# expiry, date rules, cluster-recheck-interval: controller.recheck), and at least this often
+# as a safety net; not every few seconds (that was most of an idle controller's CPU).
+IDLE_REPLAN_MAX_S = 60.0
 LIVENESS_TICK_S = 0.02
 LIVENESS_IDLE_S = 0.5  # no heartbeat-timeout configured
 
@@ -91,6 +95,7 @@ class Controller:
         self.join_window = JoinWindow()
         self._retry_at: float | None = None  # monotonic: a failed fence is due again
         self._expiry_at: float | None = None  # wall clock: an operator constraint's lifetime ends
+        self._recheck_at = 0.0                # wall clock: time alone may change a decision (recheck.py)
 
     def leading(self) -> bool:
         return self.election.is_leader and self.election.epoch == self.epoch
@@ -109,7 +114,8 @@ class Controller:
                     now = time.monotonic()
                     retry_due = self._retry_at is not None and now >= self._retry_at
                     expiry_due = self._expiry_at is not None and time.time() >= self._expiry_at
-                    if now - self._last_cycle < IDLE_REPLAN_S and not retry_due and not expiry_due:
+                    recheck_due = time.time() >= self._recheck_at or now - self._last_cycle >= IDLE_REPLAN_MAX_S
+                    if not (retry_due or expiry_due or recheck_due):
                         continue
                 if not self.urgent:  # let a burst of changes land before scheduling
                     time.sleep(self.coalesce_s)
@@ -191,6 +197,7 @@ class Controller:
     # --- one scheduling cycle ---------------------------------------------------
     def _cycle(self) -> None:
         self._last_cycle = time.monotonic()
+        self._recheck_at = time.time() + IDLE_REPLAN_MAX_S  # until the inputs say sooner
         snap = read_snapshot(self.store)
         self._planned_revision = snap.revision
         self._expiry_at = next_expiry(snap.operator)
@@ -202,6 +209,7 @@ class Controller:
         joins = self.join_window.assess(snap, snap.config)
         treat_as_pending(snap, joins.pending + joins.held)  # never fenced, nothing read from them
         cfg, state = scheduler_inputs(snap)
+        self._recheck_at = next_recheck(cfg, state, time.time())
         self.fences.warm(cfg, snap.config_revision)
         tr = schedule(cfg, state)
         if joins.hold and not tr.fences:

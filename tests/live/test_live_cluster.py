@@ -206,3 +206,23 @@ def test_changed_parameters_restart_the_resource_in_place(make_cluster, backend)
     assert c.where("db") == [db_node]
     db_hist = c.store.get(keys.history_rsc(db_node, "db")).value
     assert '"op": "stop"' not in db_hist  # an unchanged resource is left alone
+
+
+def test_expired_failure_lets_the_resource_return(make_cluster, backend):
+    # A failure counts against migration-threshold only until failure-timeout has passed; an
+    # idle controller must notice the expiry by itself (no store change marks it).
+    c = make_cluster(backend)
+    port = free_port()
+    three_nodes(c, FENCING_OFF + "resources:" + process_rsc(
+        "web", port, "\n    meta: {migration-threshold: 1, failure-timeout: 4s, resource-stickiness: 0}")
+        + "constraints:\n  - location: {rsc: web, node: n1, score: 100}\n")
+    c.wait_running("web", on="n1")
+    c.wait_idle()
+    pid = c.service_pid("n1", "web")
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    moved = c.wait_running("web", not_on="n1")
+    failed_at = time.monotonic()
+    c.wait_running("web", on="n1", timeout=20)
+    back_after = time.monotonic() - failed_at
+    assert moved != "n1" and back_after < 15, back_after
