@@ -5,6 +5,7 @@ The `status` section is read by `corral.model.cib_status`.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 
 from corral.model.cib_defaults import AgentDefaults, split_rsc_defaults
@@ -66,6 +67,17 @@ def nvpairs(parent: ET.Element | None, tag: str, idrefs: dict[str, ET.Element] |
     return out
 
 
+def _execution_date(root: ET.Element) -> datetime:
+    """The moment rules are judged at: the CIB's execution-date (as crm_simulate), else now."""
+    text = root.get("execution-date") or ""
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text))
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%SZ")
+    except ValueError:
+        return datetime.now()
+
+
 class CibParser:
     def __init__(self, root: ET.Element, source: str = "cib") -> None:
         self.root = root
@@ -74,6 +86,7 @@ class CibParser:
         self.idrefs = {el.get("id", ""): el for el in root.iter() if el.get("id")}
         self.templates: dict[str, ET.Element] = {}
         self.tags: dict[str, list[str]] = {}
+        self.template_users: dict[str, list[str]] = {}  # template id -> primitives built from it
         self.warnings: list[str] = []
         self.agent_defaults: list[AgentDefaults] = []
         self.enclosing_meta: set[str] = set()   # meta names set by the group/clone being read
@@ -124,9 +137,23 @@ class CibParser:
             raise ConfigError(_where(self.source, el), "node has neither uname nor id")
         self.config.nodes[name] = Node(
             name=name, id=el.get("id", name),
-            attrs=nvpairs(el, "instance_attributes", self.idrefs),
+            attrs=self._node_attrs(el),
             utilization=nvpairs(el, "utilization", self.idrefs),
             kind=el.get("type", "member") or "member")
+
+    def _node_attrs(self, el: ET.Element) -> dict[str, str]:
+        """A node's instance attributes. A block with a <rule> applies only while its
+        rule holds (in practice date expressions, judged at the CIB's execution-date
+        or now); among the blocks that apply, the first to set a name wins."""
+        now = _execution_date(self.root)
+        holder = ET.Element("node")
+        for block in el.findall("instance_attributes"):
+            if block.get("id-ref"):
+                block = self.idrefs.get(block.get("id-ref", ""), block)
+            rules = [self._rule(r) for r in block.findall("rule")]
+            if all(r.matches({"#uname": el.get("uname") or el.get("id", "")}, now) for r in rules):
+                holder.append(block)
+        return nvpairs(holder, "instance_attributes", self.idrefs)
 
     # -- resources -----------------------------------------------------------------
     def _resource(self, el: ET.Element, inherited: dict[str, str] | None = None,
@@ -167,6 +194,8 @@ class CibParser:
     def _primitive(self, el: ET.Element, inherited: dict[str, str] | None = None) -> Primitive:
         tmpl = self.templates.get(el.get("template", "")) if el.get("template") else None
         base = tmpl if tmpl is not None else el
+        if tmpl is not None:
+            self.template_users.setdefault(el.get("template", ""), []).append(el.get("id", ""))
         rsc_class = el.get("class") or base.get("class")
         rtype = el.get("type") or base.get("type")
         if not rsc_class or not rtype:
@@ -190,7 +219,22 @@ class CibParser:
         return Primitive(id=el.get("id", ""), rsc_class=rsc_class, type=rtype,
                          provider=el.get("provider") or base.get("provider"),
                          params=params, meta=meta, ops=ops,
-                         utilization=nvpairs(el, "utilization", self.idrefs))
+                         utilization=nvpairs(el, "utilization", self.idrefs),
+                         param_sets=self._param_sets(el))
+
+    def _param_sets(self, el: ET.Element) -> list[tuple[Rule | None, dict[str, str]]]:
+        blocks = [self.idrefs.get(b.get("id-ref", ""), b) if b.get("id-ref") else b
+                  for b in el.findall("instance_attributes")]
+        if not any(b.find("rule") is not None for b in blocks):
+            return []
+        ranked = sorted(blocks, key=lambda b: -parse_score(b.get("score"), 0))  # stable: ties keep order
+        out: list[tuple[Rule | None, dict[str, str]]] = []
+        for b in ranked:
+            rule = b.find("rule")
+            holder = ET.Element("p")
+            holder.append(b)
+            out.append((self._rule(rule) if rule is not None else None, nvpairs(holder, "instance_attributes")))
+        return out
 
     def _op(self, el: ET.Element) -> Operation:
         meta = nvpairs(el, "meta_attributes", self.idrefs)
@@ -209,8 +253,14 @@ class CibParser:
                          meta=meta)
 
     # -- constraints ---------------------------------------------------------------
+    def _is_collection(self, rid: str) -> bool:
+        return rid in self.tags or rid in self.templates
+
     def _expand(self, rid: str) -> list[str]:
-        return self.tags.get(rid, [rid])
+        """A constraint's resource reference: a tag stands for its members, a resource
+        template for every primitive built from it (in configuration order)."""
+        refs = self.tags.get(rid, [rid])
+        return [r for ref in refs for r in (self.template_users.get(ref, []) if ref in self.templates else [ref])]
 
     def _sets(self, el: ET.Element) -> list[ET.Element]:
         return [s if not s.get("id-ref") else self.idrefs.get(s.get("id-ref", ""), s)
@@ -306,6 +356,11 @@ class CibParser:
         sets = self._sets(el)
         add = self.config.colocations.append
         if not sets:
+            if self._is_collection(el.get("rsc", "")) and self._is_collection(el.get("with-rsc", "")):
+                # Pacemaker 2.1.5 applies nothing when both sides name a tag or template
+                self.warnings.append(f"{_where(self.source, el)}: both sides name a tag or template; "
+                                     "the colocation has no effect (as in Pacemaker)")
+                return
             for rsc in self._expand(el.get("rsc", "")):
                 for with_rsc in self._expand(el.get("with-rsc", "")):
                     add(Colocation(id=cid, rsc=rsc, with_rsc=with_rsc, score=score,

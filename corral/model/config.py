@@ -71,6 +71,11 @@ class Primitive:
     meta: dict[str, str] = field(default_factory=dict)
     ops: list[Operation] = field(default_factory=list)
     utilization: dict[str, str] = field(default_factory=dict)
+    # Only when some instance_attributes block has a rule: every block as (rule or None,
+    # pairs), highest block score first; rules comparing with value-source=param read the
+    # parameters per node from these (`params` stays the rule-less merge). Derived from the
+    # CIB only (the YAML form has no ruled blocks), hence left out of equality.
+    param_sets: list[tuple[Rule | None, dict[str, str]]] = field(default_factory=list, compare=False)
 
     @property
     def agent(self) -> str:

@@ -35,10 +35,13 @@ class Rule:
     role: str | None = None
     expressions: list[Expression | DateExpression | Rule] = field(default_factory=list)
 
-    def matches(self, attrs: dict[str, str], now: datetime | None = None) -> bool:
+    def matches(self, attrs: dict[str, str], now: datetime | None = None,
+                sources: RscValues | None = None) -> bool:
+        """`sources`: the resource's parameters and meta attributes, which an expression
+        with value-source=param/meta compares the node attribute against."""
         if not self.expressions:
             return True
-        results = (_evaluate(e, attrs, now) for e in self.expressions)
+        results = (_evaluate(e, attrs, now, sources) for e in self.expressions)
         return any(results) if self.boolean_op == "or" else all(results)
 
     def score_for(self, attrs: dict[str, str]) -> int:
@@ -47,9 +50,24 @@ class Rule:
         return self.score or 0
 
 
-def _evaluate(expr: Expression | DateExpression | Rule, attrs: dict[str, str], now: datetime | None) -> bool:
+@dataclass
+class RscValues:
+    params: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+    # parameter blocks with rules, best first (Primitive.param_sets): judged per node
+    param_sets: list[tuple[Rule | None, dict[str, str]]] = field(default_factory=list)
+
+    def param(self, name: str, attrs: dict[str, str], now: datetime | None) -> str | None:
+        for rule, pairs in self.param_sets:
+            if name in pairs and (rule is None or rule.matches(attrs, now)):
+                return pairs[name]
+        return self.params.get(name)
+
+
+def _evaluate(expr: Expression | DateExpression | Rule, attrs: dict[str, str], now: datetime | None,
+              sources: RscValues | None) -> bool:
     if isinstance(expr, Rule):
-        return expr.matches(attrs, now)
+        return expr.matches(attrs, now, sources)
     if isinstance(expr, DateExpression):
         return _evaluate_date(expr, now or datetime.now())
     have = attrs.get(expr.attribute)
@@ -58,9 +76,18 @@ def _evaluate(expr: Expression | DateExpression | Rule, attrs: dict[str, str], n
         return have is not None
     if op == "not_defined":
         return have is None
-    if have is None or expr.value is None:
+    value = expr.value
+    if expr.value_source in ("param", "meta") and value is not None:
+        # the value names one of the resource's parameters (or meta attributes)
+        if sources is None:
+            value = None
+        elif expr.value_source == "param":
+            value = sources.param(value, attrs, now)
+        else:
+            value = sources.meta.get(value)
+    if have is None or value is None:
         return op == "ne"
-    cmp = _compare(have, expr.value, expr.value_type)
+    cmp = _compare(have, value, expr.value_type)
     return {"eq": cmp == 0, "ne": cmp != 0, "lt": cmp < 0, "lte": cmp <= 0,
             "gt": cmp > 0, "gte": cmp >= 0}.get(op, False)
 

@@ -60,6 +60,8 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("cluster", "node-health-strategy", lambda value: value.lower() not in ("", "none"),
                 "node health attributes would not move resources away"),
     Unsupported("primitive", "requires", _one_of("unfencing"), "nodes are not unfenced before it starts"),
+    Unsupported("primitive", "instance_attributes rule", _any,
+                "agents would run with the rule-less parameters only; use ${node:NAME} for per-node values"),
 )
 
 
@@ -105,6 +107,9 @@ def findings(config: Configuration) -> list[Finding]:
             for entry in _entries("primitive"):
                 if entry.attribute == "class/provider/type" and entry.applies(rsc.agent):
                     out.append(Finding(rsc, "agent", entry.message(rsc.agent)))
+                if entry.attribute == "instance_attributes rule" and any(r is not None for r, _ in rsc.param_sets):
+                    out.append(Finding(rsc, None, "parameters chosen by a rule (<instance_attributes> with "
+                                                  f"a <rule>) are not implemented by Corral's agents ({entry.what})"))
     for entry in _entries("cluster"):
         value = config.option(entry.attribute, "")
         if value and entry.applies(value):

@@ -59,11 +59,13 @@ class ConstraintIndex:
 
     def _location_targets(self, loc: Location) -> list[Rsc]:
         if loc.rsc_pattern:
+            # a leading "!" selects the resources whose id does not match
+            invert = loc.rsc_pattern.startswith("!")
             try:
-                pattern = re.compile(loc.rsc_pattern)
+                pattern = re.compile(loc.rsc_pattern[1:] if invert else loc.rsc_pattern)
             except re.error:
                 return []
-            return [r for r in self.tree.top if pattern.search(r.id)]
+            return [r for r in self.tree.top if bool(pattern.search(r.id)) != invert]
         r = self.tree.resolve(loc.rsc or "")
         return [r] if r is not None else []
 

@@ -82,6 +82,9 @@ def schedule(config: Configuration, state: ClusterState) -> Transition:
             p.managed = False
         if any(nodes[n].maintenance for n in p.active if n in nodes):
             p.managed = False
+    if not config.option_bool("stop-orphan-resources", True):
+        for p in unpacker.orphans:  # resources deleted from the configuration: left as they run
+            p.managed = False
 
     quorum_policy = config.option("no-quorum-policy", "stop").lower()
     quorate = state.have_quorum or quorum_policy == "ignore"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Primitive, parse_interval_ms
 from corral.model.digest import operation_redefined
+from corral.model.ocf_codes import OCF_ERR_UNIMPLEMENTED
 from corral.model.scores import INFINITY
 from corral.model.state import (
     EXEC_CANCELLED,
@@ -161,7 +162,10 @@ def fold_history(prim: Prim, hist: ResourceHistory, fencing: bool, now: int | No
         if op.op_status == EXEC_NOT_INSTALLED and on_fail == "ignore":
             on_fail = "restart"   # the executor found no agent: that is never ignored
         ignored = on_fail == "ignore"   # "failure ignored": no recovery, no ban
-        if not ignored and ((answered and rc in HARD_ERRORS) or op.op_status == EXEC_NOT_INSTALLED):
+        # "unimplemented" from a recurring operation only means that check is unsupported:
+        # a soft failure (recover in place), not a verdict on the node
+        hard = rc in HARD_ERRORS and not (rc == OCF_ERR_UNIMPLEMENTED and op.interval_ms > 0)
+        if not ignored and ((answered and hard) or op.op_status == EXEC_NOT_INSTALLED):
             f.ban = True          # the agent said it can never work on this node
         if not ignored and answered and rc == RC_FATAL:
             f.ban_everywhere = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from corral.model.config import PROMOTED, STARTED, STOPPED, UNPROMOTED, Configuration, Location
+from corral.model.rules import RscValues
 from corral.model.scores import INFINITY, add
 from corral.scheduler.constraints import Coloc, ConstraintIndex
 from corral.scheduler.instances import allocation_order, preferred_per_node
@@ -99,10 +100,13 @@ class Placer:
         if loc.node is not None and not loc.rules:
             if loc.node in self.nodes:
                 scores[loc.node] = loc.score
+        cfg = rsc.cfg if isinstance(rsc, Prim) else None
+        sources = RscValues(params=dict(cfg.params) if cfg else {}, meta=dict(rsc.meta),
+                            param_sets=list(cfg.param_sets) if cfg else [])
         for rule in loc.rules:
             role = role or rule.role
             for n in self.node_list:
-                if rule.matches(n.attrs, self.now):
+                if rule.matches(n.attrs, self.now, sources):
                     s = rule.score_for(n.attrs) if (rule.score is not None or rule.score_attribute) else loc.score
                     scores[n.name] = add(scores.get(n.name, 0), s) if n.name in scores else s
         if loc.discovery == "exclusive":

@@ -43,6 +43,11 @@ CASES = {
                       "<crm_config>: cluster option shutdown-lock='true'"),
     "node-health-strategy": ({"options": '<nvpair id="nh" name="node-health-strategy" value="migrate-on-red"/>'},
                              "<crm_config>: cluster option node-health-strategy='migrate-on-red'"),
+    "instance_attributes rule": (
+        {"a_meta": '<instance_attributes id="a-p" score="2"><rule id="a-r" score="0"><expression id="a-e" '
+                   'attribute="#uname" operation="eq" value="n1"/></rule><nvpair id="a-ip" name="ip" '
+                   'value="10.0.0.1"/></instance_attributes>'},
+        "<primitive id='a'>: parameters chosen by a rule"),
     "requires": ({"a_meta": '<meta_attributes id="a-m"><nvpair id="rq" name="requires" value="unfencing"/>'
                             '</meta_attributes>'},
                  "<primitive id='a'> meta_attributes requires: requires='unfencing'"),
@@ -57,7 +62,8 @@ def _cib(tmp_path: Path, parts: dict[str, str]) -> Path:
 
 
 def test_every_registry_entry_has_a_case_here() -> None:
-    covered = {"require-all", "resource-discovery", "bundle", "shutdown-lock", "node-health-strategy", "requires"}
+    covered = {"require-all", "resource-discovery", "bundle", "shutdown-lock", "node-health-strategy", "requires",
+               "instance_attributes rule"}
     assert {u.attribute for u in support.UNSUPPORTED} <= covered
 
 
@@ -68,7 +74,7 @@ def test_load_refuses_naming_file_element_and_attribute(tmp_path: Path, case: st
     with pytest.raises(ConfigError) as info:
         load(path)
     text = str(info.value)
-    assert str(path) in text and place in text and "is not implemented by Corral's scheduler" in text
+    assert str(path) in text and place in text and "not implemented by Corral" in text
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
