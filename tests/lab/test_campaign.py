@@ -260,7 +260,7 @@ def test_partition_of_the_promoted_host_is_safe() -> None:
     # cut-off promoted instance is demoted before it is stopped is asserted deterministically by
     # tests/live/test_live_promotable.py::test_cut_off_promoted_instance_is_demoted_first.
     report, out = _run(_PromotedCampaign(faults=1, seed=3, kinds=("partition",), log_tail_chars=3000,
-                                         timing=AgentTiming(ttl=4.0, renew=0.2, store_timeout=0.4)))
+                                         timing=AgentTiming(ttl=5.0, renew=0.2, store_timeout=0.6)))
     assert report.errors == [] and report.violations == [], out   # never promoted twice, VIP never twice
     r = report.results[0]
     assert r.db_before and r.target == r.db_before, out
