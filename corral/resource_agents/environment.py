@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 
 from corral.resource_agents.base import ResourceAgentError, ResourceSpec
@@ -35,6 +36,8 @@ def base_environment() -> dict[str, str]:
     """Our environment minus other resources' OCF variables, with a usable PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
     env.setdefault("PATH", DEFAULT_PATH)
+    # Corral's own Python agents (ocf:corral:*) run with the interpreter Corral runs with.
+    env.setdefault("CORRAL_PYTHON", sys.executable)
     return env
 
 

@@ -30,6 +30,9 @@ from corral.resource_agents.execute import DEFAULT_KILL_GRACE_S, execute, parse_
 from corral.resource_agents.metadata import AgentMetadata, MetadataError, parse_metadata_xml
 
 METADATA_TIMEOUT_S = 10.0
+# Corral's own OCF agents (ocf:corral:*) ship inside the package, laid out like OCF_ROOT/resource.d,
+# so a node agent finds them without an install step; they take precedence over OCF_ROOT's.
+BUNDLED_RESOURCE_D = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resource.d")
 
 
 def map_ocf_status(status: int) -> int:
@@ -55,6 +58,9 @@ class OCFRunner(AgentRunner):
         self._md_lock = threading.Lock()
 
     def agent_path(self, spec: ResourceSpec) -> str:
+        bundled = os.path.join(BUNDLED_RESOURCE_D, spec.provider or "", spec.type)
+        if not _bad_component(spec.provider) and not _bad_component(spec.type) and os.path.isfile(bundled):
+            return bundled
         return os.path.join(self.ocf_root, "resource.d", spec.provider or "", spec.type)
 
     def _problem(self, spec: ResourceSpec) -> str | None:
