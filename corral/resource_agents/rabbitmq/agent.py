@@ -29,6 +29,7 @@ DEFAULT_TIMEOUT_S = {"start": 300.0, "stop": 120.0, "monitor": 20.0, "notify": 2
 MARGIN_S = 3.0            # leave the cluster manager's timeout to it: answer before it fires
 POLL_S = 0.5
 JOIN_RETRY_S = 3.0
+JOIN_ATTEMPTS = 3
 # What a node's boot says when the running cluster no longer counts it as a member.
 REJECTED = ("inconsistent_cluster", "disagrees")
 
@@ -164,9 +165,17 @@ class Agent:
         if outcome != "booted":
             raise Failed(OCF_ERR_GENERIC, outcome)
         for args in (("stop_app",), ("join_cluster", peer), ("start_app",)):
-            r = self.node.ctl(*args, timeout=self.remaining())
-            if not r.ok:
-                raise Failed(OCF_ERR_GENERIC, f"rabbitmqctl {' '.join(args)}: {r.out[-300:]}")
+            # Two nodes joining through the same peer at once can see a step fail (measured: start_app
+            # on one of two simultaneous joiners); each step is safe to repeat.
+            for attempt in range(1, JOIN_ATTEMPTS + 1):
+                r = self.node.ctl(*args, timeout=min(120.0, self.remaining()))
+                if r.ok:
+                    break
+                text = " ".join(r.out.split())[-300:]
+                if attempt == JOIN_ATTEMPTS or self.remaining() < JOIN_RETRY_S + 10:
+                    raise Failed(OCF_ERR_GENERIC, f"rabbitmqctl {' '.join(args)} ({r.rc}): {text}")
+                self.log(f"rabbitmqctl {' '.join(args)} failed ({r.rc}): {text}; trying again")
+                time.sleep(JOIN_RETRY_S)
         while self.node.amqp_greets(timeout_s=1.0) is not None:
             if self.remaining() <= 0:
                 raise Failed(OCF_ERR_GENERIC, "joined, but the AMQP listener did not come back")
