@@ -189,6 +189,34 @@ class RabbitRig:
             self.agents[host] = subprocess.Popen(self.command(host, argv), stdin=subprocess.DEVNULL,
                                                  stdout=log, stderr=subprocess.STDOUT)
 
+    def kill_agent(self, host: str) -> None:
+        """SIGKILL the host's Corral agent (what it runs keeps running)."""
+        p = self.agents.pop(host, None)
+        if p is not None:
+            with contextlib.suppress(OSError):
+                p.send_signal(signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=5)
+
+    def timed(self, host: str, argv: Sequence[str], runs: int = 3) -> float:
+        """Median wall time of argv run in host (seconds), failing on a non-zero exit."""
+        times = []
+        for _ in range(runs):
+            t0 = time.monotonic()
+            r = self.run(host, argv)
+            times.append(time.monotonic() - t0)
+            if r.returncode != 0:
+                raise LabError(f"{' '.join(argv)} on {host}: {r.returncode} {r.stderr.strip()[-300:]}")
+        return sorted(times)[len(times) // 2]
+
+    def agent_command(self, host: str, action: str) -> list[str]:
+        """ocf:corral:rabbitmq ACTION run by hand in host with its parameters (as the node agent would)."""
+        env = [f"OCF_RESKEY_{k}={v}" for k, v in self.params(host).items()]
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                              "corral", "resource_agents", "resource.d", "corral", "rabbitmq")
+        return ["env", f"CORRAL_PYTHON={sys.executable}", "OCF_ROOT=/usr/lib/ocf",
+                f"OCF_RESOURCE_INSTANCE={RESOURCE}:0", "OCF_RESKEY_CRM_meta_interval=10000", *env, script, action]
+
     def stop(self) -> None:
         """Kill the agents and every process of the server hosts (beam, epmd, CLI), drop the UTS
         namespaces; the work directory goes too."""

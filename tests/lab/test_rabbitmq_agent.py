@@ -68,12 +68,36 @@ def test_rabbitmq_keeps_confirmed_messages_through_a_crash_and_a_full_outage(rig
     for h in SERVERS:
         assert "RESET" not in rig.ra_log(h), rig.ra_log(h)
 
+    # A node the cluster forgot while it was down: its data is rejected, the agent resets it (and says
+    # so), joins, and puts it back on the quorum queue.
+    rig.kill_agent("rq3")
+    rig.kill_beam("rq3")
+    rig.wait("rq3 out of the RabbitMQ cluster", lambda: "rabbit@rq3" not in rig.running_nodes("rq1"), 60)
+    r = rig.ctl("rq1", "forget_cluster_node", "rabbit@rq3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert rig.queue_members("rq1") == (want[:2], want[:2])
+    t_f = time.monotonic()
+    rig.start_agent("rq3")
+    rig.wait_cluster(240, queue=True)
+    forgotten_s = time.monotonic() - t_f
+    assert "RESET" in rig.ra_log("rq3"), rig.ra_log("rq3")
+
+    # The monitor's cost against a CLI check (each CLI call starts an Erlang VM).
+    monitor_s = rig.timed("rq1", rig.agent_command("rq1", "monitor"), runs=5)
+    diag_s = rig.timed("rq1", ["setpriv", "--reuid", "rabbitmq", "--regid", "rabbitmq", "--init-groups",
+                               "env", f"HOME={rig.params('rq1')['home']}",
+                               "/usr/lib/rabbitmq/bin/rabbitmq-diagnostics", "-q", "-n", "rabbit@rq1",
+                               "check_running"])
+    print(f"\nmonitor: ocf:corral:rabbitmq {monitor_s * 1000:.0f} ms (median of 5), "
+          f"rabbitmq-diagnostics check_running {diag_s * 1000:.0f} ms")
+
     r = rig.ctl("rq2", "list_users", "--formatter", "json")
     assert r.returncode == 0 and USER in r.stdout, r.stdout + r.stderr
     received = rig.client("drain")["received"]
     missing = sorted(set(confirmed) - set(received))
     print(f"\nocf:corral:rabbitmq: cold start of 3 nodes {start_s:.1f} s; one beam killed -> back in the "
           f"cluster with the queue on 3 online members {rejoin_s:.1f} s; all three killed -> "
-          f"3/3 with the queue {outage_s:.1f} s; confirmed {len(confirmed)}, received {len(received)}, "
+          f"3/3 with the queue {outage_s:.1f} s; a forgotten node reset and back on the queue "
+          f"{forgotten_s:.1f} s; confirmed {len(confirmed)}, received {len(received)}, "
           f"missing {len(missing)}")
     assert not missing, f"{len(missing)} confirmed messages lost, e.g. {missing[:10]}"

@@ -6,6 +6,7 @@ See docs/resource-agents.md ("ocf:corral:rabbitmq") for the rules and why.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -32,6 +33,8 @@ JOIN_RETRY_S = 3.0
 JOIN_ATTEMPTS = 3
 # What a node's boot says when the running cluster no longer counts it as a member.
 REJECTED = ("inconsistent_cluster", "disagrees")
+# What a node with data logs while it waits for the members it last ran with (after a full outage).
+WAITING_FOR_PEERS = "Waiting for Mnesia tables"
 
 
 class Failed(Exception):
@@ -52,6 +55,12 @@ class Agent:
             timeout_s = 0
         self.deadline = time.monotonic() + max(5.0, (timeout_s or DEFAULT_TIMEOUT_S.get(action, 60.0)) - MARGIN_S)
 
+    @property
+    def booting_marker(self) -> str:
+        """Present while the node waits for its peers: start returned, the boot goes on."""
+        rsctmp = self.environ.get("HA_RSCTMP") or "/run/resource-agents"
+        return os.path.join(rsctmp, f"corral-rabbitmq-{self.p.instance}.booting")
+
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
@@ -69,8 +78,14 @@ class Agent:
         if self.node.pid() is None:
             return OCF_NOT_RUNNING
         why = self.node.amqp_greets(timeout_s=min(5.0, max(1.0, self.remaining() / 2)))
+        if why and os.path.exists(self.booting_marker):
+            # Still waiting for the members it last ran with: running, not failed. RabbitMQ bounds
+            # the wait itself (10 x 30 s by default), then halts, and this monitor sees it stopped.
+            return OCF_SUCCESS
         if why:
             raise Failed(OCF_ERR_GENERIC, f"beam is running but {why}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.booting_marker)
         if int(self.environ.get("OCF_CHECK_LEVEL", "0") or 0) >= 10:
             r = self.node.ctl("-q", "check_running", tool="rabbitmq-diagnostics", timeout=self.remaining())
             if not r.ok:
@@ -89,9 +104,18 @@ class Agent:
         self.node.prepare_dirs()
         if self.node.has_data():
             self.log(f"starting on its own data ({self.p.mnesia_dir})")
-            outcome = self.boot()
+            outcome = self.boot(wait_for_peers_ok=True)
             if outcome == "booted":
                 self.after_start()
+                return OCF_SUCCESS
+            if outcome == "waiting":
+                # A start that waited here for its peers would hold up the cluster manager's
+                # transition, and with it the starts of those very peers (measured: a full outage
+                # never recovered). The node is up and booting: report it started.
+                with open(self.booting_marker, "w") as f:
+                    f.write(f"{time.time():.0f}\n")
+                self.log("waiting for the members it last ran with (a full outage?): start reported "
+                         "done, the node boots once they are back")
                 return OCF_SUCCESS
             if outcome != "rejected":
                 raise Failed(OCF_ERR_GENERIC, outcome)
@@ -104,11 +128,16 @@ class Agent:
         self.after_start()
         return OCF_SUCCESS
 
-    def boot(self, extra_env: dict[str, str] | None = None) -> str:
+    def boot(self, wait_for_peers_ok: bool = False) -> str:
         """Start the node and wait for its AMQP listener: "booted", "rejected" (the cluster does not
-        count this node as a member), or why it failed."""
+        count this node as a member), "waiting" (for its peers; only with wait_for_peers_ok), or why
+        it failed."""
         startup_log = os.path.join(self.p.log_base, f"{self.p.nodename}-startup.log")
-        proc = self.node.spawn(startup_log, extra_env)
+        node_log = os.path.join(self.p.log_base, f"{self.p.nodename}.log")
+        offset = _size(node_log)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.booting_marker)
+        proc = self.node.spawn(startup_log)
         while self.remaining() > 0:
             if proc.poll() is not None:
                 text = _tail(startup_log) + _tail(os.path.join(self.p.log_base, f"{self.p.nodename}.log"))
@@ -118,6 +147,8 @@ class Agent:
                 return f"rabbitmq-server exited with {proc.returncode} during boot: {' | '.join(last)[-400:]}"
             if self.node.pid() is not None and self.node.amqp_greets(timeout_s=1.0) is None:
                 return "booted"
+            if wait_for_peers_ok and WAITING_FOR_PEERS in _read_from(node_log, offset):
+                return "waiting"
             time.sleep(POLL_S)
         return (f"not booted within the start timeout (a node with data waits for the members it last "
                 f"ran with; see {startup_log})")
@@ -197,6 +228,8 @@ class Agent:
 
     # -- stop ---------------------------------------------------------------------------------------
     def stop(self) -> int:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.booting_marker)
         if self.node.pid() is None:
             return OCF_SUCCESS
         r = self.node.ctl("stop", self.p.pid_file, timeout=max(5.0, self.remaining() - 10))
@@ -223,6 +256,22 @@ class Agent:
             if started:
                 self.log(f"post-start of {' '.join(started)} (each grows its own quorum-queue memberships)")
         return OCF_SUCCESS
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _read_from(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(1 << 20).decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _tail(path: str, limit: int = 65536) -> str:
