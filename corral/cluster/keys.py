@@ -25,6 +25,8 @@
                                         ({"host", "since", "ttl"}; `corral agent --role compute`)
     /corral/compute/recoveries/<host>/  the compute-HA recovery of a failed host, step by step
                                         (corral.openstack.records; written by the controller, fenced)
+    /corral/compute/known/<host>        persistent: the host has had a compute member once (managed)
+    /corral/compute/status              what compute HA last saw and held back, and why (fenced)
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ FENCE_HISTORY = "/corral/fencing/history/"
 COMPUTE = "/corral/compute/"
 COMPUTE_MEMBERS = "/corral/compute/members/"
 COMPUTE_RECOVERIES = "/corral/compute/recoveries/"
+COMPUTE_KNOWN = "/corral/compute/known/"
 COMPUTE_STATUS = "/corral/compute/status"
 
 
