@@ -121,6 +121,7 @@ class RetryYaml(_Yaml):
 class GatesYaml(_Yaml):
     max_failed_share: float = Field(0.5, gt=0, le=1)  # of an AZ's or aggregate's hosts failed at once
     max_hosts_per_cycle: int = Field(5, ge=1, le=10_000)
+    min_group_hosts: int = Field(2, ge=1, le=100_000)  # smaller groups are not share-gated
 
 
 class ComputeYaml(_Yaml):
