@@ -1,8 +1,8 @@
 """etcd client failover when the etcd leader's host crashes, measured in the namespace lab.
 
-Three lab hosts each run an etcd member (corral/lab/etcd.py, raft heartbeat 25 ms,
+Three lab hosts each run an etcd member (lab/corral_lab/etcd.py, raft heartbeat 25 ms,
 election timeout 250 ms). Each run: find the leader, start two lease probes on the
-surviving hosts (`python -m corral.lab.etcd probe`: an agent's lease renewal loop,
+surviving hosts (`python -m corral_lab.etcd probe`: an agent's lease renewal loop,
 plus a put every 50 ms and a watch on it), crash the leader's host (links down,
 every process killed: connects to it hang, no RST), watch for a few seconds,
 restart the host and its member. The probe on one survivor lists the leader's
@@ -38,8 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corral.lab import Lab, LabError, cleanup_stale, lab_available  # noqa: E402
-from corral.lab.etcd import LabEtcd, ProbeReport, etcd_available, leader_crash_trial, report_dict  # noqa: E402
+from corral_lab import Lab, LabError, cleanup_stale, lab_available  # noqa: E402
+from corral_lab.etcd import LabEtcd, ProbeReport, etcd_available, leader_crash_trial, report_dict  # noqa: E402
 
 
 def fmt(v: float | None) -> str:

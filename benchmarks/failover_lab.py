@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corral.lab import cleanup_stale, lab_available  # noqa: E402
-from corral.lab.corral_sut import FAST, AgentTiming  # noqa: E402
-from corral.lab.etcd import etcd_available  # noqa: E402
-from corral.lab.failover import (  # noqa: E402
+from corral_lab import cleanup_stale, lab_available  # noqa: E402
+from corral_lab.corral_sut import FAST, AgentTiming  # noqa: E402
+from corral_lab.etcd import etcd_available  # noqa: E402
+from corral_lab.failover import (  # noqa: E402
     DEFAULT_PORT,
     DEFAULT_VIP,
     Corral,
@@ -45,7 +45,7 @@ from corral.lab.failover import (  # noqa: E402
     partition_run,
     summarize,
 )
-from corral.lab.keepalived import Keepalived, find_keepalived  # noqa: E402
+from corral_lab.keepalived import Keepalived, find_keepalived  # noqa: E402
 
 SYSTEMS = ("keepalived", "keepalived-garp", "corral", "corral-fast", "corral-fence", "corral-fence-fast")
 # corral-fence-fast: heartbeats every 100 ms, a node silent for 300 ms is fenced. Failover no longer

@@ -1,9 +1,9 @@
 """Fencing: fence devices run with the fence-agents contract, topology levels, and the
 fencing history in the store that recovery (requires=fencing) waits on. See docs/fencing.md.
 
-The names below are loaded on first use (PEP 562), so that a fence agent of this
-package (`python -m corral.fencing.netns_agent`) starts without importing the
-store clients: its start-up time is part of every fence, hence of every failover.
+The names below are loaded on first use (PEP 562), so that a fence agent built on this
+package (the lab's fence_corral_netns) starts without importing the store clients: its
+start-up time is part of every fence, hence of every failover.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "device": ("BUILTIN_AGENTS", "DeviceResult", "FenceDevice", "FenceDeviceError", "devices_from_config",
-               "parse_host_list", "parse_host_map"),
+    "device": ("DeviceResult", "FenceDevice", "FenceDeviceError", "devices_from_config",
+               "parse_host_list", "parse_host_map", "plugin_agent_argv"),
     "history": ("FenceRecord", "HistoryConflict", "confirmed_fenced", "decode_record", "fence_and_record",
                 "last_confirmed", "list_history", "pending", "prune_history", "record_pending", "record_result"),
     "protocol": ("ProtocolError", "format_stdin", "parse_stdin"),
@@ -21,22 +21,22 @@ _WHERE = {
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 __all__ = [
-    "BUILTIN_AGENTS", "AgentRun", "DeviceResult", "FenceDevice", "FenceDeviceError", "FenceRecord",
+    "AgentRun", "DeviceResult", "FenceDevice", "FenceDeviceError", "FenceRecord",
     "FenceResult", "Fencer", "HistoryConflict", "Level", "ProtocolError", "confirmed_fenced",
     "decode_record", "devices_from_config", "fence_and_record", "format_stdin", "last_confirmed", "list_history",
-    "parse_host_list", "parse_host_map", "parse_stdin", "pending", "prune_history", "record_pending",
+    "parse_host_list", "parse_host_map", "parse_stdin", "pending", "plugin_agent_argv", "prune_history", "record_pending",
     "record_result", "run_agent",
 ]
 
 if TYPE_CHECKING:
     from corral.fencing.device import (
-        BUILTIN_AGENTS,
         DeviceResult,
         FenceDevice,
         FenceDeviceError,
         devices_from_config,
         parse_host_list,
         parse_host_map,
+        plugin_agent_argv,
     )
     from corral.fencing.history import (
         FenceRecord,

@@ -36,13 +36,22 @@ DEFAULT_TIMEOUT_S = 60.0   # Pacemaker's stonith-timeout default
 DEFAULT_TRIES = 2          # Pacemaker's pcmk_<action>_retries default
 DEFAULT_LIST_CACHE_S = 60.0
 HOST_CHECKS = ("static-list", "dynamic-list", "status", "none")
-#: Agents shipped with Corral, run through this interpreter (no install step needed).
-BUILTIN_AGENTS: dict[str, tuple[str, ...]] = {
-    "fence_corral_netns": (sys.executable, "-m", "corral.fencing.netns_agent"),
-}
+#: Fence agents of installed Python packages (the lab's fence_corral_netns, from corral-lab):
+#: entry points name -> module, run as `python -m module` by this interpreter (no install step
+#: into /usr/sbin). Looked up only for a name that is neither a path nor shipped by fence-agents.
+PLUGIN_AGENT_GROUP = "corral.fence_agents"
 METADATA_CACHE_S = 600.0  # an agent's meta-data only changes with its package
 _METADATA_CACHE: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...], int],
                       tuple[float, AgentMetadata | None]] = {}
+
+
+def plugin_agent_argv(name: str) -> list[str] | None:
+    """How to run the fence agent `name` of an installed package, or None."""
+    import importlib.metadata
+
+    for ep in importlib.metadata.entry_points(group=PLUGIN_AGENT_GROUP, name=name):
+        return [sys.executable, "-m", ep.value]
+    return None
 
 
 def clear_metadata_cache() -> None:
@@ -215,8 +224,8 @@ class FenceDevice:
     def argv(self) -> list[str]:
         if os.path.isabs(self.agent):
             return [self.agent]
-        if self.agent in BUILTIN_AGENTS:
-            return list(BUILTIN_AGENTS[self.agent])
+        if (plugin := plugin_agent_argv(self.agent)) is not None:
+            return plugin
         if "/" in self.agent or not self.agent:
             raise FenceDeviceError(f"fence device {self.id}: agent {self.agent!r} must be a name or an absolute path")
         return [os.path.join(self.agent_dir, self.agent)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from corral.fencing.device import (
-    BUILTIN_AGENTS,
     FenceDevice,
     FenceDeviceError,
     clear_metadata_cache,
@@ -127,7 +127,7 @@ def test_from_primitive_errors_name_the_resource() -> None:
 def test_agent_resolution(tmp_path: Path) -> None:
     assert FenceDevice("a", "fence_redfish").argv() == ["/usr/sbin/fence_redfish"]
     assert FenceDevice("a", "fence_redfish", agent_dir=str(tmp_path)).argv() == [str(tmp_path / "fence_redfish")]
-    assert FenceDevice("a", "fence_corral_netns").argv() == list(BUILTIN_AGENTS["fence_corral_netns"])
+    assert FenceDevice("a", "fence_corral_netns").argv() == [sys.executable, "-m", "corral_lab.fence_netns"]
     with pytest.raises(FenceDeviceError, match="must be a name or an absolute path"):
         FenceDevice("a", "../fence_x").argv()
     with pytest.raises(FenceDeviceError, match="not installed"):

@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 from corral.fencing.device import FenceDevice
-from corral.fencing.netns_agent import METADATA
+from corral_lab.fence_netns import METADATA
 
 
 def agent(stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "corral.fencing.netns_agent"], input=stdin,
+    return subprocess.run([sys.executable, "-m", "corral_lab.fence_netns"], input=stdin,
                           capture_output=True, text=True, timeout=30)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.lab import cleanup_stale, lab_available
+from corral_lab import cleanup_stale, lab_available
 
 
 def pytest_configure(config: pytest.Config) -> None:

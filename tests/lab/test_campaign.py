@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from corral.lab.audit import (
+from corral_lab.audit import (
     ClaimSample,
     ClaimSampler,
     claims_after,
@@ -26,7 +26,7 @@ from corral.lab.audit import (
     restarts,
     still_running,
 )
-from corral.lab.campaign import (
+from corral_lab.campaign import (
     BASIC,
     CTS,
     DEFAULT_KINDS,
@@ -37,8 +37,8 @@ from corral.lab.campaign import (
     FaultResult,
     _longest_empty,
 )
-from corral.lab.corral_sut import AgentTiming
-from corral.lab.etcd import etcd_available
+from corral_lab.corral_sut import AgentTiming
+from corral_lab.etcd import etcd_available
 
 NEEDS_ETCD = pytest.mark.skipif(etcd_available() is not None, reason=etcd_available() or "")
 SAFE_CTS = ("simul-stop-start", "stop-one-by-one", "flip", "near-quorum", "etcd-majority-loss")

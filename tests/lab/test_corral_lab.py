@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from corral.lab.audit import ClaimSample, dual_claim_violations, restarts
-from corral.lab.etcd import etcd_available
+from corral_lab.audit import ClaimSample, dual_claim_violations, restarts
+from corral_lab.etcd import etcd_available
 
 NEEDS_ETCD = pytest.mark.skipif(etcd_available() is not None, reason=etcd_available() or "")
 
@@ -43,7 +43,7 @@ def test_audit_restarts_and_dual_claims_pure() -> None:
 @pytest.mark.lab
 @NEEDS_ETCD
 def test_corral_crash_failover_answers_from_another_host() -> None:
-    from corral.lab.failover import Corral, crash_once, lab_with
+    from corral_lab.failover import Corral, crash_once, lab_with
 
     sut = Corral()
     with lab_with(sut) as (lab, work):
@@ -57,7 +57,7 @@ def test_corral_crash_failover_answers_from_another_host() -> None:
 @pytest.mark.lab
 @NEEDS_ETCD
 def test_short_campaign_has_no_violations() -> None:
-    from corral.lab.campaign import Campaign
+    from corral_lab.campaign import Campaign
 
     # The service order is Mandatory, as configured for real. Faults that take the etcd leader away
     # are left out: that known defect (docs/lab.md, "What the campaign found") is not fixed yet.
@@ -73,7 +73,7 @@ def test_short_campaign_has_no_violations() -> None:
 @pytest.mark.lab
 @NEEDS_ETCD
 def test_corral_partition_never_has_two_vip_holders() -> None:
-    from corral.lab.failover import Corral, partition_run
+    from corral_lab.failover import Corral, partition_run
 
     p = partition_run(Corral(), hold_s=4.0, settle_s=20.0, after_heal_s=1.0, sample_s=0.05)
     assert not p.error, p.error

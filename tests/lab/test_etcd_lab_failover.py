@@ -14,8 +14,8 @@ import tempfile
 
 import pytest
 
-from corral.lab import Lab
-from corral.lab.etcd import LabEtcd, analyze_probe, etcd_available, leader_crash_trial
+from corral_lab import Lab
+from corral_lab.etcd import LabEtcd, analyze_probe, etcd_available, leader_crash_trial
 
 NEEDS_ETCD = pytest.mark.skipif(etcd_available() is not None, reason=etcd_available() or "")
 TIMEOUT, RENEW, TTL = 0.4, 0.2, 2.0  # renew + 2 x timeout = 1.0 < TTL, as agents are configured

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from corral.lab import Lab
-from corral.lab import netns as nsutil
-from corral.lab.failover import DEFAULT_PORT, DEFAULT_VIP, SystemUnderTest, crash_runs
-from corral.lab.keepalived import Keepalived, find_keepalived, render_config
-from corral.lab.probe import (
+from corral_lab import Lab
+from corral_lab import netns as nsutil
+from corral_lab.failover import DEFAULT_PORT, DEFAULT_VIP, SystemUnderTest, crash_runs
+from corral_lab.keepalived import Keepalived, find_keepalived, render_config
+from corral_lab.probe import (
     Attempt,
     Flap,
     ProbeRecord,

@@ -14,8 +14,8 @@ import pytest
 
 from corral.fencing.device import FenceDevice
 from corral.fencing.topology import Fencer
-from corral.lab import Lab, cleanup_stale
-from corral.lab import netns as nsutil
+from corral_lab import Lab, cleanup_stale
+from corral_lab import netns as nsutil
 
 pytestmark = pytest.mark.lab
 

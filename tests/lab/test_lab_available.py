@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.lab import hosts
+from corral_lab import hosts
 
 
 def test_not_root_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from corral.fencing import Fencer, confirmed_fenced, fence_and_record, list_history
-from corral.lab import Lab
 from corral.model.load import load_config
 from corral.store import LeaderElection, open_store
+from corral_lab import Lab
 
 pytestmark = pytest.mark.lab
 

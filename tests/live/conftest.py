@@ -16,7 +16,7 @@ from live_helpers import Cluster
 
 from corral.cluster.timing import Timing
 from corral.store import open_store
-from corral.store.etcd_testing import EtcdStartError, LoopbackEtcd, etcd_available
+from corral_lab.etcd_testing import EtcdStartError, LoopbackEtcd, etcd_available
 
 BACKENDS = ["sqlite", pytest.param("etcd", marks=pytest.mark.etcd)]
 

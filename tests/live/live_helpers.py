@@ -13,7 +13,7 @@ from corral.cluster.local import LocalCluster
 from corral.cluster.snapshot import read_snapshot
 from corral.cluster.status import cluster_status
 from corral.store import Store
-from corral.store.etcd_testing import TcpProxy
+from corral_lab.etcd_testing import TcpProxy
 
 DUMMY_STATE = "${node:#uname}"  # a Dummy's state file goes in the node's own directory
 

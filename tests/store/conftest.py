@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from corral.store import Store, open_store
-from corral.store.etcd_testing import EtcdStartError, LoopbackEtcd, etcd_available
+from corral_lab.etcd_testing import EtcdStartError, LoopbackEtcd, etcd_available
 
 BACKENDS = ["memory", "sqlite", pytest.param("etcd", marks=pytest.mark.etcd)]
 

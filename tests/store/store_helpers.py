@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from corral.store.etcd_testing import TcpProxy
+from corral_lab.etcd_testing import TcpProxy
 
 __all__ = ["DeadHost", "SilentServer", "TcpProxy", "free_port"]
 

@@ -3,7 +3,7 @@
 A lab of three server hosts (h1, h2, h3) and one client host (`client`) on one
 bridge. A system under test keeps a VIP (10.203.0.100 by default) on one server
 host, where a tiny service answers VIP:PORT with the host's name. The client
-runs the prober (corral/lab/probe.py) against VIP:PORT.
+runs the prober (lab/corral_lab/probe.py) against VIP:PORT.
 
 - crash scenario (`crash_runs`): wait until the VIP answers, start the prober,
   crash the host holding the VIP (`lab.crash`: links down, every process
@@ -34,11 +34,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from corral.lab.corral_sut import AgentTiming, CorralCluster
-from corral.lab.hosts import DEFAULT_SUBNET, Lab, LabError
-from corral.lab.keepalived import IFACE, vip_claimants
-from corral.lab.netns import ip
-from corral.lab.probe import (
+from corral_lab.corral_sut import AgentTiming, CorralCluster
+from corral_lab.hosts import DEFAULT_SUBNET, Lab, LabError
+from corral_lab.keepalived import IFACE, vip_claimants
+from corral_lab.netns import ip
+from corral_lab.probe import (
     Flap,
     Outage,
     ProbeRecord,
@@ -82,7 +82,7 @@ class SystemUnderTest(Protocol):
 
 
 class Corral:
-    """Corral's live agents keeping the VIP (corral/lab/corral_sut.py; docs/lab.md).
+    """Corral's live agents keeping the VIP (lab/corral_lab/corral_sut.py; docs/lab.md).
 
     Per server host: an etcd member on the host's lab address (so a partition
     cuts the store too: two of three members keep quorum), and
@@ -179,12 +179,12 @@ def _terminate(p: subprocess.Popen[bytes], grace_s: float = 3.0) -> None:
 
 
 class Prober:
-    """`python -m corral.lab.probe` running in the client host, recording to a file."""
+    """`python -m corral_lab.probe` running in the client host, recording to a file."""
 
     def __init__(self, lab: Lab, client: str, vip: str, port: int, out: str, *, duration_s: float = 60.0,
                  interval: float = 0.02, timeout: float = 0.1, arp: bool = True) -> None:
         self.lab, self.out = lab, out
-        self.argv = [sys.executable, "-m", "corral.lab.probe", vip, str(port), "--out", out,
+        self.argv = [sys.executable, "-m", "corral_lab.probe", vip, str(port), "--out", out,
                      "--duration", f"{duration_s:g}", "--count", str(int(duration_s / interval) + 10),
                      "--interval", f"{interval:g}", "--timeout", f"{timeout:g}"]
         if arp:

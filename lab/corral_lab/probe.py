@@ -1,6 +1,6 @@
 """A client-side TCP prober for failover measurements (docs/lab.md).
 
-Run inside the lab's client host (`python -m corral.lab.probe VIP PORT --out FILE ...`),
+Run inside the lab's client host (`python -m corral_lab.probe VIP PORT --out FILE ...`),
 it starts a TCP connect to VIP:PORT every `interval` seconds (20 ms by default),
 each with its own deadline (`timeout`, 100 ms by default). Attempts overlap when
 one is still waiting, so the schedule is kept even during an outage: the end of
@@ -32,7 +32,7 @@ What is computed from the record (pure functions, unit-tested):
   hosts holding the VIP at once on the client's segment typically show up as
   flaps (the client's ARP entry and the answers alternate); a claimant on the
   other side of a partition cannot be seen from the client at all, so the
-  runner also asks each host whether it holds the VIP (corral/lab/failover.py).
+  runner also asks each host whether it holds the VIP (lab/corral_lab/failover.py).
 """
 from __future__ import annotations
 
@@ -337,7 +337,7 @@ def probe(vip: str, port: int, out: IO[str], *, interval: float = DEFAULT_INTERV
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m corral.lab.probe", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m corral_lab.probe", description=__doc__.split("\n\n")[0])
     ap.add_argument("vip")
     ap.add_argument("port", type=int)
     ap.add_argument("--out", required=True, help="JSON-lines record (appended)")

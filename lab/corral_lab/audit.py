@@ -22,7 +22,7 @@
   (maintenance mode has reached every resource); the first two take
   `promoted=ID` to audit the promoted instance the same way.
 
-`python -m corral.lab.audit snapshot STORE_URL` prints what these need as JSON
+`python -m corral_lab.audit snapshot STORE_URL` prints what these need as JSON
 (run inside a lab host: the store lives on lab addresses).
 """
 from __future__ import annotations
@@ -266,7 +266,7 @@ def _op_name(op: str, rc: int) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "snapshot":
-        print("usage: python -m corral.lab.audit snapshot STORE_URL", file=sys.stderr)
+        print("usage: python -m corral_lab.audit snapshot STORE_URL", file=sys.stderr)
         return 2
     try:
         out = snapshot_json(argv[1])

@@ -41,8 +41,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from corral.lab import netns
-from corral.lab.netns import NetnsError, ip
+from corral_lab import netns
+from corral_lab.netns import NetnsError, ip
 
 LAB_ROOT = "/run/corral-lab"
 RSCTMP = "/run/resource-agents"

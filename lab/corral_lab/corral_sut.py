@@ -3,7 +3,7 @@
 `CorralCluster(lab, hosts)` runs, per server host and in that host's network
 and mount namespaces:
 
-- an etcd member on the host's lab address (corral/lab/etcd.py);
+- an etcd member on the host's lab address (lab/corral_lab/etcd.py);
 - `corral agent --node hN --store etcd://<own member first>,...` with short
   lease timing (TTL 1 s, renew 0.1 s, store timeout 0.3 s by default) and
   HA_RSCTMP on the host's private /run/resource-agents.
@@ -28,7 +28,7 @@ its resources before its lease expires, safety rule 2) with
   ("master" or "slave"); `promoted()` reads those files from outside.
 
 Commands and store reads run inside a server host (the store exists only on
-lab addresses); `snapshot()` uses `python -m corral.lab.audit snapshot`.
+lab addresses); `snapshot()` uses `python -m corral_lab.audit snapshot`.
 """
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from corral.lab.etcd import LabEtcd
-from corral.lab.hosts import Lab, LabError
-from corral.lab.keepalived import IFACE, SERVICE, eth0_state, vip_claimants
-from corral.lab.netns import ip
+from corral_lab.etcd import LabEtcd
+from corral_lab.hosts import Lab, LabError
+from corral_lab.keepalived import IFACE, SERVICE, eth0_state, vip_claimants
+from corral_lab.netns import ip
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIP_ID = "vip"
@@ -59,7 +59,7 @@ DB_CLONE_ID = "db-clone"
 DB_STATE = f"Stateful-{DB_ID}*.state"  # Stateful's state file: $HA_RSCTMP/Stateful-$OCF_RESOURCE_INSTANCE.state
 
 CONFIG = """\
-# written by corral.lab.corral_sut
+# written by corral_lab.corral_sut
 cluster:
   stonith-enabled: {stonith}
 {stonith_action}defaults:
@@ -265,7 +265,7 @@ class CorralCluster:
 
     def snapshot(self, host: str, timeout: float = 10.0) -> dict[str, Any] | None:
         """Members, nodes, resources and each node's operation history (audit.py), read inside host."""
-        argv = [*_env_prefix(), self.python, "-m", "corral.lab.audit", "snapshot", self.store_url(host)]
+        argv = [*_env_prefix(), self.python, "-m", "corral_lab.audit", "snapshot", self.store_url(host)]
         try:
             r = self.lab.run(host, argv, timeout=timeout, cwd="/")
         except subprocess.TimeoutExpired:
@@ -327,7 +327,7 @@ class CorralCluster:
         files = self.lab.rsctmp_files(host, DB_STATE)
         return ["?"] if files is None else sorted(v.strip() for v in files.values())
 
-    # -- campaign helpers (corral/lab/campaign.py) ------------------------------------------------------
+    # -- campaign helpers (lab/corral_lab/campaign.py) ------------------------------------------------------
     def load_options(self, options: dict[str, str | bool], via: str | None = None) -> None:
         """`corral load` the configuration written by start() with these cluster options on top, e.g.
         {"maintenance-mode": True}; {} loads it as it was. There is no CLI verb for cluster options."""

@@ -5,8 +5,8 @@ line of a member, the bounded wait until it is healthy, and a single-member
 etcd on loopback (`LoopbackEtcd`) that the store and live test suites share,
 and a TCP forwarder in front of a member that can go silent (`TcpProxy`: a
 frozen or partitioned member).
-corral/lab/etcd.py builds its per-namespace members from the same pieces.
-It lives in the package, not under tests/, because the lab (and so
+lab/corral_lab/etcd.py builds its per-namespace members from the same pieces.
+It lives in the lab package, not under tests/, because the lab (and so
 `corral lab campaign`) needs it too.
 
 Raft runs with fast ticks, which lowers etcd's minimum lease TTL

@@ -1,6 +1,6 @@
 """A fence agent for the lab: a network namespace is a "host" and this is its power switch.
 
-    echo -e "action=off\nplug=crl1a2b-h1\nstate_dir=/run/corral-fence-netns" | python -m corral.fencing.netns_agent
+    echo -e "action=off\nplug=crl1a2b-h1\nstate_dir=/run/corral-fence-netns" | python -m corral_lab.fence_netns
 
 Same contract as Debian's fence-agents (stdin key=value lines, exit status 0
 success; status 0 on, 2 off, 1 error), so Corral's fencer runs it like any
@@ -16,8 +16,8 @@ import sys
 from collections.abc import Mapping
 
 from corral.fencing.protocol import EC_GENERIC_ERROR, EC_OK, STATUS_OFF, STATUS_ON, parse_stdin
-from corral.lab import netns
 from corral.resource_agents.metadata import ActionInfo, AgentMetadata, ParameterInfo, render_metadata_xml
+from corral_lab import netns
 
 DEFAULT_STATE_DIR = "/run/corral-fence-netns"
 

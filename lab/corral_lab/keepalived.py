@@ -33,8 +33,8 @@ import time
 from collections.abc import Sequence
 from typing import IO
 
-from corral.lab.hosts import Lab, LabError
-from corral.lab.netns import ip
+from corral_lab.hosts import Lab, LabError
+from corral_lab.netns import ip
 
 KEEPALIVED = "keepalived"
 IFACE = "eth0"
@@ -93,7 +93,7 @@ def render_config(host: str, vip: str, *, priority: int, vrid: int = 51, advert_
     """One VRRP instance; `extra` lines go into the vrrp_instance block (e.g. "garp_lower_prio_repeat 5")."""
     adv = f"{advert_int:g}"
     more = "".join(f"    {line}\n" for line in extra)
-    return (f"# written by corral.lab.keepalived for lab host {host}\n"
+    return (f"# written by corral_lab.keepalived for lab host {host}\n"
             "global_defs {\n"
             f"    router_id {host}\n"
             "    max_auto_priority -1\n"

@@ -2,7 +2,7 @@
 
 Modelled on Pacemaker's CTS: each step picks a fault and a target with a
 seeded RNG, injects it, repairs it, waits (bounded) until the cluster has
-converged again, and audits (corral/lab/audit.py):
+converged again, and audits (lab/corral_lab/audit.py):
 
 | fault | CTS analogue | what happens |
 | --- | --- | --- |
@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.lab.audit import (
+from corral_lab.audit import (
     ClaimSample,
     ClaimSampler,
     claims_after,
@@ -65,9 +65,9 @@ from corral.lab.audit import (
     restarts,
     still_running,
 )
-from corral.lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster, _env_prefix
-from corral.lab.failover import DEFAULT_PORT, DEFAULT_VIP
-from corral.lab.hosts import Lab, LabError
+from corral_lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster, _env_prefix
+from corral_lab.failover import DEFAULT_PORT, DEFAULT_VIP
+from corral_lab.hosts import Lab, LabError
 
 BASIC = ("crash", "partition", "kill-agent", "resource-fail", "standby", "restart", "etcd-loss")
 CTS = ("simul-stop-start", "stop-one-by-one", "flip", "maintenance", "reattach", "near-quorum",

@@ -19,11 +19,11 @@ Raft timing is fast (heartbeat 25 ms, election timeout 250 ms) so a lease TTL
 of 1 s is allowed (etcd's minimum is 1.5 x the election timeout, rounded up to
 whole seconds) while three members on a loaded machine do not keep electing.
 The member command line and the bounded health wait are shared with the
-loopback etcd of the tests (corral/store/etcd_testing.py); what is specific
+loopback etcd of the tests (lab/corral_lab/etcd_testing.py); what is specific
 here is running inside namespaces (health asked from inside the host).
 
 Leader crash trial (`leader_crash_trial`, used by benchmarks/etcd_failover_bench.py
-and tests/lab/test_etcd_lab_failover.py): lease probes (`python -m corral.lab.etcd
+and tests/lab/test_etcd_lab_failover.py): lease probes (`python -m corral_lab.etcd
 probe`, below) on the two surviving hosts renew a lease like an agent's
 Membership, while the leader's host is crashed; each probe's record says how
 long its lease went unrenewed and whether an agent would have self-fenced.
@@ -43,8 +43,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from corral.lab.hosts import Lab, LabError
-from corral.store.etcd_testing import (
+from corral_lab.etcd_testing import (
     ETCD,
     EtcdStartError,
     etcd_available,
@@ -52,6 +51,7 @@ from corral.store.etcd_testing import (
     member_argv,
     wait_healthy,
 )
+from corral_lab.hosts import Lab, LabError
 
 __all__ = ["ETCD", "CLIENT_PORT", "PEER_PORT", "LabEtcd", "ProbeReport", "analyze_probe",
            "etcd_available", "leader_crash_trial"]
@@ -220,7 +220,7 @@ class LabEtcd:
 
 # -- lease probe: an agent's lease renewal, recorded ----------------------------------------------------------
 #
-# Runs in a lab host (python -m corral.lab.etcd probe --url ... --out FILE --stop FILE). Like
+# Runs in a lab host (python -m corral_lab.etcd probe --url ... --out FILE --stop FILE). Like
 # corral.agent.membership it grants a lease, then waits `renew`, renews, and (as agents do) rewrites
 # a lease-bound heartbeat key after each renewal; meanwhile it puts a key every 50 ms and watches
 # it, to see how soon a watch resumes elsewhere. Every outcome is one JSON line, written as it
@@ -428,7 +428,7 @@ def leader_crash_trial(lab: Lab, etcd: LabEtcd, work: str, *, timeout: float, re
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(out)
             outs.append(out)
-            argv = [sys.executable, "-m", "corral.lab.etcd", "probe", "--url", etcd.url(order=first, timeout_s=timeout),
+            argv = [sys.executable, "-m", "corral_lab.etcd", "probe", "--url", etcd.url(order=first, timeout_s=timeout),
                     "--out", out, "--stop", stop_file, "--ttl", f"{ttl:g}", "--renew", f"{renew:g}",
                     "--name", f"{order}-{host}", "--max-s", f"{warm_s + observe_s + ready_bound_s + 30:g}",
                     *([] if heartbeat else ["--no-heartbeat"]), *(["--impl", impl] if impl else [])]
@@ -472,7 +472,7 @@ def leader_crash_trial(lab: Lab, etcd: LabEtcd, work: str, *, timeout: float, re
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m corral.lab.etcd")
+    ap = argparse.ArgumentParser(prog="python -m corral_lab.etcd")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("probe", help="renew a lease like an agent and record every outcome (JSON lines)")
     p.add_argument("--url", required=True)

@@ -41,11 +41,11 @@ def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: 
     """Inject FAULTS seeded random faults, auditing after each (exit 1 on a violation)."""
     from dataclasses import asdict
 
-    from corral.lab import cleanup_stale, lab_available
-    from corral.lab.campaign import DEFAULT_KINDS, Campaign
-    from corral.lab.corral_sut import AgentTiming
-    from corral.lab.etcd import etcd_available
-    from corral.lab.hosts import LabError
+    from corral_lab import cleanup_stale, lab_available
+    from corral_lab.campaign import DEFAULT_KINDS, Campaign
+    from corral_lab.corral_sut import AgentTiming
+    from corral_lab.etcd import etcd_available
+    from corral_lab.hosts import LabError
 
     why = lab_available() or etcd_available()
     if why:
