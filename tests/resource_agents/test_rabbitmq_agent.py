@@ -102,3 +102,49 @@ def test_the_amqp_probe_wants_connection_start() -> None:
             node = Node(parse({"OCF_RESKEY_node_port": str(port), "OCF_RESKEY_nodename": "rabbit@x"}))
             why = node.amqp_greets(timeout_s=2)
             assert (why is None) == healthy, why
+
+
+def _fake_cluster(tmp_path: Path, holders: dict[str, str]) -> tuple[dict[str, str], Path]:
+    """Fake RabbitMQ tools (rabbitmq-server records that it was started; no peer runs) and fake
+    Pacemaker node tools: this node is n3 of n1..n3; `holders` have the data attribute."""
+    bin_dir, sbin = tmp_path / "rmqbin", tmp_path / "sbin"
+    bin_dir.mkdir()
+    sbin.mkdir()
+    started = tmp_path / "server-started"
+    scripts = {bin_dir / "rabbitmq-server": f"touch {started}; exit 1",
+               bin_dir / "rabbitmqctl": "exit 1", bin_dir / "rabbitmq-queues": "exit 1",
+               bin_dir / "rabbitmq-diagnostics": "exit 69",  # every peer: not running
+               sbin / "crm_node": 'case "$1" in -n) echo n3;; -l) printf "1 n1 member\\n2 n2 member\\n3 n3 member\\n";;'
+                                  ' -p) echo n1 n2 n3;; esac',
+               sbin / "crm_attribute": 'node=n3; while [ $# -gt 0 ]; do [ "$1" = -N ] && node=$2; shift; done\n'
+                                       'case "$node" in ' + " ".join(f"{n}) echo {v}; exit 0;;" for n, v in holders.items())
+                                       + ' esac; exit 105'}
+    for path, body in scripts.items():
+        path.write_text("#!/bin/sh\n" + body + "\n")
+        path.chmod(0o755)
+    (tmp_path / "home").mkdir()
+    cookie = tmp_path / "home" / ".erlang.cookie"
+    cookie.write_text("SECRET")
+    cookie.chmod(0o400)
+    return {"bin_dir": str(bin_dir)}, started
+
+
+def test_a_node_without_data_never_bootstraps_while_others_hold_the_data(tmp_path: Path) -> None:
+    params, started = _fake_cluster(tmp_path, {"n1": "rabbit@n1", "n3": "rabbit@unit"})
+    spec = _spec(tmp_path, **params)
+    env = {"PATH": f"{tmp_path / 'sbin'}:{os.environ.get('PATH', '')}"}
+    r = runner_for(spec).run(spec, "start", timeout_s=25, env_extra=env)
+    assert r.rc == 1 and "never starts a new cluster" in r.exit_reason and "n1 (rabbit@n1)" in r.exit_reason, r
+    assert not started.exists()  # it waited for a peer; no new cluster was booted
+
+
+def test_only_the_first_member_bootstraps_a_cluster_nobody_has_data_of(tmp_path: Path) -> None:
+    params, started = _fake_cluster(tmp_path, {})
+    spec = _spec(tmp_path, **params)
+    env = {"PATH": f"{tmp_path / 'sbin'}:{os.environ.get('PATH', '')}"}
+    r = runner_for(spec).run(spec, "start", timeout_s=25, env_extra=env)
+    assert r.rc == 1 and not started.exists(), r  # this node is n3: n1 bootstraps, n3 waits to join
+    (tmp_path / "sbin" / "crm_node").write_text('#!/bin/sh\ncase "$1" in -n) echo n1;; -l) echo "1 n1 member";;'
+                                                ' -p) echo n1;; esac\n')
+    r = runner_for(spec).run(spec, "start", timeout_s=10, env_extra=env)
+    assert started.exists() and r.rc == 1, r  # n1 boots a new cluster (the fake server then exits)
