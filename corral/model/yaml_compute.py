@@ -132,7 +132,7 @@ class ComputeYaml(_Yaml):
     nova_compute_grace: Seconds = 30.0                 # member alive, nova-compute down: wait, then escalate
     on_nova_compute_down: Literal["fence", "report"] = "fence"
     enable_returning_hosts: Literal["auto", "operator"] = "auto"
-    max_concurrent_evacuations: int = Field(10, ge=1, le=1000)
+    max_concurrent_evacuations: int = Field(20, ge=1, le=1000)
     evacuation_timeout: Seconds = 600.0                # per instance, from its request to ACTIVE
     retry: RetryYaml = RetryYaml()
     gates: GatesYaml = GatesYaml()

@@ -49,6 +49,7 @@ log = logging.getLogger("corral.openstack")
 IDLE_S = 2.0                 # no compute: section: look again this often
 AGGREGATES_EVERY_S = 60.0    # aggregates change rarely
 STATUS_EVERY_S = 30.0        # rewrite an unchanged status this often (its `updated` shows liveness)
+MEMBERS_RELIST_S = 30.0
 WORKER_RETRY_S = 2.0         # after a worker stopped on a Nova or store error
 STILL_IN_PROGRESS = ("accepted", "pre-migrating", "done")  # evacuation records a returning host must finish
 
@@ -91,8 +92,9 @@ class ComputeHA:
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
         halt = threading.Event()  # ours: `stopped` may be the controller's, which we never set
+        # The members' keys change only when one comes or goes: no need to re-list thousands often.
         watcher = threading.Thread(target=follow, args=(self.store, keys.COMPUTE_MEMBERS, self._on_member, halt),
-                                   name="compute-members", daemon=True)
+                                   kwargs={"relist_s": MEMBERS_RELIST_S}, name="compute-members", daemon=True)
         watcher.start()
         try:
             while self.leading() and not self.stopped.is_set():
