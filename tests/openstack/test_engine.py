@@ -255,3 +255,65 @@ def test_without_a_compute_section_nothing_happens():
     ha = _ha(store, nova)
     ha.cycle()
     assert nova.calls == [] and read_status(store)["state"] == "idle"
+
+
+def test_the_loop_wakes_when_a_member_is_lost_and_stops_with_the_lead():
+    store = memory_store()
+    cfg, _ = parse_yaml_config(BASE.replace("poll-interval: 0.05", "poll-interval: 30"))
+    store.put(keys.CONFIG, configstore.encode(cfg, "test"))  # a poll every 30 s: only the wake-up is quick
+    nova, leases = _lab(store)
+    pets = nova.boot("hostA", 2, "pet", metadata={"HA_Enabled": "True"})
+    lead = {"on": True}
+    ha = ComputeHA(store, "ctl1", 1, lambda: lead["on"], nova_factory=lambda c: nova, fencer=lambda: FakeFencer(),
+                   env_overrides={"follow_every": 0.01})
+    import threading
+
+    t = threading.Thread(target=ha.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 5
+        while store.get(keys.COMPUTE_STATUS) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the member watch is in place
+        nova.kill("hostA")
+        lost = time.monotonic()
+        store.lease_revoke(leases["hostA"])
+        while time.monotonic() < deadline:
+            recs = read_all(store)[0]
+            if "hostA" in recs and recs["hostA"].state == "evacuated":
+                break
+            time.sleep(0.01)
+        assert read_all(store)[0]["hostA"].state == "evacuated"
+        assert time.monotonic() - lost < 5  # not the 30 s poll
+        assert all(nova.servers[p].host != "hostA" for p in pets)
+    finally:
+        lead["on"] = False
+        ha.wake.set()
+        t.join(5)
+    assert not t.is_alive()
+
+
+def test_the_controller_runs_compute_ha_while_it_leads():
+    from corral.cluster.timing import Timing
+    from corral.controller.loop import Controller
+    from corral.store import LeaderElection
+
+    store = memory_store(epoch=0)
+    cfg, _ = parse_yaml_config("cluster: {stonith-enabled: false}\n")
+    store.put(keys.CONFIG, configstore.encode(cfg, "test"))
+    election = LeaderElection(store, keys.ELECTION_NAME, "n1", 5, prefix=keys.ELECTION_PREFIX)
+    assert election.campaign()
+    c = Controller(store, election, "n1", Timing())
+    import threading
+
+    t = threading.Thread(target=c.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 5
+        while store.get(keys.COMPUTE_STATUS) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status = read_status(store)
+        assert status["state"] == "idle" and status["controller"] == "n1"
+    finally:
+        c.election.resign()
+        t.join(5)
