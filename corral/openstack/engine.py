@@ -50,6 +50,7 @@ IDLE_S = 2.0                 # no compute: section: look again this often
 AGGREGATES_EVERY_S = 60.0    # aggregates change rarely
 STATUS_EVERY_S = 30.0        # rewrite an unchanged status this often (its `updated` shows liveness)
 MEMBERS_RELIST_S = 30.0
+KNOWN_RELIST_S = 60.0
 WORKER_RETRY_S = 2.0         # after a worker stopped on a Nova or store error
 STILL_IN_PROGRESS = ("accepted", "pre-migrating", "done")  # evacuation records a returning host must finish
 
@@ -88,13 +89,21 @@ class ComputeHA:
         self._status_written: tuple[str, float] = ("", 0.0)
         self.settings: ComputeYaml | None = None
         self.last_held: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._watched: set[str] | None = None   # members per the watch (None: not listed yet)
+        self._listing: set[str] = set()
+        self._lost_at: dict[str, int] = {}       # host -> store revision its member key was deleted at
+        self._known: set[str] | None = None
+        self._forgotten: set[str] = set()        # `corral compute forget`: never recovered
+        self._known_at = 0.0
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
         halt = threading.Event()  # ours: `stopped` may be the controller's, which we never set
         # The members' keys change only when one comes or goes: no need to re-list thousands often.
         watcher = threading.Thread(target=follow, args=(self.store, keys.COMPUTE_MEMBERS, self._on_member, halt),
-                                   kwargs={"relist_s": MEMBERS_RELIST_S}, name="compute-members", daemon=True)
+                                   kwargs={"relist_s": MEMBERS_RELIST_S, "on_listed": self._on_listed},
+                                   name="compute-members", daemon=True)
         watcher.start()
         try:
             while self.leading() and not self.stopped.is_set():
@@ -113,9 +122,26 @@ class ComputeHA:
         finally:
             halt.set()
 
-    def _on_member(self, _key: str, value: str | None, _rev: int, initial: bool) -> None:
+    def _on_member(self, key: str, value: str | None, rev: int, initial: bool) -> None:
+        """The members as the watch sees them: a cycle then reads no thousands of keys."""
+        host = key[len(keys.COMPUTE_MEMBERS):]
+        with self._lock:
+            if initial:
+                self._listing.add(host)
+            elif value is None:
+                if self._watched is not None:
+                    self._watched.discard(host)
+                self._lost_at[host] = rev
+            else:
+                if self._watched is not None:
+                    self._watched.add(host)
+                self._lost_at.pop(host, None)
         if value is None and not initial:
             self.wake.set()  # a member's lease ran out: judge it now, not at the next poll
+
+    def _on_listed(self) -> None:
+        with self._lock:  # a (re-)listing replaces the set: deletions missed meanwhile are not events
+            self._watched, self._listing = self._listing, set()
 
     def cycle(self) -> float:
         """One look at everything; returns how long to wait before the next."""
@@ -127,7 +153,8 @@ class ComputeHA:
         settings = self.settings = compute_settings(cfg.compute)
         self.fencer.config = cfg
         now = self.clock()
-        members, known, rev = self._members()
+        recs, _insts, rev = read_all(self.store)
+        members, known = self._members(now)
         try:
             nova = self._nova_for(settings.cloud)
             self._services = {s.host: s for s in nova.compute_services()}
@@ -138,7 +165,6 @@ class ComputeHA:
             log.error("compute HA: Nova cannot be reached (%s): no new recoveries", exc)
             self._status("nova-unreachable", str(exc), [], {})
             return settings.poll_interval
-        recs, _insts, _ = read_all(self.store)
         self._track_nova_down(members, settings, now)
         views = assess(self._services, members, known, recs, self._nova_down_since, settings, now)
         newly = [h for h, v in views.items() if v.state == FAILED]
@@ -146,7 +172,8 @@ class ComputeHA:
         recovering = {h for h, r in recs.items() if r.state in ACTIVE_STATES}
         gated = gate(newly, recovering, known | members, zone_of, self._aggregates, settings.gates)
         for host in gated.allowed:
-            self._start(host, views[host], rev)
+            # A fence counts if it is newer than the member's loss (or than our first look at it).
+            self._start(host, views[host], min(self._lost_at.get(host, rev), rev))
         self._log_held(gated.held)
         recs, _insts, _ = read_all(self.store)
         self._ensure_workers(recs, nova, settings, now)
@@ -155,15 +182,27 @@ class ComputeHA:
         return settings.poll_interval
 
     # --- inputs -----------------------------------------------------------------------------
-    def _members(self) -> tuple[set[str], set[str], int]:
-        kvs, rev = self.store.get_prefix(keys.COMPUTE_MEMBERS)
-        members = {kv.key[len(keys.COMPUTE_MEMBERS):] for kv in kvs}
-        known = {kv.key[len(keys.COMPUTE_KNOWN):] for kv in self.store.get_prefix(keys.COMPUTE_KNOWN)[0]}
-        new = sorted(members - known)
+    def _members(self, now: float) -> tuple[set[str], set[str]]:
+        """The live members and every host ever seen as one (which we re-read only now and then:
+        while we lead, only we and `corral compute forget` change them)."""
+        with self._lock:
+            watched = set(self._watched) if self._watched is not None else None
+        if watched is None:
+            members = {kv.key[len(keys.COMPUTE_MEMBERS):] for kv in self.store.get_prefix(keys.COMPUTE_MEMBERS)[0]}
+        else:
+            members = watched
+        if self._known is None or now - self._known_at >= KNOWN_RELIST_S:
+            self._known, self._forgotten = set(), set()
+            for kv in self.store.get_prefix(keys.COMPUTE_KNOWN)[0]:
+                host = kv.key[len(keys.COMPUTE_KNOWN):]
+                (self._forgotten if (loads(kv.value, {}) or {}).get("forgotten") else self._known).add(host)
+            self._known_at = now
+        new = sorted(members - self._known - self._forgotten)
         for i in range(0, len(new), TXN_CHUNK):  # remembered, so a host that dies is known to be ours
             fenced_txn(self.store, keys.EPOCH, self.epoch, [],
                        [Put(f"{keys.COMPUTE_KNOWN}{h}", dumps({"since": self.clock()})) for h in new[i:i + TXN_CHUNK]])
-        return members, known | members, rev
+        self._known |= set(new)
+        return members, set(self._known)
 
     def _nova_for(self, cloud: str) -> Nova:
         if self._nova is None or self._nova[0] != cloud:
@@ -199,6 +238,11 @@ class ComputeHA:
 
     # --- recoveries ---------------------------------------------------------------------------
     def _start(self, host: str, view: HostView, revision: int) -> None:
+        kv = self.store.get(f"{keys.COMPUTE_KNOWN}{host}")  # the cache may predate a `corral compute forget`
+        if kv is not None and (loads(kv.value, {}) or {}).get("forgotten"):
+            self._forgotten.add(host)
+            self._known = (self._known or set()) - {host}
+            return
         try:
             self.book.create(new_recovery(host, view.reason, revision))
         except Conflict:
@@ -304,8 +348,12 @@ def request_enable(store: Store, host: str) -> None:
     store.put(enable_request_key(host), dumps({"at": time.time()}))
 
 
-def forget_host(store: Store, host: str) -> None:
-    store.delete(f"{keys.COMPUTE_KNOWN}{host}")
+def forget_host(store: Store, host: str, undo: bool = False) -> None:
+    """Stop (or, undo, resume) managing host: a forgotten host is never fenced or recovered."""
+    if undo:
+        store.delete(f"{keys.COMPUTE_KNOWN}{host}")  # known again once its member is seen
+    else:
+        store.put(f"{keys.COMPUTE_KNOWN}{host}", dumps({"forgotten": time.time()}))
 
 
 def _sdk_nova(cloud: str) -> Nova:

@@ -317,3 +317,24 @@ def test_the_controller_runs_compute_ha_while_it_leads():
     finally:
         c.election.resign()
         t.join(5)
+
+
+def test_a_forgotten_host_is_never_recovered():
+    from corral.openstack.engine import forget_host
+
+    store = memory_store()
+    _configure(store)
+    nova, leases = _lab(store)
+    ha = _ha(store, nova)
+    ha.cycle()  # hostA is known, and cached as such
+    forget_host(store, "hostA")  # the operator, before stopping its member
+    store.lease_revoke(leases["hostA"])
+    nova.kill("hostA")
+    ha.cycle()
+    ha.cycle()
+    assert read_all(store)[0] == {} and not any(c[0] == "force_down" for c in nova.calls)
+    forget_host(store, "hostA", undo=True)
+    _member(store, "hostA")
+    ha._known_at = -1e9  # as after KNOWN_RELIST_S
+    ha.cycle()
+    assert store.get(f"{keys.COMPUTE_KNOWN}hostA") is not None
