@@ -43,9 +43,9 @@ def main() -> None:
         t = time.perf_counter()
         leases = {}
         for h in hosts:
-            lease = store.lease_grant(60)
+            lease = store.lease_grant(3600)  # outlives a slow set-up: no mass expiry mid-run
             leases[h] = lease
-            store.put(f"{keys.COMPUTE_MEMBERS}{h}", json.dumps({"host": h, "since": time.time(), "ttl": 60}), lease)
+            store.put(f"{keys.COMPUTE_MEMBERS}{h}", json.dumps({"host": h, "since": time.time(), "ttl": 3600}), lease)
         print(f"{args.hosts} members on leases written in {time.perf_counter() - t:.2f}s")
         victim = hosts[len(hosts) // 2]
         nova.boot(victim, args.instances, "pet", metadata={"HA_Enabled": "True"})
