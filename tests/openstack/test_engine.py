@@ -338,3 +338,23 @@ def test_a_forgotten_host_is_never_recovered():
     ha._known_at = -1e9  # as after KNOWN_RELIST_S
     ha.cycle()
     assert store.get(f"{keys.COMPUTE_KNOWN}hostA") is not None
+
+
+def test_nova_unreachable_starts_nothing_and_says_so():
+    from corral.openstack.nova import NovaError
+
+    store = memory_store()
+    _configure(store)
+    nova, leases = _lab(store)
+    ha = _ha(store, nova)
+    ha.cycle()
+    store.lease_revoke(leases["hostA"])
+
+    def down() -> list:
+        raise NovaError("listing nova-compute services: 503 Service Unavailable", 503)
+
+    nova.compute_services = down  # type: ignore[method-assign]
+    ha.cycle()
+    assert read_all(store)[0] == {}
+    st = read_status(store)
+    assert st["state"] == "nova-unreachable" and "503" in st["note"]
