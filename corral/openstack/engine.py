@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corral.cluster import configstore, keys
-from corral.cluster.follow import follow
+from corral.cluster.compute_members import ComputeMembers, Departure
 from corral.cluster.records import dumps, loads
 from corral.model.yaml_compute import ComputeYaml, compute_settings
 from corral.openstack.detection import FAILED, NOVA_DOWN, UP, HostView, assess
@@ -49,7 +49,6 @@ log = logging.getLogger("corral.openstack")
 IDLE_S = 2.0                 # no compute: section: look again this often
 AGGREGATES_EVERY_S = 60.0    # aggregates change rarely
 STATUS_EVERY_S = 30.0        # rewrite an unchanged status this often (its `updated` shows liveness)
-MEMBERS_RELIST_S = 30.0
 KNOWN_RELIST_S = 60.0
 WORKER_RETRY_S = 2.0         # after a worker stopped on a Nova or store error
 STILL_IN_PROGRESS = ("accepted", "pre-migrating", "done")  # evacuation records a returning host must finish
@@ -90,21 +89,17 @@ class ComputeHA:
         self.settings: ComputeYaml | None = None
         self.last_held: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._watched: set[str] | None = None   # members per the watch (None: not listed yet)
-        self._listing: set[str] = set()
-        self._lost_at: dict[str, int] = {}       # host -> store revision its member key was deleted at
+        self._view: ComputeMembers | None = None
+        self._left: set[str] = set()             # members that left cleanly (not failed)
         self._known: set[str] | None = None
         self._forgotten: set[str] = set()        # `corral compute forget`: never recovered
         self._known_at = 0.0
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        halt = threading.Event()  # ours: `stopped` may be the controller's, which we never set
-        # The members' keys change only when one comes or goes: no need to re-list thousands often.
-        watcher = threading.Thread(target=follow, args=(self.store, keys.COMPUTE_MEMBERS, self._on_member, halt),
-                                   kwargs={"relist_s": MEMBERS_RELIST_S, "on_listed": self._on_listed},
-                                   name="compute-members", daemon=True)
-        watcher.start()
+        # The members as one watch sees them (corral.cluster.compute_members): a cycle reads no
+        # thousands of keys, and a clean leave is told from a failure.
+        self._view = ComputeMembers(self.store, self._on_gone, self._on_joined).start()
         try:
             while self.leading() and not self.stopped.is_set():
                 wait = IDLE_S
@@ -120,28 +115,19 @@ class ComputeHA:
                 self.wake.wait(wait)
                 self.wake.clear()
         finally:
-            halt.set()
+            self._view.close()
 
-    def _on_member(self, key: str, value: str | None, rev: int, initial: bool) -> None:
-        """The members as the watch sees them: a cycle then reads no thousands of keys."""
-        host = key[len(keys.COMPUTE_MEMBERS):]
-        with self._lock:
-            if initial:
-                self._listing.add(host)
-            elif value is None:
-                if self._watched is not None:
-                    self._watched.discard(host)
-                self._lost_at[host] = rev
-            else:
-                if self._watched is not None:
-                    self._watched.add(host)
-                self._lost_at.pop(host, None)
-        if value is None and not initial:
-            self.wake.set()  # a member's lease ran out: judge it now, not at the next poll
+    def _on_gone(self, dep: Departure) -> None:
+        if dep.clean:  # the member said it was leaving: a stop, not a failure; kept for a successor
+            log.warning("compute host %s: its member left cleanly; it is not recovered", dep.host)
+            fenced_txn(self.store, keys.EPOCH, self.epoch, [],
+                       [Put(f"{keys.COMPUTE_KNOWN}{dep.host}", dumps({"left": self.clock()}))])
+            with self._lock:
+                self._left.add(dep.host)
+        self.wake.set()  # a member's lease ran out: judge it now, not at the next poll
 
-    def _on_listed(self) -> None:
-        with self._lock:  # a (re-)listing replaces the set: deletions missed meanwhile are not events
-            self._watched, self._listing = self._listing, set()
+    def _on_joined(self, host: str, _info: dict) -> None:
+        self.wake.set()
 
     def cycle(self) -> float:
         """One look at everything; returns how long to wait before the next."""
@@ -166,14 +152,16 @@ class ComputeHA:
             self._status("nova-unreachable", str(exc), [], {})
             return settings.poll_interval
         self._track_nova_down(members, settings, now)
-        views = assess(self._services, members, known, recs, self._nova_down_since, settings, now)
+        with self._lock:
+            left = set(self._left)
+        views = assess(self._services, members, known, recs, self._nova_down_since, settings, now, left=left)
         newly = [h for h, v in views.items() if v.state == FAILED]
         zone_of = {h: s.zone for h, s in self._services.items()}
         recovering = {h for h, r in recs.items() if r.state in ACTIVE_STATES}
         gated = gate(newly, recovering, known | members, zone_of, self._aggregates, settings.gates)
         for host in gated.allowed:
             # A fence counts if it is newer than the member's loss (or than our first look at it).
-            self._start(host, views[host], min(self._lost_at.get(host, rev), rev))
+            self._start(host, views[host], rev)
         self._log_held(gated.held)
         recs, _insts, _ = read_all(self.store)
         self._ensure_workers(recs, nova, settings, now)
@@ -185,19 +173,29 @@ class ComputeHA:
     def _members(self, now: float) -> tuple[set[str], set[str]]:
         """The live members and every host ever seen as one (which we re-read only now and then:
         while we lead, only we and `corral compute forget` change them)."""
-        with self._lock:
-            watched = set(self._watched) if self._watched is not None else None
-        if watched is None:
-            members = {kv.key[len(keys.COMPUTE_MEMBERS):] for kv in self.store.get_prefix(keys.COMPUTE_MEMBERS)[0]}
+        view = self._view
+        if view is not None and view.listed.is_set():
+            members = set(list(view.members))
         else:
-            members = watched
+            members = {kv.key[len(keys.COMPUTE_MEMBERS):] for kv in self.store.get_prefix(keys.COMPUTE_MEMBERS)[0]}
         if self._known is None or now - self._known_at >= KNOWN_RELIST_S:
-            self._known, self._forgotten = set(), set()
+            self._known, self._forgotten, left = set(), set(), set()
             for kv in self.store.get_prefix(keys.COMPUTE_KNOWN)[0]:
                 host = kv.key[len(keys.COMPUTE_KNOWN):]
-                (self._forgotten if (loads(kv.value, {}) or {}).get("forgotten") else self._known).add(host)
+                info = loads(kv.value, {}) or {}
+                if info.get("forgotten"):
+                    self._forgotten.add(host)
+                else:
+                    self._known.add(host)
+                    if info.get("left"):
+                        left.add(host)
+            with self._lock:
+                self._left = left
             self._known_at = now
-        new = sorted(members - self._known - self._forgotten)
+        with self._lock:
+            back = sorted(self._left & members)  # a member that left cleanly is back
+            self._left -= members
+        new = sorted((members - self._known - self._forgotten) | set(back))
         for i in range(0, len(new), TXN_CHUNK):  # remembered, so a host that dies is known to be ours
             fenced_txn(self.store, keys.EPOCH, self.epoch, [],
                        [Put(f"{keys.COMPUTE_KNOWN}{h}", dumps({"since": self.clock()})) for h in new[i:i + TXN_CHUNK]])

@@ -358,3 +358,28 @@ def test_nova_unreachable_starts_nothing_and_says_so():
     assert read_all(store)[0] == {}
     st = read_status(store)
     assert st["state"] == "nova-unreachable" and "503" in st["note"]
+
+
+def test_a_member_that_leaves_cleanly_is_not_recovered_even_by_a_successor():
+    from corral.cluster.compute_members import Departure
+
+    store = memory_store()
+    _configure(store)
+    nova, leases = _lab(store)
+    ha = _ha(store, nova)
+    ha.cycle()
+    store.lease_revoke(leases["hostA"])
+    ha._on_gone(Departure("hostA", {"host": "hostA", "leaving": True}, clean=True))
+    ha.cycle()
+    assert read_all(store)[0] == {}
+    assert {h["name"]: h["state"] for h in read_status(store)["hosts"]} == {"hostA": "left"}
+    store.put(keys.EPOCH, "2")
+    successor = _ha(store, nova, epoch=2)
+    successor.cycle()
+    assert read_all(store)[0] == {} and nova.evacuate_calls() == 0
+    lease = _member(store, "hostA")  # back
+    successor.cycle()
+    store.lease_revoke(lease)  # and now it fails
+    successor.cycle()
+    _settle(successor)
+    assert read_all(store)[0]["hostA"].state == "evacuated"
