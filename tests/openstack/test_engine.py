@@ -76,7 +76,10 @@ def test_a_host_whose_member_is_gone_is_recovered():
     assert {"name": "hostA", "state": "evacuated"}.items() <= status["hosts"][0].items()
 
 
-def test_nova_compute_down_with_a_live_member_is_restarted_then_escalated():
+def test_nova_compute_down_with_a_live_member_is_restarted_then_escalated(monkeypatch: pytest.MonkeyPatch):
+    import corral.model.yaml_compute
+
+    monkeypatch.setattr(corral.model.yaml_compute, "RESOURCES_ON_COMPUTE_HOSTS", True)  # a member that runs them
     store = memory_store()
     _configure(store, "  nova-compute-resource: nova-compute\n  nova-compute-grace: 0.3\n")
     nova, _leases = _lab(store)
@@ -94,6 +97,13 @@ def test_nova_compute_down_with_a_live_member_is_restarted_then_escalated():
     ha.cycle()  # still down after the grace: a host failure
     _settle(ha)
     assert read_all(store)[0]["hostA"].state == "evacuated"
+
+
+def test_nova_compute_resource_is_refused_while_members_run_no_resources():
+    from corral.model.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="do not run resources yet"):
+        parse_yaml_config(BASE + "  nova-compute-resource: nova-compute\n")
 
 
 def test_nova_compute_down_is_only_reported_when_the_policy_says_so():
