@@ -49,15 +49,14 @@ def enable(store_url: str | None, host: str) -> None:
 
 @compute.command()
 @store_option
+@click.option("--undo", is_flag=True, help="manage HOST again (from the next time its member is seen)")
 @click.argument("host")
-def forget(store_url: str | None, host: str) -> None:
-    """Stop managing HOST (decommissioned): a host that had a member is otherwise recovered when it goes."""
-    from corral.cluster import keys
+def forget(store_url: str | None, host: str, undo: bool) -> None:
+    """Stop managing HOST (to decommission it, or before stopping its member for maintenance):
+    a forgotten host is never fenced or recovered, though it may keep its member."""
     from corral.openstack.engine import forget_host
 
     store_url = resolve_store_url("compute forget", store_url)
     with client_store("compute forget", store_url) as store:
-        if store.get(f"{keys.COMPUTE_MEMBERS}{host}") is not None:
-            fail("compute forget", f"{host} still has a live compute member: stop it first (nothing was changed)")
-        forget_host(store, host)
-    click.echo(f"{host}: forgotten")
+        forget_host(store, host, undo)
+    click.echo(f"{host}: managed again once its member is seen" if undo else f"{host}: forgotten (not recovered)")

@@ -73,6 +73,10 @@ def _names(v: Any) -> list[str]:
 
 Name = Annotated[str, BeforeValidator(_name)]
 Attrs = dict[Name, Annotated[str, BeforeValidator(_scalar)]]
+# The light compute member (corral.agent.compute_member) runs no resources yet, so a restart
+# request for nova-compute would reach nobody: the setting is refused until it does.
+RESOURCES_ON_COMPUTE_HOSTS = False
+
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 Names = Annotated[list[Name], BeforeValidator(_names)]
 Recovery = Literal["evacuate", "rebuild", "none"]
@@ -132,7 +136,7 @@ class ComputeYaml(_Yaml):
     nova_compute_grace: Seconds = 30.0                 # member alive, nova-compute down: wait, then escalate
     on_nova_compute_down: Literal["fence", "report"] = "fence"
     enable_returning_hosts: Literal["auto", "operator"] = "auto"
-    max_concurrent_evacuations: int = Field(10, ge=1, le=1000)
+    max_concurrent_evacuations: int = Field(20, ge=1, le=1000)
     evacuation_timeout: Seconds = 600.0                # per instance, from its request to ACTIVE
     retry: RetryYaml = RetryYaml()
     gates: GatesYaml = GatesYaml()
@@ -151,6 +155,10 @@ class ComputeYaml(_Yaml):
             raise ValueError("retry: backoff-max must not be shorter than backoff")
         if self.poll_interval <= 0:
             raise ValueError("poll-interval must be positive")
+        if self.nova_compute_resource is not None and not RESOURCES_ON_COMPUTE_HOSTS:
+            raise ValueError("nova-compute-resource: compute members (corral agent --role compute) do not run "
+                             "resources yet, so nova-compute cannot be restarted through one; leave it out "
+                             "(nova-compute-grace and on-nova-compute-down still apply)")
         return self
 
 

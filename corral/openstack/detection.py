@@ -8,6 +8,7 @@
 |                      |                          | on-nova-compute-down is fence, else reported only        |
 | alive                | forced down, no recovery | forced-down: an operator's doing, reported only          |
 | alive                | not in Nova              | up (nothing for Nova to recover)                         |
+| gone after leaving   | any                      | left: its member stopped cleanly; reported only          |
 | gone, host known     | any                      | failed: fence and recover (Nova's "up" lags by its       |
 |                      |                          | service_down_time and proves nothing about the host)     |
 | never seen           | any                      | unmanaged: no member ever ran there; reported only       |
@@ -23,7 +24,8 @@ from corral.model.yaml_compute import ComputeYaml
 from corral.openstack.nova import ComputeService
 from corral.openstack.records import Recovery
 
-UP, FAILED, NOVA_DOWN, FORCED, UNMANAGED = "up", "failed", "nova-compute-down", "forced-down", "unmanaged"
+UP, FAILED, NOVA_DOWN, FORCED, UNMANAGED, LEFT = ("up", "failed", "nova-compute-down", "forced-down", "unmanaged",
+                                                 "left")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class HostView:
 
 def assess(services: Mapping[str, ComputeService], members: set[str], known: set[str],
            recoveries: Mapping[str, Recovery], nova_down_since: Mapping[str, float], settings: ComputeYaml,
-           now: float) -> dict[str, HostView]:
+           now: float, left: set[str] | frozenset[str] = frozenset()) -> dict[str, HostView]:
     out: dict[str, HostView] = {}
     for host in sorted(set(services) | members | known | set(recoveries)):
         svc = services.get(host)
@@ -53,6 +55,8 @@ def assess(services: Mapping[str, ComputeService], members: set[str], known: set
 
         if rec is not None:
             out[host] = view(rec.state, rec.note or rec.reason)
+        elif not alive and host in left:
+            out[host] = view(LEFT, "its member left cleanly (stopped, not failed): not recovered")
         elif not alive and host in known:
             out[host] = view(FAILED, f"its compute member is gone (lease expired); Nova says {nova}")
         elif not alive:

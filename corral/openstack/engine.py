@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corral.cluster import configstore, keys
-from corral.cluster.follow import follow
+from corral.cluster.compute_members import ComputeMembers, Departure
 from corral.cluster.records import dumps, loads
 from corral.model.yaml_compute import ComputeYaml, compute_settings
 from corral.openstack.detection import FAILED, NOVA_DOWN, UP, HostView, assess
@@ -49,6 +49,7 @@ log = logging.getLogger("corral.openstack")
 IDLE_S = 2.0                 # no compute: section: look again this often
 AGGREGATES_EVERY_S = 60.0    # aggregates change rarely
 STATUS_EVERY_S = 30.0        # rewrite an unchanged status this often (its `updated` shows liveness)
+KNOWN_RELIST_S = 60.0
 WORKER_RETRY_S = 2.0         # after a worker stopped on a Nova or store error
 STILL_IN_PROGRESS = ("accepted", "pre-migrating", "done")  # evacuation records a returning host must finish
 
@@ -87,13 +88,18 @@ class ComputeHA:
         self._status_written: tuple[str, float] = ("", 0.0)
         self.settings: ComputeYaml | None = None
         self.last_held: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._view: ComputeMembers | None = None
+        self._left: set[str] = set()             # members that left cleanly (not failed)
+        self._known: set[str] | None = None
+        self._forgotten: set[str] = set()        # `corral compute forget`: never recovered
+        self._known_at = 0.0
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
-        halt = threading.Event()  # ours: `stopped` may be the controller's, which we never set
-        watcher = threading.Thread(target=follow, args=(self.store, keys.COMPUTE_MEMBERS, self._on_member, halt),
-                                   name="compute-members", daemon=True)
-        watcher.start()
+        # The members as one watch sees them (corral.cluster.compute_members): a cycle reads no
+        # thousands of keys, and a clean leave is told from a failure.
+        self._view = ComputeMembers(self.store, self._on_gone, self._on_joined).start()
         try:
             while self.leading() and not self.stopped.is_set():
                 wait = IDLE_S
@@ -109,11 +115,19 @@ class ComputeHA:
                 self.wake.wait(wait)
                 self.wake.clear()
         finally:
-            halt.set()
+            self._view.close()
 
-    def _on_member(self, _key: str, value: str | None, _rev: int, initial: bool) -> None:
-        if value is None and not initial:
-            self.wake.set()  # a member's lease ran out: judge it now, not at the next poll
+    def _on_gone(self, dep: Departure) -> None:
+        if dep.clean:  # the member said it was leaving: a stop, not a failure; kept for a successor
+            log.warning("compute host %s: its member left cleanly; it is not recovered", dep.host)
+            fenced_txn(self.store, keys.EPOCH, self.epoch, [],
+                       [Put(f"{keys.COMPUTE_KNOWN}{dep.host}", dumps({"left": self.clock()}))])
+            with self._lock:
+                self._left.add(dep.host)
+        self.wake.set()  # a member's lease ran out: judge it now, not at the next poll
+
+    def _on_joined(self, host: str, _info: dict) -> None:
+        self.wake.set()
 
     def cycle(self) -> float:
         """One look at everything; returns how long to wait before the next."""
@@ -125,7 +139,8 @@ class ComputeHA:
         settings = self.settings = compute_settings(cfg.compute)
         self.fencer.config = cfg
         now = self.clock()
-        members, known, rev = self._members()
+        recs, _insts, rev = read_all(self.store)
+        members, known = self._members(now)
         try:
             nova = self._nova_for(settings.cloud)
             self._services = {s.host: s for s in nova.compute_services()}
@@ -136,14 +151,16 @@ class ComputeHA:
             log.error("compute HA: Nova cannot be reached (%s): no new recoveries", exc)
             self._status("nova-unreachable", str(exc), [], {})
             return settings.poll_interval
-        recs, _insts, _ = read_all(self.store)
         self._track_nova_down(members, settings, now)
-        views = assess(self._services, members, known, recs, self._nova_down_since, settings, now)
+        with self._lock:
+            left = set(self._left)
+        views = assess(self._services, members, known, recs, self._nova_down_since, settings, now, left=left)
         newly = [h for h, v in views.items() if v.state == FAILED]
         zone_of = {h: s.zone for h, s in self._services.items()}
         recovering = {h for h, r in recs.items() if r.state in ACTIVE_STATES}
         gated = gate(newly, recovering, known | members, zone_of, self._aggregates, settings.gates)
         for host in gated.allowed:
+            # A fence counts if it is newer than the member's loss (or than our first look at it).
             self._start(host, views[host], rev)
         self._log_held(gated.held)
         recs, _insts, _ = read_all(self.store)
@@ -153,15 +170,37 @@ class ComputeHA:
         return settings.poll_interval
 
     # --- inputs -----------------------------------------------------------------------------
-    def _members(self) -> tuple[set[str], set[str], int]:
-        kvs, rev = self.store.get_prefix(keys.COMPUTE_MEMBERS)
-        members = {kv.key[len(keys.COMPUTE_MEMBERS):] for kv in kvs}
-        known = {kv.key[len(keys.COMPUTE_KNOWN):] for kv in self.store.get_prefix(keys.COMPUTE_KNOWN)[0]}
-        new = sorted(members - known)
+    def _members(self, now: float) -> tuple[set[str], set[str]]:
+        """The live members and every host ever seen as one (which we re-read only now and then:
+        while we lead, only we and `corral compute forget` change them)."""
+        view = self._view
+        if view is not None and view.listed.is_set():
+            members = set(list(view.members))
+        else:
+            members = {kv.key[len(keys.COMPUTE_MEMBERS):] for kv in self.store.get_prefix(keys.COMPUTE_MEMBERS)[0]}
+        if self._known is None or now - self._known_at >= KNOWN_RELIST_S:
+            self._known, self._forgotten, left = set(), set(), set()
+            for kv in self.store.get_prefix(keys.COMPUTE_KNOWN)[0]:
+                host = kv.key[len(keys.COMPUTE_KNOWN):]
+                info = loads(kv.value, {}) or {}
+                if info.get("forgotten"):
+                    self._forgotten.add(host)
+                else:
+                    self._known.add(host)
+                    if info.get("left"):
+                        left.add(host)
+            with self._lock:
+                self._left = left
+            self._known_at = now
+        with self._lock:
+            back = sorted(self._left & members)  # a member that left cleanly is back
+            self._left -= members
+        new = sorted((members - self._known - self._forgotten) | set(back))
         for i in range(0, len(new), TXN_CHUNK):  # remembered, so a host that dies is known to be ours
             fenced_txn(self.store, keys.EPOCH, self.epoch, [],
                        [Put(f"{keys.COMPUTE_KNOWN}{h}", dumps({"since": self.clock()})) for h in new[i:i + TXN_CHUNK]])
-        return members, known | members, rev
+        self._known |= set(new)
+        return members, set(self._known)
 
     def _nova_for(self, cloud: str) -> Nova:
         if self._nova is None or self._nova[0] != cloud:
@@ -197,6 +236,11 @@ class ComputeHA:
 
     # --- recoveries ---------------------------------------------------------------------------
     def _start(self, host: str, view: HostView, revision: int) -> None:
+        kv = self.store.get(f"{keys.COMPUTE_KNOWN}{host}")  # the cache may predate a `corral compute forget`
+        if kv is not None and (loads(kv.value, {}) or {}).get("forgotten"):
+            self._forgotten.add(host)
+            self._known = (self._known or set()) - {host}
+            return
         try:
             self.book.create(new_recovery(host, view.reason, revision))
         except Conflict:
@@ -302,8 +346,12 @@ def request_enable(store: Store, host: str) -> None:
     store.put(enable_request_key(host), dumps({"at": time.time()}))
 
 
-def forget_host(store: Store, host: str) -> None:
-    store.delete(f"{keys.COMPUTE_KNOWN}{host}")
+def forget_host(store: Store, host: str, undo: bool = False) -> None:
+    """Stop (or, undo, resume) managing host: a forgotten host is never fenced or recovered."""
+    if undo:
+        store.delete(f"{keys.COMPUTE_KNOWN}{host}")  # known again once its member is seen
+    else:
+        store.put(f"{keys.COMPUTE_KNOWN}{host}", dumps({"forgotten": time.time()}))
 
 
 def _sdk_nova(cloud: str) -> Nova:

@@ -76,7 +76,10 @@ def test_a_host_whose_member_is_gone_is_recovered():
     assert {"name": "hostA", "state": "evacuated"}.items() <= status["hosts"][0].items()
 
 
-def test_nova_compute_down_with_a_live_member_is_restarted_then_escalated():
+def test_nova_compute_down_with_a_live_member_is_restarted_then_escalated(monkeypatch: pytest.MonkeyPatch):
+    import corral.model.yaml_compute
+
+    monkeypatch.setattr(corral.model.yaml_compute, "RESOURCES_ON_COMPUTE_HOSTS", True)  # a member that runs them
     store = memory_store()
     _configure(store, "  nova-compute-resource: nova-compute\n  nova-compute-grace: 0.3\n")
     nova, _leases = _lab(store)
@@ -94,6 +97,13 @@ def test_nova_compute_down_with_a_live_member_is_restarted_then_escalated():
     ha.cycle()  # still down after the grace: a host failure
     _settle(ha)
     assert read_all(store)[0]["hostA"].state == "evacuated"
+
+
+def test_nova_compute_resource_is_refused_while_members_run_no_resources():
+    from corral.model.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="do not run resources yet"):
+        parse_yaml_config(BASE + "  nova-compute-resource: nova-compute\n")
 
 
 def test_nova_compute_down_is_only_reported_when_the_policy_says_so():
@@ -255,3 +265,131 @@ def test_without_a_compute_section_nothing_happens():
     ha = _ha(store, nova)
     ha.cycle()
     assert nova.calls == [] and read_status(store)["state"] == "idle"
+
+
+def test_the_loop_wakes_when_a_member_is_lost_and_stops_with_the_lead():
+    store = memory_store()
+    cfg, _ = parse_yaml_config(BASE.replace("poll-interval: 0.05", "poll-interval: 30"))
+    store.put(keys.CONFIG, configstore.encode(cfg, "test"))  # a poll every 30 s: only the wake-up is quick
+    nova, leases = _lab(store)
+    pets = nova.boot("hostA", 2, "pet", metadata={"HA_Enabled": "True"})
+    lead = {"on": True}
+    ha = ComputeHA(store, "ctl1", 1, lambda: lead["on"], nova_factory=lambda c: nova, fencer=lambda: FakeFencer(),
+                   env_overrides={"follow_every": 0.01})
+    import threading
+
+    t = threading.Thread(target=ha.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 5
+        while store.get(keys.COMPUTE_STATUS) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # the member watch is in place
+        nova.kill("hostA")
+        lost = time.monotonic()
+        store.lease_revoke(leases["hostA"])
+        while time.monotonic() < deadline:
+            recs = read_all(store)[0]
+            if "hostA" in recs and recs["hostA"].state == "evacuated":
+                break
+            time.sleep(0.01)
+        assert read_all(store)[0]["hostA"].state == "evacuated"
+        assert time.monotonic() - lost < 5  # not the 30 s poll
+        assert all(nova.servers[p].host != "hostA" for p in pets)
+    finally:
+        lead["on"] = False
+        ha.wake.set()
+        t.join(5)
+    assert not t.is_alive()
+
+
+def test_the_controller_runs_compute_ha_while_it_leads():
+    from corral.cluster.timing import Timing
+    from corral.controller.loop import Controller
+    from corral.store import LeaderElection
+
+    store = memory_store(epoch=0)
+    cfg, _ = parse_yaml_config("cluster: {stonith-enabled: false}\n")
+    store.put(keys.CONFIG, configstore.encode(cfg, "test"))
+    election = LeaderElection(store, keys.ELECTION_NAME, "n1", 5, prefix=keys.ELECTION_PREFIX)
+    assert election.campaign()
+    c = Controller(store, election, "n1", Timing())
+    import threading
+
+    t = threading.Thread(target=c.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 5
+        while store.get(keys.COMPUTE_STATUS) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status = read_status(store)
+        assert status["state"] == "idle" and status["controller"] == "n1"
+    finally:
+        c.election.resign()
+        t.join(5)
+
+
+def test_a_forgotten_host_is_never_recovered():
+    from corral.openstack.engine import forget_host
+
+    store = memory_store()
+    _configure(store)
+    nova, leases = _lab(store)
+    ha = _ha(store, nova)
+    ha.cycle()  # hostA is known, and cached as such
+    forget_host(store, "hostA")  # the operator, before stopping its member
+    store.lease_revoke(leases["hostA"])
+    nova.kill("hostA")
+    ha.cycle()
+    ha.cycle()
+    assert read_all(store)[0] == {} and not any(c[0] == "force_down" for c in nova.calls)
+    forget_host(store, "hostA", undo=True)
+    _member(store, "hostA")
+    ha._known_at = -1e9  # as after KNOWN_RELIST_S
+    ha.cycle()
+    assert store.get(f"{keys.COMPUTE_KNOWN}hostA") is not None
+
+
+def test_nova_unreachable_starts_nothing_and_says_so():
+    from corral.openstack.nova import NovaError
+
+    store = memory_store()
+    _configure(store)
+    nova, leases = _lab(store)
+    ha = _ha(store, nova)
+    ha.cycle()
+    store.lease_revoke(leases["hostA"])
+
+    def down() -> list:
+        raise NovaError("listing nova-compute services: 503 Service Unavailable", 503)
+
+    nova.compute_services = down  # type: ignore[method-assign]
+    ha.cycle()
+    assert read_all(store)[0] == {}
+    st = read_status(store)
+    assert st["state"] == "nova-unreachable" and "503" in st["note"]
+
+
+def test_a_member_that_leaves_cleanly_is_not_recovered_even_by_a_successor():
+    from corral.cluster.compute_members import Departure
+
+    store = memory_store()
+    _configure(store)
+    nova, leases = _lab(store)
+    ha = _ha(store, nova)
+    ha.cycle()
+    store.lease_revoke(leases["hostA"])
+    ha._on_gone(Departure("hostA", {"host": "hostA", "leaving": True}, clean=True))
+    ha.cycle()
+    assert read_all(store)[0] == {}
+    assert {h["name"]: h["state"] for h in read_status(store)["hosts"]} == {"hostA": "left"}
+    store.put(keys.EPOCH, "2")
+    successor = _ha(store, nova, epoch=2)
+    successor.cycle()
+    assert read_all(store)[0] == {} and nova.evacuate_calls() == 0
+    lease = _member(store, "hostA")  # back
+    successor.cycle()
+    store.lease_revoke(lease)  # and now it fails
+    successor.cycle()
+    _settle(successor)
+    assert read_all(store)[0]["hostA"].state == "evacuated"

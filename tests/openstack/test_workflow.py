@@ -162,3 +162,20 @@ def test_nova_errors_propagate_and_the_step_is_redone():
     nova.force_down = broken  # type: ignore[method-assign]
     assert HostRecovery(env(store, nova), "hostA").run().state == "evacuated"  # type: ignore[union-attr]
     assert all(nova.evacuate_calls(p) == 1 for p in pets)
+
+
+def test_a_reserved_host_is_enabled_for_the_recovery():
+    from dataclasses import replace
+
+    store = memory_store()
+    nova = FakeNova(["hostA", "hostB", "spare1", "spare2"])
+    for h in ("spare1", "spare2"):
+        nova.services[h] = replace(nova.services[h], status="disabled")
+    nova.services["spare1"] = replace(nova.services["spare1"], zone="other")  # spare2 shares hostA's zone
+    pets = nova.boot("hostA", 2, "pet", metadata={"HA_Enabled": "True"})
+    nova.kill("hostA")
+    start_recovery(store, "hostA")
+    rec = HostRecovery(env(store, nova, settings(**{"reserved-hosts": ["spare1", "spare2"]})), "hostA").run()
+    assert rec is not None and rec.reserved_enabled == ["spare2"]
+    assert nova.services["spare2"].status == "enabled" and nova.services["spare1"].status == "disabled"
+    assert {nova.servers[p].host for p in pets} <= {"hostB", "spare2"}
