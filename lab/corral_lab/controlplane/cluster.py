@@ -34,6 +34,9 @@ VIP = f"{SUBNET}.100"
 TAG = "cl"
 SYS_PYTHON = "/usr/bin/python3"  # Debian's, with python3-keystone, pymysql and keystoneauth1
 ADMIN_PASSWORD = "corral-lab"  # noqa: S105 - lab only
+# Leases tolerant of a loaded machine (mysqld recoveries, Keystone start-up); a crash is detected by
+# the heartbeat timeout (with fencing), not by the lease.
+LAB_TIMING = AgentTiming(ttl=10.0, renew=1.0, store_timeout=3.0)
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -62,7 +65,7 @@ class ControlPlane:
                                  state_root=self.state_root, ocf_overlay=self.ocf_dir)
         self.addresses = {h: self.lab.address(h) for h in CONTROLLERS}
         self.corral = CorralCluster(self.lab, CONTROLLERS, vip=VIP, port=services.KEYSTONE_PORT,
-                                    timing=timing, work_dir=os.path.join(self.work, "corral"), stonith=True)
+                                    timing=timing or LAB_TIMING, work_dir=os.path.join(self.work, "corral"), stonith=True)
         self.config_path = os.path.join(self.work, "cluster.yaml")
 
     def __enter__(self) -> ControlPlane:
@@ -117,12 +120,14 @@ class ControlPlane:
         c.work = c._work_arg or ""
         os.makedirs(c.work, exist_ok=True)
         os.makedirs(os.path.join(c.work, "etcd"), exist_ok=True)
-        c.etcd = LabEtcd(self.lab, CONTROLLERS, data_root=os.path.join(c.work, "etcd"))
+        # Slower Raft than the failover lab's: the real services load the shared 2 cores heavily.
+        c.etcd = LabEtcd(self.lab, CONTROLLERS, data_root=os.path.join(c.work, "etcd"), heartbeat_ms=100,
+                         election_ms=1000)
         c.etcd.start()
         self.load(self._write_config(keystone=False))
         for h in CONTROLLERS:
             c.start_agent(h)
-        c.wait_members(list(CONTROLLERS), 40)
+        c.wait_members(list(CONTROLLERS), 120)
         self.log(f"agents up after {time.monotonic() - t0:.1f}s")
         wait_for("Galera Synced on every controller", lambda: all(self.galera_synced(h) for h in CONTROLLERS),
                  bound_s)

@@ -18,7 +18,7 @@ from corral_lab.controlplane.services import (
 
 def corral_yaml(*, vip: str, addresses: Mapping[str, str], state_root: str, python3: str, check_script: str,
                 fence_hostmap: str, fence_state_dir: str, keystone: bool = True,
-                heartbeat_timeout: str = "1s") -> str:
+                heartbeat_timeout: str = "3s") -> str:
     nodes = ",".join(addresses)
     addrs = ",".join(addresses.values())
     node_lines = "\n".join(f"  - {{name: {n}, attributes: {{addr: \"{a}\"}}}}" for n, a in addresses.items())
