@@ -32,7 +32,8 @@ from corral_lab.keepalived import eth0_state
 
 KINDS = ("crash-vip", "crash-writer", "kill-mysqld", "kill-haproxy", "kill-keystone", "partition",
          "crash-two", "full-outage")
-CRASH_KINDS = ("crash-vip", "crash-writer")
+# crash-other: a controller that does not hold the VIP (the benchmark's "crash of any controller")
+ALL_KINDS = (*KINDS, "crash-other")
 _DAEMON = {"kill-mysqld": "mariadbd", "kill-haproxy": "haproxy", "kill-keystone": "keystone-wsgi-p"}
 
 
@@ -71,9 +72,9 @@ class Sampler(threading.Thread):
 class Campaign:
     def __init__(self, kinds: list[str], cp: ControlPlane, log: Callable[[str], None] = print,
                  seed: int = 1, recover_bound_s: float = 180.0) -> None:
-        bad = [k for k in kinds if k not in KINDS]
+        bad = [k for k in kinds if k not in ALL_KINDS]
         if bad:
-            raise ValueError(f"unknown fault kind(s) {', '.join(bad)} (kinds: {', '.join(KINDS)})")
+            raise ValueError(f"unknown fault kind(s) {', '.join(bad)} (kinds: {', '.join(ALL_KINDS)})")
         self.kinds, self.cp, self.log = kinds, cp, log
         self.rng = random.Random(seed)
         self.recover_bound_s = recover_bound_s
@@ -143,6 +144,9 @@ class Campaign:
             victims = [self.vip_holder() or CONTROLLERS[0]]
         elif kind == "crash-writer":
             victims = [self.writer()]
+        elif kind == "crash-other":
+            holder = self.vip_holder()
+            victims = [self.rng.choice([h for h in CONTROLLERS if h != holder])]
         elif kind == "crash-two":
             victims = self.rng.sample(list(CONTROLLERS), 2)
         elif kind == "full-outage":
@@ -151,7 +155,7 @@ class Campaign:
             victims = [self.rng.choice(list(CONTROLLERS))]
         res = FaultResult(kind, victims, time.monotonic())
         self.log(f"fault {kind} on {', '.join(victims)}")
-        if kind in ("crash-vip", "crash-writer", "crash-two", "full-outage"):
+        if kind in ("crash-vip", "crash-writer", "crash-other", "crash-two", "full-outage"):
             for v in victims:
                 lab.crash(v)
             if kind == "crash-two":

@@ -31,7 +31,7 @@ CONTROLLERS = ("ctl1", "ctl2", "ctl3")
 CLIENT = "client"
 SUBNET = "10.64.0"
 VIP = f"{SUBNET}.100"
-TAG = "cl"
+TAG = "clp"  # namespaces, bridges and veths of this lab: clpXXXX-*
 SYS_PYTHON = "/usr/bin/python3"  # Debian's, with python3-keystone, pymysql and keystoneauth1
 ADMIN_PASSWORD = "corral-lab"  # noqa: S105 - lab only
 # Leases tolerant of a loaded machine (mysqld recoveries, Keystone start-up); a crash is detected by
