@@ -53,20 +53,40 @@ def _fail(cmd: str, message: str, code: int = 2) -> None:
 @click.option("--self-fence-command", default=None, metavar="CMD",
               help="shell command run when the watchdog fires or an emergency stop overruns, e.g. "
                    "'systemctl reboot --force --force'")
+@click.option("--role", default="cluster", show_default=True, metavar="cluster|compute",
+              help="cluster: a full member of the control plane (runs resources, may stand for controller); "
+                   "compute: a compute host's light member (a lease-bound member key only, "
+                   "no controller candidacy; docs/openstack.md)")
+@click.option("--keepalive", default=None, metavar="stream|request",
+              help="compute role: how the lease is renewed; stream: etcd's gRPC LeaseKeepAlive stream "
+                   "(the default on etcd), request: one store request per renewal (other stores)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def agent(node: str, store_url: str | None, ttl: float, renew: float, store_timeout: float, rsctmp: str | None,
-          parallel: int, no_controller: bool, shutdown_timeout: float, watchdog: str,
-          watchdog_timeout: float | None, self_fence_command: str | None, log_level: str) -> None:
+@click.pass_context
+def agent(ctx: click.Context, node: str, store_url: str | None, ttl: float, renew: float, store_timeout: float,
+          rsctmp: str | None, parallel: int, no_controller: bool, shutdown_timeout: float, watchdog: str,
+          watchdog_timeout: float | None, self_fence_command: str | None, role: str, keepalive: str | None,
+          log_level: str) -> None:
     """Run NODE's agent in the foreground (SIGTERM: stop what runs here and leave)."""
-    from corral.agent.daemon import Agent
-    from corral.agent.membership import NodeClaimed
-
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format=f"%(asctime)s {node} %(name)s %(levelname)s: %(message)s")
     store_url = resolve_store_url("agent", store_url)
     if not node.strip() or node != node.strip() or any(ch in node for ch in ":/#\n"):
         _fail("agent", f"--node {node!r} is not a usable node name (no blanks, ':', '/', '#')")
+    from corral.agent.compute_member import parse_role
+
+    try:
+        role = parse_role(role)
+    except ValueError as exc:
+        _fail("agent", f"--role: {exc}")
+    if role == "compute":
+        _compute_agent(ctx, node, store_url, keepalive)
+        return
+    if keepalive is not None:
+        _fail("agent", "--keepalive goes with --role compute (a cluster member renews one request at a time)")
+    from corral.agent.daemon import Agent
+    from corral.agent.membership import NodeClaimed
+
     timing = Timing(ttl=ttl, renew=renew, store_timeout=store_timeout)
     try:
         timing.check()
@@ -83,6 +103,50 @@ def agent(node: str, store_url: str | None, ttl: float, renew: float, store_time
         _fail("agent", f"refused: {exc}", 1)
     except ValueError as exc:  # a bad store URL, or its timeout breaking the lease-timing rule
         _fail("agent", str(exc))
+
+
+# What a compute member does not do: given explicitly, these are errors, not silent no-ops.
+_CLUSTER_ONLY = ("rsctmp", "parallel", "shutdown_timeout", "watchdog", "watchdog_timeout", "self_fence_command")
+
+
+def _compute_agent(ctx: click.Context, node: str, store_url: str, keepalive: str | None) -> None:
+    """`corral agent --role compute`: the light member of a compute host, until SIGTERM."""
+    import asyncio
+
+    from click.core import ParameterSource
+
+    from corral.agent.compute_leases import lease_client_for
+    from corral.agent.compute_member import COMPUTE_TIMING, ComputeMember
+    from corral.cluster.timing import with_store_timeout
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+    extra = [f"--{n.replace('_', '-')}" for n in _CLUSTER_ONLY if given(n)]
+    if extra:
+        _fail("agent", f"{', '.join(extra)}: not used by a compute member (--role compute runs no resources "
+                       "and no watchdog; docs/openstack.md, Compute members)")
+    p = ctx.params
+    timing = Timing(ttl=p["ttl"] if given("ttl") else COMPUTE_TIMING.ttl,
+                    renew=p["renew"] if given("renew") else COMPUTE_TIMING.renew,
+                    store_timeout=p["store_timeout"] if given("store_timeout") else COMPUTE_TIMING.store_timeout)
+    try:
+        timing.check()
+        leases = lease_client_for(with_store_timeout(store_url, timing.store_timeout), keepalive)
+    except ValueError as exc:
+        _fail("agent", str(exc))
+    member = ComputeMember(node, leases, timing)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, member.stop)
+        try:
+            await member.run()
+        finally:
+            await leases.close()
+
+    asyncio.run(main())
 
 
 

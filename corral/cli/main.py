@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "property": ("corral.cli.verbs_cluster", "property"),
     "config": ("corral.cli.verbs_cluster", "config"),
     "fence": ("corral.cli.live", "fence"),
+    "compute": ("corral.cli.compute", "compute"),
     "demo": ("corral.cli.demo", "demo"),
 }
 PLUGIN_GROUP = "corral.commands"

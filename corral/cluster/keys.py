@@ -21,6 +21,12 @@
     /corral/election/controller/epoch   the leadership epoch every controller write is fenced with
     /corral/controller/status           what the controller last decided, and why it waits (fenced)
     /corral/fencing/history/<node>/<id> fence requests and their outcomes (corral.fencing.history)
+    /corral/compute/members/<host>      lease-bound: a compute host's light member
+                                        ({"host", "since", "ttl"}; `corral agent --role compute`)
+    /corral/compute/recoveries/<host>/  the compute-HA recovery of a failed host, step by step
+                                        (corral.openstack.records; written by the controller, fenced)
+    /corral/compute/known/<host>        persistent: the host has had a compute member once (managed)
+    /corral/compute/status              what compute HA last saw and held back, and why (fenced)
 """
 from __future__ import annotations
 
@@ -44,6 +50,11 @@ EPOCH = f"{ELECTION_PREFIX}{ELECTION_NAME}/epoch"
 CONTROLLER_STATUS = "/corral/controller/status"
 FENCING = "/corral/fencing/"
 FENCE_HISTORY = "/corral/fencing/history/"
+COMPUTE = "/corral/compute/"
+COMPUTE_MEMBERS = "/corral/compute/members/"
+COMPUTE_RECOVERIES = "/corral/compute/recoveries/"
+COMPUTE_KNOWN = "/corral/compute/known/"
+COMPUTE_STATUS = "/corral/compute/status"
 
 
 def member(node: str) -> str:

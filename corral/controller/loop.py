@@ -51,7 +51,8 @@ log = logging.getLogger("corral.controller")
 # history changes do not (our own actions make them), but they do trigger a re-plan.
 ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.OPERATOR, keys.ATTRS, keys.NODE_ATTRS, keys.NODES,
                   keys.JOINING)
-QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS)
+# Compute HA (corral.openstack.engine) follows its own keys; they never change a placement.
+QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS, keys.COMPUTE)
 # An idle controller plans again when the clock alone can change a decision (failure-timeout
 # expiry, date rules, cluster-recheck-interval: controller.recheck), and at least this often
 # as a safety net; not every few seconds (that was most of an idle controller's CPU).
@@ -110,6 +111,7 @@ class Controller:
                                    kwargs={"lazy": self._lazy_prefixes}, name="controller-watch", daemon=True)
         watcher.start()
         threading.Thread(target=self._watch_liveness, name="controller-liveness", daemon=True).start()
+        self._start_compute_ha()
         self.dirty.set()
         try:
             self._settle_inherited()
@@ -146,6 +148,13 @@ class Controller:
                 self.store.close()
             except StoreError:
                 pass
+
+    def _start_compute_ha(self) -> None:
+        """Compute HA runs beside the scheduling loop, for as long as we lead (idle without a
+        compute: section); a new controller resumes its recoveries from the store."""
+        from corral.openstack.engine import start
+
+        start(self.store, self.node, self.epoch, self.leading, self.stopped)
 
     def _on_change(self, key: str, value: str | None, _rev: int, initial: bool) -> None:
         if key.startswith(keys.HEARTBEATS):

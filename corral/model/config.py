@@ -169,6 +169,8 @@ class Configuration:
     rsc_defaults: dict[str, str] = field(default_factory=dict)
     op_defaults: dict[str, str] = field(default_factory=dict)
     fencing_topology: list[tuple[str, int, list[str]]] = field(default_factory=list)
+    # The `compute:` section (compute HA) as canonical YAML data (corral.model.yaml_compute), or None.
+    compute: dict[str, object] | None = None
     unsupported: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

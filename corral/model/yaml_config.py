@@ -36,6 +36,7 @@ from corral.model.errors import ConfigError
 from corral.model.rules import DateExpression, Expression, Rule
 from corral.model.scores import INFINITY, format_score
 from corral.model.validate import ConfigErrors, DefaultLocator, Key, validate
+from corral.model.yaml_compute import canonical
 from corral.model.yaml_dump import dump_yaml_config
 from corral.model.yaml_reader import PathT, YamlDoc, format_path, read_yaml
 from corral.model.yaml_schema import (
@@ -183,6 +184,8 @@ class _ConfigBuilder:
             devices = lvl.devices if isinstance(lvl.devices, list) else lvl.devices.split(",")
             cfg.fencing_topology.append((lvl.target, lvl.index or targets[lvl.target],
                                          [d.strip() for d in devices]))
+        if m.compute is not None:
+            cfg.compute = canonical(m.compute)
         return cfg
 
     # -- resources ---------------------------------------------------------------------

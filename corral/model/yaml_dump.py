@@ -160,6 +160,8 @@ def config_to_dict(cfg: Configuration) -> dict[str, Any]:
     _put(out, "constraints", constraints)
     _put(out, "fencing-topology", [{"target": t, "index": i, "devices": list(d)}
                                    for t, i, d in cfg.fencing_topology if t])
+    if cfg.compute is not None:
+        out["compute"] = cfg.compute
     return out
 
 

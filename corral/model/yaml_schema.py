@@ -29,6 +29,7 @@ from pydantic import (
 
 from corral.model.config import normalise_role, parse_interval_ms
 from corral.model.scores import INFINITY, format_score, parse_score
+from corral.model.yaml_compute import ComputeYaml
 from corral.model.yaml_reader import PathT, RawFloat, RawInt, YamlDoc
 
 
@@ -421,6 +422,7 @@ class ConfigYaml(_Yaml):
     resources: list[ResourceYaml] = []
     constraints: list[ConstraintYaml] = []
     fencing_topology: list[FencingLevelYaml] = []
+    compute: ComputeYaml | None = None   # compute HA (corral.model.yaml_compute, docs/openstack.md)
 
 
 _TAGGED: dict[str, type[BaseModel]] = {

@@ -73,6 +73,22 @@ def open_store(url: str, *, create: bool = True) -> Store:
     return EtcdStore(_endpoints(rest.rstrip("/"), bad), timeout=options.get("timeout", 5.0))
 
 
+def etcd_endpoints(url: str) -> tuple[list[tuple[str, int]], float]:
+    """(endpoints, timeout) of an etcd:// store URL, validated as open_store does; ValueError
+    naming the URL otherwise (for clients other than EtcdStore: the compute member's gRPC leases)."""
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"store URL {url!r}: {problem}")
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "etcd":
+        raise bad("not an etcd:// URL")
+    rest, _, query = rest.partition("?")
+    options = _options(query, _OPTIONS["etcd"], bad)
+    if rest.rstrip("/") != rest.split("/", 1)[0]:
+        raise bad("an etcd URL has no path; list endpoints as etcd://host:port,host:port")
+    return _endpoints(rest.rstrip("/"), bad), float(options.get("timeout", 5.0))
+
+
 def _options(query: str, allowed: set[str], bad: Callable[[str], ValueError]) -> dict[str, float | int]:
     options: dict[str, float | int] = {}
     try:
