@@ -128,14 +128,29 @@ class Campaign:
         return not self.cp.corral.agent_running(host) or os.path.exists(
             os.path.join(self.cp.lab.fence_state_dir, f"{self.cp.lab.host(host).netns}.off"))
 
-    def boot(self, hosts: list[str]) -> None:
-        for h in hosts:
-            self.cp.lab.restart(h)
-        threads = [threading.Thread(target=self.cp.start_host, args=(h,)) for h in hosts]
+    def boot(self, hosts: list[str], attempts: int = 3) -> None:
+        """Power hosts on and start their etcd member and agent, all at once. A host that the
+        controller fences while it boots (it still counted as lost and unclean) is powered on again,
+        as a fenced server that reboots comes back."""
+        errors: dict[str, str] = {}
+
+        def one(h: str) -> None:
+            for _ in range(attempts):
+                self.cp.lab.restart(h)
+                try:
+                    self.cp.start_host(h)
+                    errors.pop(h, None)
+                    return
+                except LabError as e:
+                    errors[h] = str(e)[:300]
+                    self.log(f"  {h} did not come up ({errors[h][:120]}); powering it on again")
+        threads = [threading.Thread(target=one, args=(h,)) for h in hosts]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        if errors:
+            raise LabError(f"hosts did not boot: {errors}")
 
     # -- faults ------------------------------------------------------------------------------------------
     def inject(self, kind: str) -> FaultResult:
@@ -173,7 +188,8 @@ class Campaign:
                 self.boot(victims)
                 res.power_on_to_token_s = self._wait_token(on)
             else:
-                self._wait_token(res.at)
+                if kind != "crash-two":  # with two of three down nothing may serve until they are back
+                    self._wait_token(res.at)
                 self.boot([v for v in victims if self.powered_off(v)])
         elif kind == "partition":
             lab.partition(victims, [h for h in lab.hosts if h not in victims])
