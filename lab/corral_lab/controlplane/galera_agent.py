@@ -107,14 +107,30 @@ def set_safe_to_bootstrap() -> None:
         f.write(text)
 
 
+INSTALLED = os.path.join(DATADIR, "corral-lab-installed")
+
+
 def ensure_datadir() -> None:
-    if os.path.isdir(os.path.join(DATADIR, "mysql")):
+    """A fresh data directory (system tables) unless one is there: a datadir Galera filled by SST, or
+    one whose mariadb-install-db finished (a marker), is kept; a half-made one is made again."""
+    if os.path.exists(INSTALLED) or os.path.exists(os.path.join(DATADIR, "grastate.dat")) and \
+            os.path.exists(os.path.join(DATADIR, "mysql", "global_priv.frm")):
         return
-    r = subprocess.run(["mariadb-install-db", f"--defaults-file={CNF}", "--user=mysql", "--skip-test-db",
-                        "--auth-root-authentication-method=socket"], capture_output=True, text=True,
-                       timeout=120, check=False)
-    if r.returncode != 0:
-        raise RuntimeError(f"mariadb-install-db: {r.stderr.strip()[-500:]}")
+    for attempt in (1, 2):
+        for entry in os.listdir(DATADIR):
+            path = os.path.join(DATADIR, entry)
+            if entry.startswith("corral-lab-"):
+                continue
+            subprocess.run(["rm", "-rf", path], check=False)
+        r = subprocess.run(["mariadb-install-db", f"--defaults-file={CNF}", "--user=mysql", "--skip-test-db",
+                            "--auth-root-authentication-method=socket"], capture_output=True, text=True,
+                           timeout=120, check=False)
+        if r.returncode == 0:
+            with open(INSTALLED, "w") as f:
+                f.write("installed\n")
+            return
+        log(f"mariadb-install-db (attempt {attempt}) failed: {(r.stderr or r.stdout).strip()[-800:]}")
+    raise RuntimeError("mariadb-install-db failed twice")
 
 
 def recover_position() -> tuple[str, int]:
@@ -260,7 +276,11 @@ def main(argv: list[str]) -> int:
     timeout_s = int(os.environ.get("OCF_RESKEY_CRM_meta_timeout", "180000")) / 1000
     deadline = time.monotonic() + timeout_s - 5
     if action == "start":
-        return start(nodes, dict(zip(nodes, addrs, strict=True)), deadline)
+        try:
+            return start(nodes, dict(zip(nodes, addrs, strict=True)), deadline)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            log(f"start failed: {e}")
+            return OCF_ERR_GENERIC
     if action == "stop":
         return stop()
     if action == "monitor":
