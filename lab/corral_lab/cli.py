@@ -91,3 +91,102 @@ def campaign(faults: int, seed: int, hosts: int, kinds: str, ttl: float, renew: 
         with open(json_out, "w") as fh:
             json.dump({"summary": s, "results": [asdict(r) for r in report.results]}, fh, indent=2)
     sys.exit(1 if report.violations or report.errors or s["faults"] < faults else 0)
+
+
+@lab.group()
+def controlplane() -> None:
+    """The OpenStack control plane on real services in the lab (docs/openstack.md, "Control-plane lab")."""
+
+
+def _controlplane_available() -> str | None:
+    import os
+    import shutil
+
+    from corral_lab import lab_available
+    from corral_lab.etcd import etcd_available
+
+    if why := lab_available() or etcd_available():
+        return why
+    for tool in ("mariadbd", "haproxy", "memcached", "keystone-wsgi-public", "rsync", "lsof"):
+        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
+            return f"{tool} is not installed (mariadb-server galera-4 haproxy memcached python3-keystone rsync lsof)"
+    return None
+
+
+@controlplane.command("up")
+@click.option("--hold", type=float, default=0.0, show_default=True,
+              help="seconds to keep it running after the first token (0: tear down at once)")
+@click.option("--keep", type=click.Path(file_okay=False), default=None,
+              help="keep the hosts' data, logs and the configuration under this directory")
+def controlplane_up(hold: float, keep: str | None) -> None:
+    """Build three controllers and a client, run the control plane under Corral, issue a token."""
+    import time
+
+    from corral_lab import cleanup_stale
+    from corral_lab.controlplane.cluster import TAG, ControlPlane
+    from corral_lab.hosts import LabError
+
+    if why := _controlplane_available():
+        click.echo(f"corral lab controlplane: the lab cannot be built here: {why}", err=True)
+        sys.exit(2)
+    cleanup_stale(TAG)
+    cp = ControlPlane(work_dir=keep, log=click.echo)
+    try:
+        took = cp.up()
+        click.echo(f"control plane up: first token through the VIP after {took:.1f} s")
+        if hold > 0:
+            time.sleep(hold)
+    except (LabError, OSError) as exc:
+        click.echo(f"corral lab controlplane up: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        cp.stop()
+
+
+@controlplane.command("campaign")
+@click.option("--kinds", default="", help="comma-separated fault kinds (default: each once): crash-vip, "
+                                          "crash-writer, kill-mysqld, kill-haproxy, kill-keystone, partition, "
+                                          "crash-two, full-outage")
+@click.option("--faults", type=click.IntRange(1, 1000), default=None, help="faults in all (kinds in turn)")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--keep", type=click.Path(file_okay=False), default=None, help="keep logs and data here")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write results as JSON")
+def controlplane_campaign(kinds: str, faults: int | None, seed: int, keep: str | None, json_out: str | None) -> None:
+    """Faults against the control plane with the token, commit and primary-component audits (exit 1 on a
+    violation)."""
+    from dataclasses import asdict
+
+    from corral_lab import cleanup_stale
+    from corral_lab.controlplane.campaign import KINDS, Campaign, summary
+    from corral_lab.controlplane.cluster import TAG, ControlPlane
+    from corral_lab.hosts import LabError
+
+    if why := _controlplane_available():
+        click.echo(f"corral lab controlplane: the lab cannot be built here: {why}", err=True)
+        sys.exit(2)
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()] or list(KINDS)
+    cleanup_stale(TAG)
+    cp = ControlPlane(work_dir=keep, log=click.echo)
+    try:
+        try:
+            run = Campaign(chosen, cp, log=click.echo, seed=seed)
+        except ValueError as exc:
+            click.echo(f"corral lab controlplane campaign: {exc}", err=True)
+            sys.exit(2)
+        cp.up()
+        results = run.run(faults)
+    except (LabError, OSError) as exc:
+        click.echo(f"corral lab controlplane campaign: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        cp.stop()
+    s = summary(results)
+    for kind, k in s.items():
+        click.echo(f"{kind:<14} {k}")
+    bad = [r for r in results if r.violations or r.error]
+    for r in bad:
+        click.echo(f"VIOLATION {r.kind} {r.victims}: {r.violations} {r.error}")
+    if json_out:
+        with open(json_out, "w") as fh:
+            json.dump({"summary": s, "results": [asdict(r) for r in results]}, fh, indent=2)
+    sys.exit(1 if bad else 0)

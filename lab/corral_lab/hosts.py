@@ -429,7 +429,7 @@ def _remove_lab_dir(path: str) -> list[str]:
     if not os.path.isdir(path):
         return problems
     for entry in os.listdir(path):
-        if entry.endswith(".mnt"):
+        if entry.endswith((".mnt", ".uts")):  # namespace files (.uts: controlplane.hosts)
             subprocess.run(["umount", os.path.join(path, entry)], capture_output=True, check=False)
     for _ in range(3):  # the bind of the dir onto itself (once, but be thorough)
         if subprocess.run(["umount", path], capture_output=True, check=False).returncode != 0:
