@@ -90,8 +90,15 @@ def _meta(s: Settings, rid: str, generated: dict[str, str]) -> dict[str, str]:
 
 def _clone(s: Settings, rid: str, *, agent: str, params: dict[str, str], allowed: tuple[str, ...],
            ops: list[Op], meta: dict[str, str], comment: list[str], promotable: bool = False) -> Resource:
-    return Resource(rid, s.value(f"{rid}.agent", agent), _params(s, rid, params, allowed), _ops(s, rid, ops),
-                    comment, clone=f"{rid}-clone", promotable=promotable, meta=_meta(s, rid, meta))
+    chosen = s.value(f"{rid}.agent", agent)
+    values = _params(s, rid, params, allowed)
+    if chosen != agent:
+        # Another agent than the profile's: the profile cannot know its parameters, so any name is
+        # accepted (an empty value still leaves a generated one out).
+        values |= {k: v for k, v in s.free(f"{rid}.params.").items() if v != ""}
+        values = {k: v for k, v in values.items() if s.values.get(f"{rid}.params.{k}", v) != ""}
+    return Resource(rid, chosen, values, _ops(s, rid, ops), comment, clone=f"{rid}-clone",
+                    promotable=promotable, meta=_meta(s, rid, meta))
 
 
 def _process_ops(s: Settings, rid: str, monitor: str, start: str, stop: str) -> list[Op]:
@@ -148,7 +155,8 @@ def build(inputs: ProfileInputs, s: Settings) -> Layout:
                  f"Its configuration is the generated haproxy.cfg, installed as {cfg_path} on each controller."]))
 
     promotable = s.flag("galera.promotable", True)
-    galera_ops = [Op("start", "0", "120s"), Op("stop", "0", "120s"), Op("monitor", "20s", "30s")]
+    galera_ops = [Op("start", "0", "120s"), Op("stop", "0", "120s"),
+                  Op("monitor", "20s", "30s", role="Unpromoted" if promotable else "")]
     if promotable:
         galera_ops += [Op("monitor", "10s", "30s", role="Promoted"), Op("promote", "0", "300s", on_fail="block"),
                        Op("demote", "0", "120s")]

@@ -122,3 +122,14 @@ def test_parse_set() -> None:
     assert parse_set(["a.b=1", "c= x=y ", "a.b=2"]) == {"a.b": "2", "c": " x=y "}
     with pytest.raises(ProfileInputError, match="expected KEY=VALUE"):
         parse_set(["novalue"])
+
+
+def test_another_agent_takes_any_parameter(tmp_path: Path) -> None:
+    cfg = loaded(tmp_path, make({"galera.agent": "ocf:corrallab:galera", "galera.promotable": "false",
+                                 "galera.params.nodes": "ctl1,ctl2,ctl3", "galera.params.enable_creation": "",
+                                 "galera.params.wsrep_cluster_address": ""}))
+    galera = next(r for r in cfg.resources if r.id == "galera-clone")
+    assert isinstance(galera, Clone) and galera.child.params == {"nodes": "ctl1,ctl2,ctl3"}
+    # With the profile's own agent the names stay checked.
+    with pytest.raises(ProfileInputError, match="unknown setting 'galera.params.nodes'"):
+        make({"galera.params.nodes": "ctl1,ctl2,ctl3"})
