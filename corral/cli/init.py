@@ -37,7 +37,7 @@ PROFILES = ("openstack-controller",)
 def init(profile: str, controllers: str, vip: str, services: str | None, output: str | None,
          haproxy_output: str | None, settings_file: str | None, set_pairs: tuple[str, ...], force: bool,
          list_settings: bool) -> None:
-    """Write a complete, commented Corral configuration for PROFILE (and its haproxy.cfg).
+    """Write a complete, commented Corral configuration of a profile (and its haproxy.cfg).
 
     \b
     corral init --profile openstack-controller --controllers ctl1,ctl2,ctl3 \\
@@ -63,9 +63,9 @@ def init(profile: str, controllers: str, vip: str, services: str | None, output:
         width = max(map(len, generated.settings.values))
         for key, value in generated.settings.values.items():
             default = generated.settings.defaults[key]
-            shown = repr(value) if value != default else repr(default)
-            click.echo(f"{key:<{width}}  {shown}" + (f"   (generated: {default!r})" if value != default else ""))
-        click.echo(f"# services: {', '.join(catalog.SERVICES)}")
+            click.echo(f"{key:<{width}}  {value!r}" + (f"   (generated: {default!r})" if value != default else ""))
+        click.echo("# fencing.params.NAME: any parameter of the fence agent (fencing.agent)")
+        click.echo(f"# services (--services): {', '.join(catalog.SERVICES)}")
         return
     _validate(generated.config_yaml, output or "<stdout>")
 
