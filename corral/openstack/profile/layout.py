@@ -101,7 +101,7 @@ def _clone(s: Settings, rid: str, *, agent: str, params: dict[str, str], allowed
                     promotable=promotable, meta=_meta(s, rid, meta))
 
 
-def _process_ops(s: Settings, rid: str, monitor: str, start: str, stop: str) -> list[Op]:
+def _process_ops(monitor: str, start: str, stop: str) -> list[Op]:
     return [Op("monitor", monitor, "20s"), Op("start", "0", start), Op("stop", "0", stop)]
 
 
@@ -148,7 +148,7 @@ def build(inputs: ProfileInputs, s: Settings) -> Layout:
         s, "haproxy", agent="corral:process",
         params={"command": f"/usr/sbin/haproxy -W -db -f {cfg_path}", "check_port": str(monitor_port),
                 "check_host": "${node:addr}", "stop_grace": "2"},
-        allowed=catalog.PROCESS_PARAMS, ops=_process_ops(s, "haproxy", "5s", "20s", "10s"),
+        allowed=catalog.PROCESS_PARAMS, ops=_process_ops("5s", "20s", "10s"),
         meta={"interleave": "true"},
         comment=["HAProxy on every controller: the frontends bind the VIP's ports everywhere",
                  "(net.ipv4.ip_nonlocal_bind=1), so a VIP that moves finds HAProxy already listening.",
@@ -176,7 +176,7 @@ def build(inputs: ProfileInputs, s: Settings) -> Layout:
         params={"command": f"{s.value('galera-check.program', 'corral-galera-health')} --address ${{node:addr}} "
                            f"--port {check_port}",
                 "check_port": str(check_port), "check_host": "${node:addr}", "stop_grace": "1"},
-        allowed=catalog.PROCESS_PARAMS, ops=_process_ops(s, "galera-check", "10s", "20s", "10s"),
+        allowed=catalog.PROCESS_PARAMS, ops=_process_ops("10s", "20s", "10s"),
         meta={"interleave": "true"},
         comment=["The Galera health responder HAProxy's database checks ask: HTTP 200 only while this",
                  "node's wsrep_local_state is 4 (Synced), 503 otherwise (corral.openstack.galera_health)."]))
@@ -197,7 +197,7 @@ def build(inputs: ProfileInputs, s: Settings) -> Layout:
             s, "memcached", agent="corral:process",
             params={"command": f"/usr/bin/memcached -u memcache -l ${{node:addr}} -p {mc_port} -m 64 -c 4096",
                     "check_port": str(mc_port), "check_host": "${node:addr}", "stop_grace": "1"},
-            allowed=catalog.PROCESS_PARAMS, ops=_process_ops(s, "memcached", "10s", "20s", "10s"),
+            allowed=catalog.PROCESS_PARAMS, ops=_process_ops("10s", "20s", "10s"),
             meta={"interleave": "true"},
             comment=["memcached on every controller; services list all of them (oslo.cache, keystonemiddleware)."]))
 
@@ -208,7 +208,7 @@ def build(inputs: ProfileInputs, s: Settings) -> Layout:
             s, name, agent="corral:process",
             params={"command": svc.command.replace(f"--port {svc.port}", f"--port {port}"),
                     "check_port": str(port), "check_host": "${node:addr}", "stop_grace": "10"},
-            allowed=catalog.PROCESS_PARAMS, ops=_process_ops(s, name, "10s", "120s", "30s"),
+            allowed=catalog.PROCESS_PARAMS, ops=_process_ops("10s", "120s", "30s"),
             meta={"interleave": "true"},
             comment=[f"{svc.what}: on every controller's own address, port {port}, behind the VIP."]))
 
