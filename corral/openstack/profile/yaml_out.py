@@ -16,10 +16,11 @@ _PLAIN_BLOCK = re.compile(r"^[A-Za-z0-9_/][A-Za-z0-9_./@+:-]*$")   # `a:b` is pl
 _NOT_TEXT = {"null", "~", "nan", ".nan", "inf", ".inf"}  # YAML 1.2 would read these as null or a float
 
 
-def scalar(value: str, *, block: bool = False) -> str:
-    """VALUE as YAML that Corral's reader gives back as the same text (numbers keep their spelling)."""
+def scalar(value: str, *, block: bool = False, name: bool = False) -> str:
+    """VALUE as YAML that Corral's reader gives back as the same text (numbers keep their spelling;
+    `true`/`false` are booleans, which text fields read as that text but a name must not be)."""
     plain = (_PLAIN_BLOCK if block else _PLAIN).match(value) and not value.endswith(":")
-    if plain and value.lower() not in _NOT_TEXT:
+    if plain and value.lower() not in _NOT_TEXT and not (name and value.lower() in ("true", "false")):
         return value
     return json.dumps(value)
 
@@ -76,7 +77,7 @@ def render(layout: Layout, header: str) -> str:
                 "# fencing.params.*): with stonith-enabled true nothing starts until one is configured, because",
                 "# a lost controller's services must never start elsewhere before it is powered off."]
     out += ["", "nodes:"]
-    out += [f"  - {{name: {scalar(name)}, attributes: {_flow(attrs)}}}" for name, attrs in layout.nodes]
+    out += [f"  - {{name: {scalar(name, name=True)}, attributes: {_flow(attrs)}}}" for name, attrs in layout.nodes]
     if layout.defaults:
         out += ["", "defaults:", f"  resource: {_flow(layout.defaults)}"]
     out += ["", "resources:"]

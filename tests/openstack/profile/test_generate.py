@@ -97,3 +97,11 @@ def test_names_only_controllers_use_their_names_as_addresses(tmp_path: Path) -> 
 def test_generation_is_deterministic() -> None:
     assert make().config_yaml == make().config_yaml
     assert make().haproxy_cfg == make().haproxy_cfg
+
+
+def test_controller_names_yaml_would_read_as_other_types(tmp_path: Path) -> None:
+    # Host-name labels that YAML reads as booleans or numbers stay names.
+    cfg = loaded(tmp_path, make(controllers="true,false,1,on"))
+    assert list(cfg.nodes) == ["true", "false", "1", "on"]
+    galera = next(r for r in cfg.resources if r.id == "galera-clone")
+    assert isinstance(galera, Clone) and galera.child.params["wsrep_cluster_address"] == "gcomm://true,false,1,on"
