@@ -2,11 +2,10 @@
 
 Written by hand rather than dumped, so that each resource carries its comment and the file
 reads like one an operator would write. Scalars are plain where YAML 1.2 reads them back as the
-same text, double-quoted (JSON escapes, a subset of YAML's) otherwise.
+same text, double-quoted with YAML's escapes otherwise.
 """
 from __future__ import annotations
 
-import json
 import re
 
 from corral.openstack.profile.layout import Constraint, Layout, Op, Resource
@@ -20,9 +19,32 @@ def scalar(value: str, *, block: bool = False, name: bool = False) -> str:
     """VALUE as YAML that Corral's reader gives back as the same text (numbers keep their spelling;
     `true`/`false` are booleans, which text fields read as that text but a name must not be)."""
     plain = (_PLAIN_BLOCK if block else _PLAIN).match(value) and not value.endswith(":")
-    if plain and value.lower() not in _NOT_TEXT and not (name and value.lower() in ("true", "false")):
+    boolean = value.lower() in ("true", "false")   # `True` would come back as `true`
+    if plain and value.lower() not in _NOT_TEXT and not (boolean and (name or value not in ("true", "false"))):
         return value
-    return json.dumps(value)
+    return _quote(value)
+
+
+def _printable(ch: str) -> bool:
+    """What a YAML stream may hold as is (YAML 1.1/1.2 printable, as PyYAML checks it)."""
+    c = ord(ch)
+    return (0x20 <= c <= 0x7E or c == 0x85 or 0xA0 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD
+            or 0x10000 <= c <= 0x10FFFF)
+
+
+def _quote(value: str) -> str:
+    """A double-quoted YAML scalar; everything not printable (and line breaks) as an escape."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif _printable(ch) and ch != "\x85":
+            out.append(ch)
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return '"' + "".join(out) + '"'
 
 
 def _flow(mapping: dict[str, str]) -> str:
