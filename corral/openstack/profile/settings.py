@@ -30,6 +30,9 @@ class Settings:
         default = str(default)
         self.defaults.setdefault(key, default)
         value = self._overrides.get(key, default)
+        if any(c in value for c in "\r\n\x00"):
+            # One line each: a line break would start a new haproxy.cfg directive.
+            raise ProfileInputError(f"setting {key}: a value must be one line")
         self.values[key] = value
         return value
 

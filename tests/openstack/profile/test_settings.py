@@ -133,3 +133,8 @@ def test_another_agent_takes_any_parameter(tmp_path: Path) -> None:
     # With the profile's own agent the names stay checked.
     with pytest.raises(ProfileInputError, match="unknown setting 'galera.params.nodes'"):
         make({"galera.params.nodes": "ctl1,ctl2,ctl3"})
+
+
+def test_a_value_is_one_line() -> None:
+    with pytest.raises(ProfileInputError, match="setting keystone.check: a value must be one line"):
+        make({"keystone.check": "GET /v3\n    server evil 192.0.2.66:5000"})
