@@ -74,6 +74,8 @@ def init(profile: str, controllers: str, vip: str, services: str | None, output:
         targets.append((Path(output), generated.config_yaml))
         haproxy_output = haproxy_output or str(Path(output).with_name("haproxy.cfg"))
     if haproxy_output:
+        if output and Path(haproxy_output).resolve() == Path(output).resolve():
+            fail("init", f"--haproxy-output {haproxy_output} is the --output file; nothing written")
         targets.append((Path(haproxy_output), generated.haproxy_cfg))
     outcomes = [compare(path, text) for path, text in targets]
     changed = [o for o in outcomes if o.state == "changed"]

@@ -92,10 +92,11 @@ def test_settings_file_and_set(tmp_path: Path) -> None:
     (["--set", "keystone.port=80000"], "expected a TCP port"),
     (["--set", "no.such.key=1"], "unknown setting 'no.such.key'"),
     (["--set", "keystone.ops.monitor.interval=soon"], "the generated configuration is not valid"),
+    (["--haproxy-output", "{out}"], "is the --output file"),
 ])
 def test_bad_inputs_write_nothing(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "corral.yaml"
-    result = run("-o", str(out), *args)
+    result = run("-o", str(out), *(a.replace("{out}", str(out)) for a in args))
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "nothing written" in result.output
