@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("corral.cli.simulate", "simulate"),
     "explain": ("corral.cli.simulate", "explain_file"),
     "agent": ("corral.cli.live", "agent"),
+    "init": ("corral.cli.init", "init"),
     "load": ("corral.cli.verbs_cluster", "load"),
     "status": ("corral.cli.status", "status"),
     "resource": ("corral.cli.verbs_resource", "resource"),
