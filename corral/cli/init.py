@@ -15,14 +15,19 @@ import click
 from corral.cli.common import fail
 from corral.model.errors import ConfigError
 
-PROFILES = ("openstack-controller",)
+PROFILES = ("openstack-controller", "compute-ha")
 
 
 @click.command("init")
 @click.option("--profile", required=True, type=click.Choice(PROFILES), help="what to generate")
-@click.option("--controllers", required=True, metavar="NAME[=ADDR],...",
+@click.option("--controllers", metavar="NAME[=ADDR],...",
               help="the controllers' node names, each optionally with its address (default: the name, resolved)")
-@click.option("--vip", required=True, metavar="ADDRESS/PREFIX", help="the virtual IP and its prefix length")
+@click.option("--vip", metavar="ADDRESS/PREFIX", help="the virtual IP and its prefix length (openstack-controller)")
+@click.option("--cloud", metavar="NAME", help="compute-ha: the clouds.yaml entry (OS_CLOUD) Corral talks to")
+@click.option("--computes", metavar="HOST,...", help="compute-ha: Nova's compute service hosts")
+@click.option("--fence-agent", metavar="AGENT", help="compute-ha: the compute hosts' fence agent (fence_ipmilan, ...)")
+@click.option("--fence-param", "fence_params", multiple=True, metavar="KEY=VALUE",
+              help="compute-ha: a fence agent parameter (repeatable; {host} in a value: one device per host)")
 @click.option("--services", metavar="SVC,...", help="API services behind the VIP (default: the core set; "
               "--list-settings shows the catalog)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="the Corral YAML (default: stdout)")
@@ -34,7 +39,8 @@ PROFILES = ("openstack-controller",)
               "wins over --settings)")
 @click.option("--force", is_flag=True, help="overwrite files that exist and differ")
 @click.option("--list-settings", is_flag=True, help="print every setting, its generated value and the value used")
-def init(profile: str, controllers: str, vip: str, services: str | None, output: str | None,
+def init(profile: str, controllers: str | None, vip: str | None, cloud: str | None, computes: str | None,
+         fence_agent: str | None, fence_params: tuple[str, ...], services: str | None, output: str | None,
          haproxy_output: str | None, settings_file: str | None, set_pairs: tuple[str, ...], force: bool,
          list_settings: bool) -> None:
     """Write a complete, commented Corral configuration of a profile (and its haproxy.cfg).
@@ -52,6 +58,15 @@ def init(profile: str, controllers: str, vip: str, services: str | None, output:
     from corral.openstack.profile.rewrite import compare, write_atomically
     from corral.openstack.profile.settings import parse_set, read_settings_file
 
+    if profile == "compute-ha":
+        _compute_ha(cloud, controllers, computes, fence_agent, fence_params, output, force,
+                    bool(vip or services or haproxy_output or settings_file or set_pairs or list_settings))
+        return
+    if cloud or computes or fence_agent or fence_params:
+        fail("init", "--cloud, --computes, --fence-agent and --fence-param belong to --profile compute-ha; "
+                     "nothing written")
+    if not controllers or not vip:
+        fail("init", f"--profile {profile} needs --controllers and --vip; nothing written")
     try:
         inputs = parse_inputs(controllers=controllers, vip=vip, services=services)
         overrides = read_settings_file(settings_file) if settings_file else {}
@@ -94,6 +109,38 @@ def init(profile: str, controllers: str, vip: str, services: str | None, output:
             continue
         write_atomically(path, text)
         click.echo(f"{path}: {'written' if o.state == 'new' else 'overwritten (--force)'}", err=True)
+
+
+def _compute_ha(cloud: str | None, controllers: str | None, computes: str | None, fence_agent: str | None,
+                fence_params: tuple[str, ...], output: str | None, force: bool, foreign: bool) -> None:
+    """`--profile compute-ha`: one file (no haproxy.cfg, no settings: every value is in the file)."""
+    from corral.openstack.profile.compute_ha import generate, parse_compute_ha
+    from corral.openstack.profile.inputs import ProfileInputError
+    from corral.openstack.profile.rewrite import compare, write_atomically
+
+    if foreign:
+        fail("init", "--vip, --services, --haproxy-output, --settings, --set and --list-settings belong to "
+                     "--profile openstack-controller (compute-ha writes every value into the file: edit it "
+                     "there); nothing written")
+    try:
+        text = generate(parse_compute_ha(cloud=cloud, controllers=controllers, computes=computes,
+                                         fence_agent=fence_agent, fence_params=fence_params))
+    except ProfileInputError as exc:
+        fail("init", f"{exc}; nothing written")
+    _validate(text, output or "<stdout>")
+    if not output:
+        click.echo(text, nl=False)
+        return
+    outcome = compare(Path(output), text)
+    if outcome.state == "changed" and not force:
+        click.echo(outcome.diff, nl=False)
+        fail("init", f"{output} exists and differs from what the profile generates (diff above); nothing "
+                     "written; --force overwrites", 1)
+    if outcome.state == "unchanged":
+        click.echo(f"{output}: unchanged", err=True)
+        return
+    write_atomically(Path(output), text)
+    click.echo(f"{output}: {'written' if outcome.state == 'new' else 'overwritten (--force)'}", err=True)
 
 
 def _validate(text: str, name: str) -> None:

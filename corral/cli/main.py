@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("corral.cli.verbs_cluster", "config"),
     "fence": ("corral.cli.live", "fence"),
     "compute": ("corral.cli.compute", "compute"),
+    "neutron": ("corral.cli.neutron", "neutron"),
     "demo": ("corral.cli.demo", "demo"),
 }
 PLUGIN_GROUP = "corral.commands"
