@@ -36,7 +36,8 @@ def status(store_url: str | None, as_json: bool, watch: bool, interval: float) -
     if not (interval >= MIN_INTERVAL_S) or interval == float("inf"):  # also refuses nan
         fail("status", f"--interval {interval:g}: give a number of seconds, at least {MIN_INTERVAL_S:g}")
     store_url = resolve_store_url("status", store_url)
-    with client_store("status", store_url) as store:  # refuses a store that does not exist
+    # refuses a store that does not exist; read-only: on etcd, the lean reader (store/etcd_read.py)
+    with client_store("status", store_url, read_only=True) as store:
         while True:
             st = cluster_status(read_snapshot(store))
             if as_json:
