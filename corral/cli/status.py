@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import click
@@ -45,6 +44,8 @@ def status(store_url: str | None, as_json: bool, watch: bool, interval: float) -
             else:
                 text = "\n".join(render_status(st, store_url))
                 if watch:
+                    import shutil  # only --watch needs it
+
                     width = shutil.get_terminal_size((80, 24)).columns
                     text = "\x1b[2J\x1b[H" + clock_line(store_url, interval, width) + "\n\n" + text
                 click.echo(text)

@@ -39,7 +39,10 @@ def test_reads_what_the_full_client_reads(etcd: str) -> None:
         full.txn([], [Put("/corral/a", "1"), Put("/corral/b/ünï", "ключ", lease), Put("/corral/c", ""),
                       Put("/corralx", "outside"), Put("/corral\xff", "edge")])
         full.put("/corral/a", "2")
+        # Answers larger than a few kB come chunked from the gateway.
+        full.txn([], [Put(f"/corral/big/{i:03}", "x" * 3000 + str(i)) for i in range(60)])
         assert reader.get_prefix("/corral/") == full.get_prefix("/corral/")
+        assert reader.get_prefix("/corral/") == full.get_prefix("/corral/")  # again, on the kept connection
         assert reader.get_prefix("") == full.get_prefix("")
         assert reader.get("/corral/b/ünï") == full.get("/corral/b/ünï")
         assert reader.get("/corral/b/ünï").lease == lease
