@@ -3,8 +3,8 @@
 Why not EtcdStore (etcd.py): importing etcd3gw and requests costs a short command
 most of its run (about 100 ms of a 150 ms budget), and one range read needs none of
 their machinery. This client posts the same JSON-gateway request (/v3/kv/range, a
-linearizable read, keys and values base64) over a plain socket (HTTP/1.1), so the
-command reads exactly what EtcdStore.get_prefix() would.
+linearizable read, keys and values base64) over a plain socket (store/http1.py),
+so the command reads exactly what EtcdStore.get_prefix() would.
 
 Failover within the store timeout, as for EtcdStore's reads (a read is safe to
 repeat): the endpoints in the order given, each with a share of what is left (the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +37,7 @@ from corral.store.base import (
     TxnResult,
     WatchEvent,
 )
+from corral.store.http1 import Http1Connection
 
 # The same bounds as EtcdStore's (etcd.py), so both clients give up on a member alike.
 CONNECT_TIMEOUT_MIN = 0.05
@@ -88,73 +88,6 @@ def _error_text(status: int, body: bytes) -> str:
         return body.decode(errors="replace").strip() or f"HTTP {status}"
 
 
-class _Connection:
-    """One HTTP/1.1 keep-alive connection to one member, on a plain socket: http.client would
-    bring the email parser and ssl along (about 15 ms of imports), and the gateway's answers
-    need only a status line, Content-Length or chunked framing, and a body."""
-
-    def __init__(self, host: str, port: int, connect_timeout: float) -> None:
-        # An ASCII host as bytes: a str would load the idna codec for nothing.
-        name: str | bytes = host.encode("ascii") if host.isascii() else host
-        self.host = host
-        self.sock = socket.create_connection((name, port), timeout=connect_timeout)  # type: ignore[arg-type]
-        self.buf = b""
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _fill(self) -> None:
-        data = self.sock.recv(65536)
-        if not data:
-            raise ConnectionError("the member closed the connection")
-        self.buf += data
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            if len(self.buf) > 65536:
-                raise ConnectionError("header line too long")
-            self._fill()
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def _take(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            self._fill()
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def request(self, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, bytes]:
-        self.sock.settimeout(timeout)
-        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n"
-        if body is not None:
-            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        self.sock.sendall(head.encode() + b"\r\n" + (body or b""))
-        status_line = self._line().split(None, 2)
-        if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or not status_line[1].isdigit():
-            raise ConnectionError(f"not an HTTP answer: {b' '.join(status_line)[:100]!r}")
-        status = int(status_line[1])
-        length: int | None = None
-        chunked = False
-        while line := self._line():
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value.strip())
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-        if chunked:
-            parts = []
-            while size := int(self._line().split(b";", 1)[0].strip() or b"0", 16):
-                parts.append(self._take(size))
-                self._take(2)  # the CRLF after each chunk
-            while self._line():  # trailers, up to the empty line
-                pass
-            return status, b"".join(parts)
-        if length is None:
-            raise ConnectionError("an answer without a length")
-        return status, self._take(length)
-
-
 class EtcdReader(Store):
     def __init__(self, endpoints: list[tuple[str, int]], *, timeout: float = 5.0) -> None:
         if not endpoints:
@@ -164,7 +97,7 @@ class EtcdReader(Store):
         self.connect_timeout = min(timeout, CONNECT_TIMEOUT_MAX,
                                    max(CONNECT_TIMEOUT_MIN, timeout / (len(endpoints) + 1)))
         self._api = ["/v3/"] * len(endpoints)
-        self._conns: list[_Connection | None] = [None] * len(endpoints)
+        self._conns: list[Http1Connection | None] = [None] * len(endpoints)
         self._closed = False
 
     def _base(self, index: int) -> str:
@@ -176,13 +109,17 @@ class EtcdReader(Store):
         if conn is None:
             host, port = self.endpoints[index]
             try:
-                conn = _Connection(host, port, min(self.connect_timeout, budget))
+                conn = Http1Connection(host, port, min(self.connect_timeout, budget))
             except OSError as exc:
                 raise _Down(f"{self._base(index)}: {'connect timed out' if isinstance(exc, TimeoutError) else exc}") \
                     from exc
             self._conns[index] = conn
         try:
-            return conn.request(method, path, body, budget)
+            answer = conn.request(method, path, body, time.monotonic() + budget)
+            if not conn.reusable:
+                conn.close()
+                self._conns[index] = None
+            return answer
         except (OSError, ValueError) as exc:
             conn.close()
             self._conns[index] = None

@@ -117,3 +117,43 @@ def test_lease_ttl_rounds_up_to_seconds(etcd: str) -> None:
         store.lease_revoke(lease)
     finally:
         store.close()
+
+
+def test_watch_probes_stand_down_while_the_member_answers_other_calls(etcd: str) -> None:
+    """A silent watch's member is probed about once per probe interval, unless another store of
+    this process got good answers from that member meanwhile (an agent's lease renewals)."""
+    watcher, renewer = open_store(f"etcd://{etcd}?timeout=0.4"), open_store(f"etcd://{etcd}?timeout=0.4")
+    assert isinstance(watcher, EtcdStore)
+    probes: list[float] = []
+    attempt = watcher._attempt
+
+    def counting(index: int, path: str, payload: dict, budget: float, **kw: object) -> object:
+        if payload.get("count_only") and payload.get("key") == "AA==":
+            probes.append(time.monotonic())
+        return attempt(index, path, payload, budget, **kw)
+
+    watcher._attempt = counting  # type: ignore[method-assign]
+    events = watcher.watch_prefix("quiet/")
+    stop = threading.Event()
+    reader = threading.Thread(target=lambda: next(events, None), daemon=True)  # opens the stream
+    try:
+        reader.start()
+        lease = renewer.lease_grant(2)
+
+        def renew() -> None:
+            while not stop.wait(0.1):
+                renewer.lease_keepalive(lease)
+
+        renewing = threading.Thread(target=renew, daemon=True)
+        renewing.start()
+        time.sleep(2.0)
+        assert probes == []  # the renewals answered for the member
+        stop.set()
+        renewing.join()
+        time.sleep(1.5)
+        assert len(probes) >= 1  # nobody else asks it now: the watch's member is probed again
+    finally:
+        stop.set()
+        watcher.close()  # ends the watch: the reader's next() returns
+        reader.join(5)
+        renewer.close()
