@@ -52,19 +52,20 @@ def watchdog_pid(agent: int) -> int | None:
     return None
 
 
-def etcd_requests(url: str) -> int | None:
-    """etcd's count of unary gRPC requests handled so far (Range, Txn, LeaseKeepAlive streams count
-    per message in grpc_server_msg_received_total)."""
+def etcd_requests(url: str) -> dict[str, int]:
+    """etcd's count of gRPC messages received so far, by method (Range, Txn, LeaseKeepAlive...):
+    what every client of the cluster asked, as etcd counts it."""
     try:
         with urllib.request.urlopen(f"http://{url.removeprefix('etcd://')}/metrics", timeout=2) as r:
             text = r.read().decode()
     except OSError:
-        return None
-    total = 0
+        return {}
+    counts: dict[str, int] = {}
     for line in text.splitlines():
         if line.startswith("grpc_server_msg_received_total{"):
-            total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+            method = line.split('grpc_method="', 1)[1].split('"', 1)[0]
+            counts[method] = counts.get(method, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 def main() -> None:
@@ -80,12 +81,12 @@ def main() -> None:
         watched = {**{("agent", n): p for n, p in pids.items()},
                    **{("watchdog", n): p for n, p in dogs.items() if p is not None}}
         before = {k: cpu_ticks(p) for k, p in watched.items()}
-        calls_before = etcd_requests(bench.url) if args.store == "etcd" else None
+        calls_before = etcd_requests(bench.url) if args.store == "etcd" else {}
         t0 = time.monotonic()
         time.sleep(args.idle)
         elapsed = time.monotonic() - t0
         after = {k: cpu_ticks(p) for k, p in watched.items()}
-        calls_after = etcd_requests(bench.url) if args.store == "etcd" else None
+        calls_after = etcd_requests(bench.url) if args.store == "etcd" else {}
         leader = bench.status()["controller"]
         print(f"idle agents on {args.store} over {elapsed:.0f} s (utime + stime, % of one core; RSS):", flush=True)
         for n in pids:
@@ -98,8 +99,10 @@ def main() -> None:
                 wpct = (after["watchdog", n] - before["watchdog", n]) / CLK_TCK / elapsed * 100
                 line += f"   watchdog timer: CPU {wpct:5.2f} %   RSS {rss_mb(dog):5.1f} MB"
             print(line, flush=True)
-        if calls_before is not None and calls_after is not None:
-            print(f"  etcd gRPC messages received: {(calls_after - calls_before) / elapsed:.1f}/s (whole cluster)")
+        if calls_after:
+            rates = {m: (n - calls_before.get(m, 0)) / elapsed for m, n in calls_after.items()}
+            shown = ", ".join(f"{m} {r:.1f}" for m, r in sorted(rates.items(), key=lambda x: -x[1]) if r >= 0.05)
+            print(f"  etcd gRPC messages received (whole cluster): {sum(rates.values()):.1f}/s: {shown}", flush=True)
         print(load_line(), flush=True)
 
 

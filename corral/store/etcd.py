@@ -75,6 +75,8 @@ HEDGE_SHARE = 0.25
 MIN_SLICE = 0.05
 #: A member that answered "no leader" (an election) is asked again after this pause.
 ROUND_PAUSE_S = 0.05
+#: How long the stream of a watch that ended idle waits for a new watch of its prefix to take it over.
+PARK_S = 10.0
 MAX_PENDING = 2  # attempts of one call under way at one endpoint (a fresh one next to a stuck one)
 MAX_STEPS = 10000  # a bound on the failover loop's steps (the deadline ends it long before)
 #: Threads running the attempts of calls safe to repeat (per store, started as needed, until close()).
@@ -296,6 +298,8 @@ class EtcdStore(Store):
         self._closed = False
         self._closing = threading.Event()
         self._watches: set[_Watch] = set()
+        #: Streams of watches that ended idle, by prefix: (watch, last revision delivered, since when)
+        self._parked: dict[str, tuple[_Watch, int, float]] = {}
         self._monitor: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -608,9 +612,28 @@ class EtcdStore(Store):
         if start_revision is None:  # "from now" means from this call, not from the first next()
             start_revision = int(self._post("/kv/range", {**_range(prefix, True), "count_only": True},
                                             retry=True)["header"]["revision"]) + 1
-        return self._iterate(_Watch(self, prefix, max(1, start_revision)), timeout)
+        start = max(1, start_revision)
+        return self._iterate(self._adopt(prefix, start) or _Watch(self, prefix, start), timeout, start)
 
-    def _iterate(self, watch: _Watch, timeout: float | None) -> Iterator[WatchEvent]:
+    def _adopt(self, prefix: str, start: int) -> _Watch | None:
+        """The parked stream of `prefix`, if it holds every event from revision `start` on: it has
+        delivered nothing at or past `start`, and runs still (see _iterate)."""
+        with self._lock:
+            parked = self._parked.pop(prefix, None)
+        if parked is None:
+            return None
+        watch, delivered, _since = parked
+        if start > delivered and watch.running():
+            return watch
+        self._retire(watch)
+        return None
+
+    def _retire(self, watch: _Watch) -> None:
+        watch.stop()
+        with self._lock:
+            self._watches.discard(watch)
+
+    def _iterate(self, watch: _Watch, timeout: float | None, start: int) -> Iterator[WatchEvent]:
         # The stream opens on the first next(): a watch never iterated holds no
         # thread, and nothing is missed since it starts from a fixed revision.
         with self._lock:
@@ -622,22 +645,56 @@ class EtcdStore(Store):
                                                  daemon=True)
                 self._monitor.start()
         watch.start()
+        delivered = start - 1
+        idle = False
         try:
+            quiet_since = time.monotonic()
             while True:
+                wait_s = None if timeout is None else timeout - (time.monotonic() - quiet_since)
                 try:
-                    item = watch.queue.get(timeout=timeout)
+                    if wait_s is not None and wait_s <= 0:
+                        raise queue.Empty
+                    item = watch.queue.get(timeout=wait_s)
                 except queue.Empty:
+                    idle = True
                     return
                 if item is _CLOSED:
                     return
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, WatchEvent)
+                if item.mod_revision < start:  # an adopted stream's event from before this watch
+                    continue
+                delivered = item.mod_revision
+                quiet_since = time.monotonic()
                 yield item
         finally:
-            watch.stop()
-            with self._lock:
-                self._watches.discard(watch)
+            if idle:
+                self._park(watch, delivered)
+            else:
+                self._retire(watch)
+
+    def _park(self, watch: _Watch, delivered: int) -> None:
+        """A watch that ended for want of events keeps its stream open for a while: a caller that
+        re-lists and watches the same prefix again at once (cluster.follow, every few seconds)
+        then takes it over (_adopt) instead of opening a stream, and its thread, anew."""
+        with self._lock:
+            if self._closed or not watch.running():
+                old: _Watch | None = watch
+            else:
+                entry = self._parked.pop(watch.prefix, None)
+                old = entry[0] if entry is not None else None
+                self._parked[watch.prefix] = (watch, delivered, time.monotonic())
+        if old is not None:
+            self._retire(old)
+
+    def _retire_parked(self, older_than: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [p for p, (_w, _d, since) in self._parked.items() if now - since >= older_than]
+            retired = [self._parked.pop(p)[0] for p in stale]
+        for watch in retired:
+            self._retire(watch)
 
     def _interrupt_watches(self, index: int, since: float) -> None:
         """Break the streams on endpoint index that have heard nothing since `since`: they reopen elsewhere."""
@@ -652,6 +709,7 @@ class EtcdStore(Store):
         so a member cut off from the quorum (whose watches see nothing) fails it too. A member that
         answered another call of this process since then is not asked again (_ANSWERED)."""
         while not self._closing.wait(self.watch_probe_after / 2):
+            self._retire_parked(PARK_S)
             now = self._clock()
             with self._lock:
                 silent: dict[int, list[_Watch]] = {}
@@ -686,6 +744,7 @@ class EtcdStore(Store):
         with self._lock:
             self._closed = True
             watches, self._watches = list(self._watches), set()
+            self._parked.clear()  # (their watches are among self._watches)
         self._closing.set()
         for w in watches:
             w.stop()
@@ -711,9 +770,16 @@ class _Watch:
         self._stopped = threading.Event()
         self._resp: requests.Response | None = None
         self._thread = threading.Thread(target=self._run, name=f"etcd-watch {prefix!r}", daemon=True)
+        self._started = False
 
     def start(self) -> None:
-        self._thread.start()
+        if not self._thread.is_alive() and not self._started:
+            self._started = True
+            self._thread.start()
+
+    def running(self) -> bool:
+        """Whether its stream still runs: not stopped, and not ended by an error it queued."""
+        return not self._stopped.is_set() and (not self._started or self._thread.is_alive())
 
     def stop(self) -> None:
         self._stopped.set()

@@ -157,3 +157,27 @@ def test_watch_probes_stand_down_while_the_member_answers_other_calls(etcd: str)
         watcher.close()  # ends the watch: the reader's next() returns
         reader.join(5)
         renewer.close()
+
+
+def test_a_watch_that_ended_idle_hands_its_stream_to_the_next_watch_of_its_prefix(etcd: str) -> None:
+    """cluster.follow re-lists and watches again every few idle seconds: the new watch takes the
+    idle one's stream over (no new stream), and still sees exactly the events from its start."""
+    store = open_store(f"etcd://{etcd}")
+    assert isinstance(store, EtcdStore)
+    try:
+        first = store.watch_prefix("p/", timeout=1.5)
+        first_rev = store.put("p/a", "1")
+        assert [e.key for e in first] == ["p/a"]  # then it ends idle
+        parked = store._parked["p/"][0]
+        store.put("p/b", "2")  # between the end of the old watch and the listing of the new one
+        _kvs, rev = store.get_prefix("p/")
+        store.put("p/c", "3")
+        second = store.watch_prefix("p/", start_revision=rev + 1, timeout=1.5)
+        assert [e.key for e in second] == ["p/c"]  # not p/b: that one is in the listing
+        assert store._parked["p/"][0] is parked  # the same stream, parked again
+        # A watch from before what the stream delivered cannot take it over: a stream of its own.
+        third = store.watch_prefix("p/", start_revision=first_rev, timeout=1.5)
+        assert [e.key for e in third] == ["p/a", "p/b", "p/c"]
+        assert store._parked["p/"][0] is not parked and not parked.running()
+    finally:
+        store.close()
