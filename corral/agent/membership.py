@@ -8,7 +8,9 @@ lease-timing rule guarantees the remaining TTL - (renew + 2 x store timeout) > 0
 to stop everything before the lease can expire and the node be declared lost.
 
 After every successful renewal the node also rewrites its lease-bound
-heartbeat key ({"seq": n, "every": renew interval}). The lease alone cannot
+heartbeat key ({"seq": n, "every": renew interval}): on a store that renews
+and writes in one cheap local transaction (SQLite, `renews_with_writes`) in
+the renewal itself, elsewhere (etcd) from a thread of its own, right after. The lease alone cannot
 tell a controller that a node went silent a moment ago (etcd reports a lease's
 remaining TTL in whole seconds); the heartbeat's watch events can, so with
 fencing enabled a silent node is fenced after `heartbeat-timeout` instead of
@@ -112,9 +114,12 @@ class Membership:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._beat_due = threading.Event()
+        # The beat rides in the renewal where that costs nothing extra; else it has its own thread.
+        self._beat_in_renewal = store.renews_with_writes
         self._threads = [threading.Thread(target=self._renew_loop, name="lease", daemon=True),
-                         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
                          threading.Thread(target=self._watchdog, name="watchdog", daemon=True)]
+        if not self._beat_in_renewal:
+            self._threads.append(threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True))
         for t in self._threads:
             t.start()
 
@@ -252,7 +257,10 @@ class Membership:
                 continue
             sent = time.monotonic()
             try:
-                self.store.lease_keepalive(lease)
+                if self._beat_in_renewal:
+                    self.store.lease_keepalive_and_put(lease, [self._heartbeat(lease)])
+                else:
+                    self.store.lease_keepalive(lease)
             except LeaseExpired:
                 if self.lease == lease:
                     self._lost("the store says our lease has expired")
@@ -265,7 +273,8 @@ class Membership:
                 if self.lease != lease:
                     continue
                 self._last_ok = sent
-            self._beat_due.set()
+            if not self._beat_in_renewal:
+                self._beat_due.set()
 
     def _heartbeat_loop(self) -> None:
         """Beats on a thread of their own: a slow heartbeat write must never hold back the

@@ -98,16 +98,17 @@ def _existing(cmd: str, url: str) -> None:
 
 
 @contextmanager
-def client_store(cmd: str, url: str | None, *, must_exist: bool = True) -> Iterator[Store]:
+def client_store(cmd: str, url: str | None, *, must_exist: bool = True, read_only: bool = False) -> Iterator[Store]:
     """The store, opened for one command; store and configuration errors end the command
-    with a one-line message (exit 1 for an unreachable store, 2 for bad input)."""
+    with a one-line message (exit 1 for an unreachable store, 2 for bad input).
+    read_only: the command only reads (store.factory.open_store)."""
     from corral.store import StoreError, open_store
 
     url = resolve_store_url(cmd, url)
     if must_exist:
         _existing(cmd, url)
     try:
-        store = open_store(url)
+        store = open_store(url, read_only=read_only)
     except (ValueError, StoreError) as exc:
         fail(cmd, str(exc))
     try:

@@ -9,9 +9,12 @@ looked up only when a name is not one of Corral's own.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 # name -> (module, attribute), in the order `corral --help` lists them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,8 +37,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 PLUGIN_GROUP = "corral.commands"
 
 
-def _plugins() -> dict[str, importlib.metadata.EntryPoint]:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP) if ep.name not in COMMANDS}
+def _plugins() -> dict[str, EntryPoint]:
+    # importlib.metadata costs a command that is not a plugin ~20 ms of imports: load it here only.
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP) if ep.name not in COMMANDS}
 
 
 class LazyGroup(click.Group):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import click
@@ -36,7 +35,8 @@ def status(store_url: str | None, as_json: bool, watch: bool, interval: float) -
     if not (interval >= MIN_INTERVAL_S) or interval == float("inf"):  # also refuses nan
         fail("status", f"--interval {interval:g}: give a number of seconds, at least {MIN_INTERVAL_S:g}")
     store_url = resolve_store_url("status", store_url)
-    with client_store("status", store_url) as store:  # refuses a store that does not exist
+    # refuses a store that does not exist; read-only: on etcd, the lean reader (store/etcd_read.py)
+    with client_store("status", store_url, read_only=True) as store:
         while True:
             st = cluster_status(read_snapshot(store))
             if as_json:
@@ -44,6 +44,8 @@ def status(store_url: str | None, as_json: bool, watch: bool, interval: float) -
             else:
                 text = "\n".join(render_status(st, store_url))
                 if watch:
+                    import shutil  # only --watch needs it
+
                     width = shutil.get_terminal_size((80, 24)).columns
                     text = "\x1b[2J\x1b[H" + clock_line(store_url, interval, width) + "\n\n" + text
                 click.echo(text)

@@ -58,6 +58,9 @@ QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, ke
 # expiry, date rules, cluster-recheck-interval: controller.recheck), and at least this often
 # as a safety net; not every few seconds (that was most of an idle controller's CPU).
 IDLE_REPLAN_MAX_S = 60.0
+# An idle loop sleeps until the first of those times, or until its leadership could lapse, and
+# at most this long (it used to look ten times a second).
+IDLE_WAIT_MAX_S = 0.5
 LIVENESS_TICK_S = 0.02
 LIVENESS_IDLE_S = 0.5  # no heartbeat-timeout configured
 
@@ -118,7 +121,7 @@ class Controller:
         try:
             self._settle_inherited()
             while self.leading():
-                if not self.dirty.wait(0.1):
+                if not self.dirty.wait(self._idle_wait()):
                     now = time.monotonic()
                     retry_due = self._retry_at is not None and now >= self._retry_at
                     expiry_due = self._expiry_at is not None and time.time() >= self._expiry_at
@@ -150,6 +153,18 @@ class Controller:
                 self.store.close()
             except StoreError:
                 pass
+
+    def _idle_wait(self) -> float:
+        """Seconds the idle loop may sleep: until a failed fence is due again, an operator
+        constraint's lifetime ends, a re-plan is due, or our leadership lease could lapse."""
+        mono, wall = time.monotonic(), time.time()
+        due = [IDLE_WAIT_MAX_S, self.election.valid_until - mono, self._recheck_at - wall,
+               self._last_cycle + IDLE_REPLAN_MAX_S - mono]
+        if self._retry_at is not None:
+            due.append(self._retry_at - mono)
+        if self._expiry_at is not None:
+            due.append(self._expiry_at - wall)
+        return max(0.001, min(due))
 
     def _start_compute_ha(self) -> None:
         """Compute HA runs beside the scheduling loop, for as long as we lead (idle without a

@@ -132,6 +132,20 @@ class Store(ABC):
     def lease_keepalive(self, lease: int) -> float:
         """Renew; returns the remaining TTL. Raises LeaseExpired if it is gone."""
 
+    #: Whether lease_keepalive_and_put() renews and writes in one step that costs about what a
+    #: renewal alone does (an embedded store: one local transaction). Otherwise a caller that must
+    #: not let a slow write hold back its next renewal keeps the write off the renewal's path.
+    renews_with_writes: bool = False
+
+    def lease_keepalive_and_put(self, lease: int, puts: list[Put]) -> float:
+        """Renew `lease` and write `puts` (keys bound to that lease); returns the remaining TTL.
+        Raises LeaseExpired if the lease is gone, and then writes nothing. This default renews,
+        then writes in a transaction of its own; a backend with renews_with_writes does both
+        in one transaction."""
+        ttl = self.lease_keepalive(lease)
+        self.txn([], list(puts))
+        return ttl
+
     @abstractmethod
     def lease_revoke(self, lease: int) -> None:
         """Drop a lease and its keys now; a lease that is already gone is not an error."""

@@ -7,6 +7,10 @@ HTTP session, the base URL and the discovery of the API path (/v3/, /v3beta/,
 what etcd3gw hides: the exact connection error (to know whether a write may
 have reached the server), the gateway's error text (lease not found,
 compaction), and a watch stream we can stop and resume on another endpoint.
+The short calls (everything but watch streams) go over our own keep-alive
+connections (store/http1.py): requests cost about 1 ms of CPU per call, which
+was most of an idle agent's cost; their failures are reported as the
+requests exceptions they replace, so the failover logic below is the same.
 
 Failover, all within the store timeout (one call never takes longer): calls go
 to the endpoint that answered last, then the others, then those that failed
@@ -56,6 +60,7 @@ from corral.store.base import (
     TxnResult,
     WatchEvent,
 )
+from corral.store.http1 import Http1Connection
 
 #: A watch stream silent this long is reopened (from its last revision, so nothing is lost): a
 #: backstop for a stream broken on the way while its member is fine (probes catch a member gone).
@@ -70,10 +75,14 @@ HEDGE_SHARE = 0.25
 MIN_SLICE = 0.05
 #: A member that answered "no leader" (an election) is asked again after this pause.
 ROUND_PAUSE_S = 0.05
+#: How long the stream of a watch that ended idle waits for a new watch of its prefix to take it over.
+PARK_S = 10.0
 MAX_PENDING = 2  # attempts of one call under way at one endpoint (a fresh one next to a stuck one)
 MAX_STEPS = 10000  # a bound on the failover loop's steps (the deadline ends it long before)
 #: Threads running the attempts of calls safe to repeat (per store, started as needed, until close()).
 POOL_WORKERS = 16
+#: Idle keep-alive connections kept per endpoint (concurrent calls each need their own).
+IDLE_CONNECTIONS = 4
 #: An endpoint that failed this recently is tried after the others.
 SUSPECT_S = 10.0
 #: Bounds of how long a watch stream may be silent before its member is probed (the store timeout).
@@ -142,8 +151,51 @@ def _op(op: Put | Delete) -> dict[str, Any]:
     return {"request_delete_range": _range(op.key, op.prefix)}
 
 
+#: When a short call to each member (host, port) last got a good answer, from any EtcdStore of this
+#: process (the monotonic time the call started). Every call here needs the member to reach the
+#: quorum (linearizable reads, writes, lease calls), so such an answer proves what a watch probe
+#: would: a member that answered since a watch's last sign of life needs no probe for it (an
+#: agent's lease renewals, on a store of their own, thus stand in for its watches' probes).
+_ANSWERED: dict[tuple[str, int], float] = {}
+_ANSWERED_LOCK = threading.Lock()
+
+
+def _note_answer(endpoint: tuple[str, int], started: float) -> None:
+    with _ANSWERED_LOCK:
+        if started > _ANSWERED.get(endpoint, -math.inf):
+            _ANSWERED[endpoint] = started
+
+
+def _answered_at(endpoint: tuple[str, int]) -> float:
+    with _ANSWERED_LOCK:
+        return _ANSWERED.get(endpoint, -math.inf)
+
+
 class _DiscoveryFailed(requests.exceptions.ConnectionError):
     """The GET of /version (API path discovery) failed: the request itself was never sent."""
+
+
+class _ConnectFailed(requests.exceptions.ConnectionError):
+    """Our connection to the member could not be opened (refused, unreachable): nothing was sent."""
+
+
+class _Reply:
+    """The answer of one short call, with the parts of requests.Response that _answer reads."""
+
+    def __init__(self, status: int, content: bytes) -> None:
+        self.status_code = status
+        self.content = content
+        self.reason = ""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def close(self) -> None:
+        pass
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -155,7 +207,8 @@ def _never_sent(exc: BaseException) -> bool:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, (_DiscoveryFailed, requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError,
+        if isinstance(e, (_DiscoveryFailed, _ConnectFailed, requests.exceptions.ConnectTimeout,
+                          urllib3.exceptions.ConnectTimeoutError,
                           urllib3.exceptions.ClosedPoolError, ConnectionRefusedError)):
             return True  # (urllib3's NewConnectionError is a ConnectTimeoutError)
         todo += [e.__cause__, e.__context__, getattr(e, "reason", None)]
@@ -163,7 +216,7 @@ def _never_sent(exc: BaseException) -> bool:
     return False
 
 
-def _error_text(resp: requests.Response) -> str:
+def _error_text(resp: requests.Response | _Reply) -> str:
     try:
         body = resp.json()
         err = body.get("error") or body.get("message") or body
@@ -172,7 +225,7 @@ def _error_text(resp: requests.Response) -> str:
         return resp.text.strip() or resp.reason
 
 
-def _answer(resp: requests.Response) -> tuple[int, dict[str, Any] | None, str]:
+def _answer(resp: requests.Response | _Reply) -> tuple[int, dict[str, Any] | None, str]:
     """(HTTP status, body if it is a good answer, error text otherwise)."""
     if resp.status_code == 200:
         try:
@@ -237,6 +290,7 @@ class EtcdStore(Store):
         #: A watch whose stream has been silent this long has its member asked whether it is alive.
         self.watch_probe_after = min(WATCH_PROBE_MAX, max(WATCH_PROBE_MIN, timeout))
         self._clients = [etcd3gw.client(host=h, port=p, timeout=timeout) for h, p in endpoints]
+        self._idle: list[list[Http1Connection]] = [[] for _ in endpoints]  # keep-alive, per endpoint
         self._discovery = [threading.Lock() for _ in endpoints]
         self._current = 0
         self._failed_at: list[float | None] = [None] * n
@@ -244,6 +298,8 @@ class EtcdStore(Store):
         self._closed = False
         self._closing = threading.Event()
         self._watches: set[_Watch] = set()
+        #: Streams of watches that ended idle, by prefix: (watch, last revision delivered, since when)
+        self._parked: dict[str, tuple[_Watch, int, float]] = {}
         self._monitor: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -278,6 +334,7 @@ class EtcdStore(Store):
         client = self._clients[index]
         old, client.session = client.session, requests.Session()
         old.close()  # idle connections only; requests under way finish on theirs
+        self._drop_idle(index)
         if kind == "down":  # its watch streams are as dead, unless they heard from it since
             self._interrupt_watches(index, since)
 
@@ -300,14 +357,67 @@ class EtcdStore(Store):
             self._discovery[index].release()
 
     def _attempt(self, index: int, path: str, payload: dict[str, Any], budget: float, *,
-                 stream: bool = False) -> requests.Response:
-        """One POST to one endpoint, all of it (API discovery, connect, answer) within budget seconds."""
+                 stream: bool = False) -> Any:
+        """One POST to one endpoint, all of it (API discovery, connect, answer) within budget seconds:
+        a requests.Response for a stream, else a _Reply."""
         start = self._clock()
         url = self._url(index, path, budget)
         left = budget - (self._clock() - start)
         if left <= 0:
             raise requests.exceptions.ConnectTimeout(f"{self._clients[index].base_url}: no time left")
-        return self._clients[index].session.post(url, json=payload, stream=stream, timeout=self._timeout(left))
+        if stream:
+            return self._clients[index].session.post(url, json=payload, stream=True, timeout=self._timeout(left))
+        return self._short_call(index, url[len(self._clients[index].base_url):], json.dumps(payload).encode(), left)
+
+    def _short_call(self, index: int, path: str, body: bytes, budget: float) -> _Reply:
+        """A POST on a kept connection (or a new one), failing as requests would: ConnectTimeout or
+        _ConnectFailed when nothing was sent, ReadTimeout or ConnectionError once it may have been."""
+        deadline = time.monotonic() + budget
+        base = self._clients[index].base_url
+        conn = self._take_idle(index)
+        if conn is None:
+            host, port = self.endpoints[index]
+            try:
+                conn = Http1Connection(host, port, min(self.connect_timeout, budget))
+            except TimeoutError as e:
+                raise requests.exceptions.ConnectTimeout(f"{base}: connect timed out") from e
+            except OSError as e:
+                raise _ConnectFailed(f"{base}: {e}") from e
+        try:
+            status, content = conn.request("POST", path, body, deadline)
+        except TimeoutError as e:
+            conn.close()
+            raise requests.exceptions.ReadTimeout(f"{base}: no answer in time") from e
+        except (OSError, ValueError) as e:
+            conn.close()
+            raise requests.exceptions.ConnectionError(f"{base}: {e}") from e
+        self._keep_idle(index, conn)
+        if status == 200:
+            _note_answer(self.endpoints[index], deadline - budget)
+        return _Reply(status, content)
+
+    def _take_idle(self, index: int) -> Http1Connection | None:
+        while True:
+            with self._lock:
+                if not self._idle[index]:
+                    return None
+                conn = self._idle[index].pop()
+            if not conn.dropped():
+                return conn
+            conn.close()
+
+    def _keep_idle(self, index: int, conn: Http1Connection) -> None:
+        with self._lock:
+            if conn.reusable and not self._closed and len(self._idle[index]) < IDLE_CONNECTIONS:
+                self._idle[index].append(conn)
+                return
+        conn.close()
+
+    def _drop_idle(self, index: int) -> None:
+        with self._lock:
+            idle, self._idle[index] = self._idle[index], []
+        for conn in idle:
+            conn.close()
 
     # --- HTTP with failover -------------------------------------------------
 
@@ -502,9 +612,28 @@ class EtcdStore(Store):
         if start_revision is None:  # "from now" means from this call, not from the first next()
             start_revision = int(self._post("/kv/range", {**_range(prefix, True), "count_only": True},
                                             retry=True)["header"]["revision"]) + 1
-        return self._iterate(_Watch(self, prefix, max(1, start_revision)), timeout)
+        start = max(1, start_revision)
+        return self._iterate(self._adopt(prefix, start) or _Watch(self, prefix, start), timeout, start)
 
-    def _iterate(self, watch: _Watch, timeout: float | None) -> Iterator[WatchEvent]:
+    def _adopt(self, prefix: str, start: int) -> _Watch | None:
+        """The parked stream of `prefix`, if it holds every event from revision `start` on: it has
+        delivered nothing at or past `start`, and runs still (see _iterate)."""
+        with self._lock:
+            parked = self._parked.pop(prefix, None)
+        if parked is None:
+            return None
+        watch, delivered, _since = parked
+        if start > delivered and watch.running():
+            return watch
+        self._retire(watch)
+        return None
+
+    def _retire(self, watch: _Watch) -> None:
+        watch.stop()
+        with self._lock:
+            self._watches.discard(watch)
+
+    def _iterate(self, watch: _Watch, timeout: float | None, start: int) -> Iterator[WatchEvent]:
         # The stream opens on the first next(): a watch never iterated holds no
         # thread, and nothing is missed since it starts from a fixed revision.
         with self._lock:
@@ -516,22 +645,56 @@ class EtcdStore(Store):
                                                  daemon=True)
                 self._monitor.start()
         watch.start()
+        delivered = start - 1
+        idle = False
         try:
+            quiet_since = time.monotonic()
             while True:
+                wait_s = None if timeout is None else timeout - (time.monotonic() - quiet_since)
                 try:
-                    item = watch.queue.get(timeout=timeout)
+                    if wait_s is not None and wait_s <= 0:
+                        raise queue.Empty
+                    item = watch.queue.get(timeout=wait_s)
                 except queue.Empty:
+                    idle = True
                     return
                 if item is _CLOSED:
                     return
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, WatchEvent)
+                if item.mod_revision < start:  # an adopted stream's event from before this watch
+                    continue
+                delivered = item.mod_revision
+                quiet_since = time.monotonic()
                 yield item
         finally:
-            watch.stop()
-            with self._lock:
-                self._watches.discard(watch)
+            if idle:
+                self._park(watch, delivered)
+            else:
+                self._retire(watch)
+
+    def _park(self, watch: _Watch, delivered: int) -> None:
+        """A watch that ended for want of events keeps its stream open for a while: a caller that
+        re-lists and watches the same prefix again at once (cluster.follow, every few seconds)
+        then takes it over (_adopt) instead of opening a stream, and its thread, anew."""
+        with self._lock:
+            if self._closed or not watch.running():
+                old: _Watch | None = watch
+            else:
+                entry = self._parked.pop(watch.prefix, None)
+                old = entry[0] if entry is not None else None
+                self._parked[watch.prefix] = (watch, delivered, time.monotonic())
+        if old is not None:
+            self._retire(old)
+
+    def _retire_parked(self, older_than: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stale = [p for p, (_w, _d, since) in self._parked.items() if now - since >= older_than]
+            retired = [self._parked.pop(p)[0] for p in stale]
+        for watch in retired:
+            self._retire(watch)
 
     def _interrupt_watches(self, index: int, since: float) -> None:
         """Break the streams on endpoint index that have heard nothing since `since`: they reopen elsewhere."""
@@ -543,8 +706,10 @@ class EtcdStore(Store):
     def _monitor_watches(self) -> None:
         """Probe the member of every watch stream silent for watch_probe_after: a member whose host
         is gone sends neither data nor FIN, so only asking tells. A linearizable read is the probe,
-        so a member cut off from the quorum (whose watches see nothing) fails it too."""
+        so a member cut off from the quorum (whose watches see nothing) fails it too. A member that
+        answered another call of this process since then is not asked again (_ANSWERED)."""
         while not self._closing.wait(self.watch_probe_after / 2):
+            self._retire_parked(PARK_S)
             now = self._clock()
             with self._lock:
                 silent: dict[int, list[_Watch]] = {}
@@ -553,6 +718,12 @@ class EtcdStore(Store):
                         silent.setdefault(w.index, []).append(w)
             for index in silent:
                 started = self._clock()
+                since = time.monotonic() - _answered_at(self.endpoints[index])
+                if since < self.watch_probe_after:  # it answered a call meanwhile: as good as a probe
+                    with self._lock:
+                        for w in silent[index]:
+                            w.alive_at = max(w.alive_at, started - since)
+                    continue
                 try:
                     resp = self._attempt(index, "/kv/range", {"key": _b64("\0"), "count_only": True}, self.timeout)
                     ok = _answer(resp)[0] == 200
@@ -573,6 +744,7 @@ class EtcdStore(Store):
         with self._lock:
             self._closed = True
             watches, self._watches = list(self._watches), set()
+            self._parked.clear()  # (their watches are among self._watches)
         self._closing.set()
         for w in watches:
             w.stop()
@@ -580,6 +752,8 @@ class EtcdStore(Store):
             self._executor.shutdown(wait=False, cancel_futures=True)
         for client in self._clients:
             client.session.close()
+        for index in range(len(self._clients)):
+            self._drop_idle(index)
 
 
 class _Watch:
@@ -596,9 +770,16 @@ class _Watch:
         self._stopped = threading.Event()
         self._resp: requests.Response | None = None
         self._thread = threading.Thread(target=self._run, name=f"etcd-watch {prefix!r}", daemon=True)
+        self._started = False
 
     def start(self) -> None:
-        self._thread.start()
+        if not self._thread.is_alive() and not self._started:
+            self._started = True
+            self._thread.start()
+
+    def running(self) -> bool:
+        """Whether its stream still runs: not stopped, and not ended by an error it queued."""
+        return not self._stopped.is_set() and (not self._started or self._thread.is_alive())
 
     def stop(self) -> None:
         self._stopped.set()

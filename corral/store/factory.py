@@ -21,12 +21,16 @@ SCHEMES = "memory://, sqlite:///absolute/path.db or etcd://host:port[,host:port.
 _OPTIONS: dict[str, set[str]] = {"memory": set(), "sqlite": {"timeout", "history"}, "etcd": {"timeout"}}
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, read_only: bool = False) -> Store:
     """A store from its URL; ValueError naming the URL and the problem if it is wrong.
 
     create=False: an embedded store whose file does not exist is refused instead of
     created empty (commands that only read: a mistyped path must not look like an
-    empty cluster). Only agents and `corral load` create the file."""
+    empty cluster). Only agents and `corral load` create the file.
+
+    read_only=True: the caller only reads (get, get_prefix); an etcd store is then the
+    lean reader of etcd_read.py, which spares a short command the import of the full
+    client (writes and watches raise StoreError)."""
     def bad(problem: str) -> ValueError:
         return ValueError(f"store URL {url!r}: {problem}")
 
@@ -66,11 +70,16 @@ def open_store(url: str, *, create: bool = True) -> Store:
             raise bad("history must be a whole number of revisions, at least 1")
         return SqliteStore(path, timeout=options.get("timeout", 5.0), history=history)
 
-    from corral.store.etcd import EtcdStore
-
     if rest.rstrip("/") != rest.split("/", 1)[0]:
         raise bad("an etcd URL has no path; list endpoints as etcd://host:port,host:port")
-    return EtcdStore(_endpoints(rest.rstrip("/"), bad), timeout=options.get("timeout", 5.0))
+    endpoints, timeout = _endpoints(rest.rstrip("/"), bad), options.get("timeout", 5.0)
+    if read_only:
+        from corral.store.etcd_read import EtcdReader
+
+        return EtcdReader(endpoints, timeout=timeout)
+    from corral.store.etcd import EtcdStore
+
+    return EtcdStore(endpoints, timeout=timeout)
 
 
 def etcd_endpoints(url: str) -> tuple[list[tuple[str, int]], float]:

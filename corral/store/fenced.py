@@ -77,6 +77,11 @@ class LeaderElection:
         return self.lease is not None and time.monotonic() < self._valid_until
 
     @property
+    def valid_until(self) -> float:
+        """Monotonic time until which we lead by our own clock (0 when we do not)."""
+        return self._valid_until if self.lease is not None else 0.0
+
+    @property
     def epoch(self) -> int | None:
         """The epoch we won, while we hold it."""
         return self._epoch if self.is_leader else None

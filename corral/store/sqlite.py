@@ -311,11 +311,22 @@ class SqliteStore(Store):
         return self._run(grant, write=True)
 
     def lease_keepalive(self, lease: int) -> float:
+        return self.lease_keepalive_and_put(lease, [])
+
+    #: A renewal is a local transaction; the agent's heartbeat rides in it (one commit, and one
+    #: wake-up of every other process's change feed, per renewal instead of two).
+    renews_with_writes = True
+
+    def lease_keepalive_and_put(self, lease: int, puts: list[Put]) -> float:
+        validate_txn([], list(puts), [])
+
         def renew(c: sqlite3.Connection) -> float:
             row = c.execute("SELECT ttl FROM leases WHERE id = ?", (lease,)).fetchone()
             if row is None:
                 raise LeaseExpired(f"lease {lease} has expired or never existed")
             c.execute("UPDATE leases SET expires_at = ? WHERE id = ?", (time.time() + row[0], lease))
+            if puts:
+                self._apply(c, list(puts))
             return float(row[0])
         return self._run(renew, write=True)
 

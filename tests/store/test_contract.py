@@ -298,3 +298,22 @@ def test_processes_share_the_store(store_url: str, store: Store) -> None:
     assert store.get("counter").value == str(per_process * procs)
     values = [int(e.value) for e in events]
     assert values == list(range(1, per_process * procs + 1))  # every increment seen, in order
+
+
+def test_keepalive_and_put_renews_and_writes_bound_keys(store: Store, connect: Connect) -> None:
+    other = connect()
+    lease = store.lease_grant(1)
+    assert store.lease_keepalive_and_put(lease, [Put("hb", "1", lease=lease)]) >= 1
+    kv = other.get("hb")
+    assert kv is not None and kv.value == "1" and kv.lease == lease
+    until = time.monotonic() + 1.8  # past the first TTL: the renewal part works
+    beat = 1
+    while time.monotonic() < until:
+        beat += 1
+        store.lease_keepalive_and_put(lease, [Put("hb", str(beat), lease=lease)])
+        time.sleep(0.2)
+    assert other.get("hb").value == str(beat)
+    store.lease_revoke(lease)
+    with pytest.raises(LeaseExpired):
+        store.lease_keepalive_and_put(lease, [Put("hb2", "x", lease=lease)])
+    assert other.get("hb2") is None and other.get("hb") is None  # a gone lease writes nothing

@@ -117,3 +117,67 @@ def test_lease_ttl_rounds_up_to_seconds(etcd: str) -> None:
         store.lease_revoke(lease)
     finally:
         store.close()
+
+
+def test_watch_probes_stand_down_while_the_member_answers_other_calls(etcd: str) -> None:
+    """A silent watch's member is probed about once per probe interval, unless another store of
+    this process got good answers from that member meanwhile (an agent's lease renewals)."""
+    watcher, renewer = open_store(f"etcd://{etcd}?timeout=0.4"), open_store(f"etcd://{etcd}?timeout=0.4")
+    assert isinstance(watcher, EtcdStore)
+    probes: list[float] = []
+    attempt = watcher._attempt
+
+    def counting(index: int, path: str, payload: dict, budget: float, **kw: object) -> object:
+        if payload.get("count_only") and payload.get("key") == "AA==":
+            probes.append(time.monotonic())
+        return attempt(index, path, payload, budget, **kw)
+
+    watcher._attempt = counting  # type: ignore[method-assign]
+    events = watcher.watch_prefix("quiet/")
+    stop = threading.Event()
+    reader = threading.Thread(target=lambda: next(events, None), daemon=True)  # opens the stream
+    try:
+        reader.start()
+        lease = renewer.lease_grant(2)
+
+        def renew() -> None:
+            while not stop.wait(0.1):
+                renewer.lease_keepalive(lease)
+
+        renewing = threading.Thread(target=renew, daemon=True)
+        renewing.start()
+        time.sleep(2.0)
+        assert probes == []  # the renewals answered for the member
+        stop.set()
+        renewing.join()
+        time.sleep(1.5)
+        assert len(probes) >= 1  # nobody else asks it now: the watch's member is probed again
+    finally:
+        stop.set()
+        watcher.close()  # ends the watch: the reader's next() returns
+        reader.join(5)
+        renewer.close()
+
+
+def test_a_watch_that_ended_idle_hands_its_stream_to_the_next_watch_of_its_prefix(etcd: str) -> None:
+    """cluster.follow re-lists and watches again every few idle seconds: the new watch takes the
+    idle one's stream over (no new stream), and still sees exactly the events from its start."""
+    store = open_store(f"etcd://{etcd}")
+    assert isinstance(store, EtcdStore)
+    try:
+        first = store.watch_prefix("p/", timeout=1.5)
+        first_rev = store.put("p/a", "1")
+        assert [e.key for e in first] == ["p/a"]  # then it ends idle
+        parked = store._parked["p/"][0]
+        store.put("p/b", "2")  # between the end of the old watch and the listing of the new one
+        _kvs, rev = store.get_prefix("p/")
+        store.put("p/c", "3")
+        second = store.watch_prefix("p/", start_revision=rev + 1, timeout=1.5)
+        assert [e.key for e in second] == ["p/c"]  # not p/b: that one is in the listing
+        assert store._parked["p/"][0] is parked  # the same stream, parked again
+        # A watch from before what the stream delivered cannot take it over: a stream of its own.
+        third = store.watch_prefix("p/", start_revision=first_rev, timeout=1.5)
+        assert [e.key for e in third] == ["p/a", "p/b", "p/c"]
+        assert store._parked["p/"][0] is not parked and not parked.running()
+    finally:
+        store.close()
