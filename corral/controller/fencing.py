@@ -14,6 +14,17 @@ counts the same.
 A failed fence is retried with exponential backoff (1 s doubling to 30 s) at
 most `stonith-max-attempts` times (default 10) per loss of the node; recovery
 stays blocked meanwhile, and afterwards until an operator fences the node.
+
+A node that came back before its fence ran -- joining again, rejoined, or (lost for
+its silence) beating again, read from the store just before each attempt
+(controller.comeback) -- is not fenced: the episode is settled ("cancelled") and the
+controller plans again from the store, where the rejoined node has fresh probes.
+
+Fence requests left pending by others are settled (`settle_abandoned`, every cycle):
+a previous controller's (an older epoch: its own result write would be refused), a
+takeover fence of this node's whose outcome could not be recorded, and any other
+older than STALE_PENDING_S. They are recorded failed ("abandoned: ..."), never count
+as a fence, and whatever still needs fencing is fenced again by this controller.
 """
 from __future__ import annotations
 
@@ -25,6 +36,7 @@ from dataclasses import dataclass, field
 
 from corral.cluster.fenced import mark_fenced, member_guard
 from corral.cluster.snapshot import Snapshot
+from corral.controller.comeback import came_back
 from corral.fencing import Fencer, FenceRecord, fence_and_record, last_confirmed, prune_history
 from corral.model.config import Configuration
 from corral.store import Deposed, Store
@@ -34,6 +46,7 @@ BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 DEFAULT_MAX_ATTEMPTS = 10
 KEEP_HISTORY = 20
+STALE_PENDING_S = 600.0  # a request without an epoch (operator, takeover) pending this long is dead
 
 
 @dataclass
@@ -52,6 +65,7 @@ class NodeFence:
 class FenceRound:
     confirmed: list[str] = field(default_factory=list)   # marked cleanly down: plan again at once
     waiting: list[str] = field(default_factory=list)     # why recovery waits, one line per node
+    cancelled: list[str] = field(default_factory=list)   # came back before the fence ran: plan again at once
     retry_at: float | None = None                        # monotonic: when to try again
 
 
@@ -62,6 +76,32 @@ class FenceCoordinator:
         self.epoch = epoch
         self.episodes: dict[str, NodeFence] = {}
         self._warmed = -1
+
+    def settle_abandoned(self, records: list[FenceRecord], now: float | None = None) -> list[FenceRecord]:
+        """Record the pending requests nobody can complete any more as abandoned (see the module
+        docstring); returns those settled. Raises Deposed."""
+        from corral.fencing.history import abandon
+
+        now = time.time() if now is None else now
+        settled = []
+        for rec in records:
+            if rec.state != "pending":
+                continue
+            if rec.epoch is not None and rec.epoch < self.epoch:
+                reason = (f"controller {rec.origin} (epoch {rec.epoch}) stopped leading before it recorded the "
+                          f"outcome; epoch {self.epoch} fences again what still needs it")
+            elif rec.epoch is None and rec.origin == self.origin:
+                reason = f"{self.origin}'s own takeover fence, whose outcome could not be recorded"
+            elif rec.epoch is None and now - rec.requested_at > STALE_PENDING_S:
+                reason = f"pending for more than {STALE_PENDING_S:g}s; its requester {rec.origin} is gone"
+            else:
+                continue
+            done = abandon(self.store, rec, reason, self.epoch)
+            if done is not None:
+                log.warning("fence request %s (%s of %s by %s) settled: %s", rec.id, rec.action, rec.node,
+                            rec.origin, done.error)
+                settled.append(done)
+        return settled
 
     def warm(self, cfg: Configuration, revision: int) -> None:
         """Fetch the devices' meta-data ahead of need (in the background, once per configuration
@@ -81,8 +121,10 @@ class FenceCoordinator:
 
     def run(self, snap: Snapshot, cfg: Configuration, fences: list[tuple[str, str, str]],
             leading: Callable[[], bool],
-            announce: Callable[[str, str, str], None] | None = None) -> FenceRound:
-        """Fence what is due; mark confirmed nodes down. Raises Deposed."""
+            announce: Callable[[str, str, str], None] | None = None,
+            heard: Callable[[str], int | None] | None = None) -> FenceRound:
+        """Fence what is due; mark confirmed nodes down. Raises Deposed. `heard(node)`: for a
+        node lost for its silence, the store revision of its last heartbeat we heard (else None)."""
         out = FenceRound()
         needed = {n for n, _a, _r in fences}
         for node in [n for n in self.episodes if n not in needed]:
@@ -117,6 +159,12 @@ class FenceCoordinator:
                         fencer_error = str(exc)
                 if not leading():
                     return out
+                back = came_back(self.store, node, ep.since_revision, heard(node) if heard else None)
+                if back is not None:
+                    log.warning("%s is not fenced after all: %s", node, back)
+                    out.cancelled.append(node)
+                    del self.episodes[node]
+                    continue
                 if announce is not None:
                     announce(node, action, reason)
                 ep.attempts += 1

@@ -147,6 +147,24 @@ def record_result(store: Store, rec: FenceRecord, result: FenceResult | None = N
     return replace(new, revision=rev)
 
 
+ABANDONED = "abandoned: "  # the error of a pending record settled by a successor (abandon)
+
+
+def abandon(store: Store, rec: FenceRecord, reason: str, epoch: int | None, *,
+            epoch_key: str = DEFAULT_EPOCH_KEY, now: Callable[[], float] = time.time) -> FenceRecord | None:
+    """Settle a pending record its requester can no longer complete (a deposed controller's:
+    its own write is refused by its epoch; or a requester that died): failed, with the error
+    "abandoned: <reason>", written under `epoch` (the current controller's). It never counts
+    as a fence, and the node is fenced again if it still needs it. None if the record changed
+    meanwhile (it was completed after all)."""
+    if rec.state != "pending":
+        return None
+    new = replace(rec, state="failed", completed_at=now(), error=ABANDONED + reason)
+    ok, rev = _write(store, [Compare(rec.key, "mod_revision", "==", rec.revision)], [Put(rec.key, new.to_json())],
+                     epoch, epoch_key)
+    return replace(new, revision=rev) if ok else None
+
+
 def list_history(store: Store, node: str | None = None) -> list[FenceRecord]:
     """Every record (of one node, or all), oldest request first."""
     prefix = node_prefix(node) if node is not None else HISTORY

@@ -21,6 +21,9 @@ converged again, and audits (lab/corral_lab/audit.py):
 | near-quorum | NearQuorumPoint | a minority of hosts shut down (agent, then etcd member): the store keeps quorum, the rest runs everything |
 | etcd-majority-loss | (store quorum loss) | SIGKILL a majority of etcd members: every agent must self-fence (the VIP on no host within the TTL); restored |
 | cold-start | (cluster cold start) | every agent stopped cleanly, the store wiped; all agents started at once and the configuration loaded at the same moment: nobody may be fenced (the join window), everything runs again (not in the default mix: `--kinds cold-start`) |
+| crash-two | (power loss of a majority) | a majority of hosts lose power at once: the store loses quorum, the survivors must stop everything; then all are powered on at once (etcd member and agent started) and everything runs again, with no fence left pending (not in the default mix) |
+| crash-controller | (power loss of the DC) | the host running the controller loses power: with fencing a candidate fences it and takes over; booted again (not in the default mix) |
+| crash-while-fencing | (DC lost mid-fence) | a host loses power, and the controller's host loses power while it fences that one: its successor must settle the fence it left pending; both booted again (not in the default mix) |
 
 The VIP holder is the target of the single-host faults half the time (it is
 the interesting case); kill-agent never targets it without fencing, because
@@ -67,13 +70,17 @@ from corral_lab.audit import (
 )
 from corral_lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster, _env_prefix
 from corral_lab.failover import DEFAULT_PORT, DEFAULT_VIP
-from corral_lab.hosts import Lab, LabError
+from corral_lab.hosts import Lab, LabError, new_prefix
+from corral_lab.netns import ip
 
 BASIC = ("crash", "partition", "kill-agent", "resource-fail", "standby", "restart", "etcd-loss")
 CTS = ("simul-stop-start", "stop-one-by-one", "flip", "maintenance", "reattach", "near-quorum",
        "etcd-majority-loss")
 STARTUP = ("cold-start",)
-FAULTS = BASIC + CTS + STARTUP
+# Power losses around quorum and the controller (the control-plane lab's crash-two found a fence
+# left pending after the victims rebooted and rejoined); not in the default mix either.
+POWER = ("crash-two", "crash-controller", "crash-while-fencing")
+FAULTS = BASIC + CTS + STARTUP + POWER
 DEFAULT_KINDS = BASIC + CTS  # the default mix (seeded campaigns keep their draws)
 # Faults on one host, aimed at the VIP holder half the time.
 _SINGLE = ("crash", "partition", "standby", "restart", "resource-fail", "flip", "maintenance")
@@ -174,7 +181,7 @@ class Campaign:
                  timing: AgentTiming | None = None, work_dir: str | None = None, converge_s: float = 30.0,
                  log: Callable[[str], None] = print, order_kind: str = "Mandatory", stonith: bool = False,
                  each: bool = False, log_tail_chars: int = 0, heartbeat_timeout: str = "",
-                 promotable: bool = True) -> None:
+                 promotable: bool = True, lab_prefix: str = "crl") -> None:
         if hosts < 3:
             raise ValueError("a campaign needs at least 3 hosts (a majority must survive one fault)")
         bad = [k for k in kinds if k not in FAULTS]
@@ -193,6 +200,7 @@ class Campaign:
         self.stonith = stonith
         self.heartbeat_timeout = heartbeat_timeout  # with stonith: fence silent nodes after this
         self.promotable = promotable  # the Stateful promotable clone `db` and its promoted-instance audits
+        self.lab_prefix = lab_prefix  # the lab's namespaces are named <prefix><4 hex>-<host>
         self.lab: Lab | None = None
         self.cluster: CorralCluster | None = None
         self.maintenance = False
@@ -216,7 +224,7 @@ class Campaign:
         report = CampaignReport(self.seed, len(self.names))
         t0 = time.monotonic()
         work = self.work_arg or tempfile.mkdtemp(prefix="corral-campaign-")
-        lab = Lab(self.names)
+        lab = Lab(self.names, prefix=new_prefix(self.lab_prefix))
         self.lab = lab
         try:
             lab.start()
@@ -285,6 +293,18 @@ class Campaign:
         p = self.cluster.promoted()
         return p[0] if len(p) == 1 else None
 
+    def controller(self) -> str | None:
+        """The node holding the controller's seat, as the store says."""
+        snap = self.snapshot()
+        leader = snap.get("leader") if snap else None
+        return leader if leader in self.names else None
+
+    def pending_fences(self) -> list[str]:
+        """Fences the store lists as pending (requested, never completed nor abandoned), as status shows them."""
+        snap = self.snapshot()
+        fencing = (snap or {}).get("fencing") or {}
+        return [f"{e.get('action')} of {e.get('node')} by {e.get('origin')}" for e in fencing.get("pending") or []]
+
     def via(self, avoid: Sequence[str] = ()) -> str:
         return next(h for h in self.names if h not in avoid)
 
@@ -336,6 +356,16 @@ class Campaign:
             return self.rng.sample(names, len(names))  # the order of the stops
         if kind == "etcd-majority-loss":
             return sorted(self.rng.sample(names, len(names) // 2 + 1))
+        if kind == "crash-two":  # a majority; the controller's host among them half the time
+            ctl = self.controller()
+            if ctl and self.rng.random() < 0.5:
+                return sorted([ctl, *self.rng.sample([h for h in names if h != ctl], len(names) // 2)])
+            return sorted(self.rng.sample(names, len(names) // 2 + 1))
+        if kind == "crash-controller":
+            return [self.controller() or self.rng.choice(names)]
+        if kind == "crash-while-fencing":  # the victim first, then the controller that fences it
+            ctl = self.controller() or self.rng.choice(names)
+            return [self.rng.choice([h for h in names if h != ctl]), ctl]
         if kind == "near-quorum":  # as many as can go with the store keeping quorum
             m = (len(names) - 1) // 2
             if holder and self.rng.random() < 0.5:
@@ -351,13 +381,14 @@ class Campaign:
         assert self.cluster is not None and self.lab is not None
         holder = self.holder()
         targets = self.targets(kind, holder)
-        label = "all" if len(targets) == len(self.names) and kind != "etcd-majority-loss" else ",".join(targets)
+        label = "all" if len(targets) == len(self.names) and kind not in ("etcd-majority-loss", "crash-two") \
+            else ",".join(targets)
         r = FaultResult(step, kind, label, held_vip=holder in targets, vip_before=holder,
                         db_before=self.promoted_host() if self.promotable else None)
         # Whom the fault may legitimately disturb; the fault may widen it (flip).
         if kind in ("etcd-loss", "maintenance", "reattach"):
             r.touched = []
-        elif kind == "etcd-majority-loss":  # every agent loses the store and stops everything
+        elif kind in ("etcd-majority-loss", "crash-two"):  # every agent loses the store and stops everything
             r.touched = list(self.names)
         else:
             r.touched = list(targets)
@@ -581,6 +612,86 @@ class Campaign:
         else:
             self.reboot(target)
         return t
+
+    def _fault_crash_controller(self, r: FaultResult, targets: list[str]) -> float:
+        """The controller's host loses power (targets() picked it): with fencing and heartbeat-timeout a
+        candidate fences it and takes the seat over; then it is booted again."""
+        r.notes.append(f"controller before: {targets[0]}")
+        self._checks.append(self._no_fence_left_pending)
+        return self._fault_crash(r, targets)
+
+    def _fault_crash_while_fencing(self, r: FaultResult, targets: list[str]) -> float:
+        """A host loses power; as soon as the controller's log says it must be fenced, the controller's
+        host loses power too (mid-fence: its fence request may be left pending). Its successor fences
+        both and recovers; both are booted again."""
+        assert self.cluster is not None and self.lab is not None
+        victim, ctl = targets
+        log_at = os.path.getsize(self.cluster.agent_log_path(ctl)) if os.path.exists(
+            self.cluster.agent_log_path(ctl)) else 0
+        self.lab.crash(victim)
+        deadline = time.monotonic() + 20.0
+        seen = False
+        while time.monotonic() < deadline and not seen:
+            with contextlib.suppress(OSError), open(self.cluster.agent_log_path(ctl), errors="replace") as f:
+                f.seek(log_at)
+                seen = f"{victim} must be fenced" in f.read()
+            if not seen:
+                time.sleep(0.01)
+        self.lab.crash(ctl)
+        r.notes.append(f"controller {ctl} crashed " + ("as it began fencing " if seen else
+                                                       "(it never said it would fence ") + victim
+                       + ("" if seen else ")"))
+        self._checks.append(self._no_fence_left_pending)
+        if self.stonith:
+            for h in targets:
+                self.wait_fenced(h, bound_s=30.0)
+        t = time.monotonic()
+        for h in targets:
+            if self.stonith:
+                self.reboot_fenced(h)
+            else:
+                self.reboot(h)
+        return t
+
+    def _fault_crash_two(self, r: FaultResult, targets: list[str]) -> float:
+        """A majority loses power at once: the store loses quorum and the survivors must stop everything
+        within the TTL. Then every victim is powered on at once (etcd members first: one alone has no
+        quorum; then the agents), as after a power cut; everything must run again, no fence pending."""
+        assert self.cluster is not None and self.lab is not None and self.cluster.etcd is not None
+        ttl = self.cluster.timing.ttl
+        survivors = [h for h in self.names if h not in targets]
+        t_cut = time.monotonic()
+        for h in targets:
+            self.lab.crash(h)
+        left: list[str] = []
+        while time.monotonic() < t_cut + ttl + 5.0:
+            left = self.running_on(survivors)
+            if not left:
+                r.notes.append(f"the survivors stopped everything {time.monotonic() - t_cut:.2f} s after the "
+                               f"quorum loss (TTL {ttl:g} s)")
+                break
+            time.sleep(0.05)
+        else:
+            r.violations.append(f"{ttl + 5.0:g} s after the quorum loss still running: {', '.join(left)}")
+        time.sleep(max(0.0, t_cut + ttl + 2.0 - time.monotonic()))  # the power stays off beyond the TTL
+        t = time.monotonic()
+        for h in targets:
+            self.lab.restart(h)
+            ip("-n", self.lab.host(h).netns, "addr", "del", f"{DEFAULT_VIP}/24", "dev", "eth0", check=False)
+            self.cluster.etcd.start_member(h, wait=False)
+        self.cluster.etcd.wait_healthy(targets)
+        for h in targets:
+            self.cluster.start_agent(h)
+        # No wait for the members here: a victim still counted as lost may be fenced as it boots; then
+        # wait_converged boots it again (its agent's exit is not an error).
+        self._checks.append(self._no_fence_left_pending)
+        return t
+
+    def _no_fence_left_pending(self, _samples: list[ClaimSample]) -> list[str]:
+        """After convergence no fence request may stay pending: one whose target rebooted and rejoined
+        is settled, one its requester left behind is taken over or abandoned."""
+        left = self.pending_fences()
+        return [f"fence requests still pending after recovery: {'; '.join(left)}"] if left else []
 
     def _fault_partition(self, r: FaultResult, targets: list[str]) -> float:
         assert self.lab is not None
