@@ -20,11 +20,15 @@ its silence) beating again, read from the store just before each attempt
 (controller.comeback) -- is not fenced: the episode is settled ("cancelled") and the
 controller plans again from the store, where the rejoined node has fresh probes.
 
-Fence requests left pending by others are settled (`settle_abandoned`, every cycle):
-a previous controller's (an older epoch: its own result write would be refused), a
-takeover fence of this node's whose outcome could not be recorded, and any other
-older than STALE_PENDING_S. They are recorded failed ("abandoned: ..."), never count
-as a fence, and whatever still needs fencing is fenced again by this controller.
+A fence whose outcome could not be written (the store out of reach a moment, e.g.
+right after fencing the etcd leader's host; corral.fencing.history.complete retries
+it first) is not left pending: its outcome is written on a later cycle, and a
+confirmed one then counts as any other. Fence requests left pending by others are
+settled (`settle_abandoned`, every cycle): a previous controller's (an older epoch:
+its own result write would be refused), a takeover fence of this node's whose
+outcome could not be recorded, and any other older than STALE_PENDING_S. They are
+recorded failed ("abandoned: ..."), never count as a fence, and whatever still needs
+fencing is fenced again by this controller.
 """
 from __future__ import annotations
 
@@ -32,12 +36,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from corral.cluster.fenced import mark_fenced, member_guard
 from corral.cluster.snapshot import Snapshot
 from corral.controller.comeback import came_back
-from corral.fencing import Fencer, FenceRecord, fence_and_record, last_confirmed, prune_history
+from corral.fencing import Fencer, FenceRecord, FenceResult, fence_and_record, last_confirmed, prune_history
+from corral.fencing.history import OutcomeNotRecorded
 from corral.model.config import Configuration
 from corral.store import Deposed, Store
 
@@ -76,16 +81,27 @@ class FenceCoordinator:
         self.epoch = epoch
         self.episodes: dict[str, NodeFence] = {}
         self._warmed = -1
+        self._unrecorded: dict[str, tuple[FenceRecord, FenceResult]] = {}  # key -> a fence that ran, unwritten
 
     def settle_abandoned(self, records: list[FenceRecord], now: float | None = None) -> list[FenceRecord]:
         """Record the pending requests nobody can complete any more as abandoned (see the module
         docstring); returns those settled. Raises Deposed."""
-        from corral.fencing.history import abandon
+        from corral.fencing.history import HistoryConflict, abandon, complete
 
         now = time.time() if now is None else now
         settled = []
         for rec in records:
             if rec.state != "pending":
+                continue
+            ran = self._unrecorded.get(rec.key)
+            if ran is not None:  # ours: the fence ran, its outcome is known; write it now
+                try:
+                    settled.append(complete(self.store, ran[0], ran[1]))
+                except HistoryConflict:
+                    pass
+                except OutcomeNotRecorded:
+                    continue  # the store is still out of reach: next cycle
+                del self._unrecorded[rec.key]
                 continue
             if rec.epoch is not None and rec.epoch < self.epoch:
                 reason = (f"controller {rec.origin} (epoch {rec.epoch}) stopped leading before it recorded the "
@@ -207,6 +223,10 @@ class FenceCoordinator:
             _result, rec = fence_and_record(self.store, fencer, node, action, self.origin, self.epoch)
         except Deposed:
             raise
+        except OutcomeNotRecorded as exc:  # written by a later cycle (settle_abandoned); retried meanwhile
+            log.error("fencing %s: %s", node, exc)
+            self._unrecorded[exc.record.key] = (exc.record, exc.result)
+            return replace(exc.record, state="failed", error=f"outcome not recorded yet: {exc}")
         except Exception as exc:  # recorded failed by fence_and_record; keep the controller alive
             log.exception("fencing %s", node)
             from corral.fencing import list_history

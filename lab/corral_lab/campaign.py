@@ -23,7 +23,7 @@ converged again, and audits (lab/corral_lab/audit.py):
 | cold-start | (cluster cold start) | every agent stopped cleanly, the store wiped; all agents started at once and the configuration loaded at the same moment: nobody may be fenced (the join window), everything runs again (not in the default mix: `--kinds cold-start`) |
 | crash-two | (power loss of a majority) | a majority of hosts lose power at once: the store loses quorum, the survivors must stop everything; then all are powered on at once (etcd member and agent started) and everything runs again, with no fence left pending (not in the default mix) |
 | crash-controller | (power loss of the DC) | the host running the controller loses power: with fencing a candidate fences it and takes over; booted again (not in the default mix) |
-| crash-while-fencing | (DC lost mid-fence) | a host loses power, and the controller's host loses power while it fences that one: its successor must settle the fence it left pending; both booted again (not in the default mix) |
+| crash-while-fencing | (DC lost mid-fence) | a host's agent is killed (it must be fenced), and the controller's host loses power as it begins that fence: its successor must fence both and settle the fence it left pending; both booted again (not in the default mix) |
 
 The VIP holder is the target of the single-host faults half the time (it is
 the interesting case); kill-agent never targets it without fencing, because
@@ -617,18 +617,21 @@ class Campaign:
         """The controller's host loses power (targets() picked it): with fencing and heartbeat-timeout a
         candidate fences it and takes the seat over; then it is booted again."""
         r.notes.append(f"controller before: {targets[0]}")
+        logs_at = {h: self._log_size(h) for h in targets}
         self._checks.append(self._no_fence_left_pending)
+        self._checks.append(lambda _samples: self._no_fence_after_rejoin(targets, logs_at))
         return self._fault_crash(r, targets)
 
     def _fault_crash_while_fencing(self, r: FaultResult, targets: list[str]) -> float:
-        """A host loses power; as soon as the controller's log says it must be fenced, the controller's
-        host loses power too (mid-fence: its fence request may be left pending). Its successor fences
-        both and recovers; both are booted again."""
+        """A host's agent is killed (its services keep running, its etcd member too: the store keeps
+        quorum when the controller's host goes as well); as soon as the controller's log says that host
+        must be fenced, the controller's host loses power (mid-fence: its fence request may be left
+        pending). Its successor fences both and recovers; both are booted again."""
         assert self.cluster is not None and self.lab is not None
         victim, ctl = targets
-        log_at = os.path.getsize(self.cluster.agent_log_path(ctl)) if os.path.exists(
-            self.cluster.agent_log_path(ctl)) else 0
-        self.lab.crash(victim)
+        logs_at = {h: self._log_size(h) for h in targets}
+        log_at = logs_at[ctl]
+        self.cluster.kill_agent(victim)
         deadline = time.monotonic() + 20.0
         seen = False
         while time.monotonic() < deadline and not seen:
@@ -642,6 +645,7 @@ class Campaign:
                                                        "(it never said it would fence ") + victim
                        + ("" if seen else ")"))
         self._checks.append(self._no_fence_left_pending)
+        self._checks.append(lambda _samples: self._no_fence_after_rejoin(targets, logs_at))
         if self.stonith:
             for h in targets:
                 self.wait_fenced(h, bound_s=30.0)
@@ -675,6 +679,7 @@ class Campaign:
             r.violations.append(f"{ttl + 5.0:g} s after the quorum loss still running: {', '.join(left)}")
         time.sleep(max(0.0, t_cut + ttl + 2.0 - time.monotonic()))  # the power stays off beyond the TTL
         t = time.monotonic()
+        logs_at = {h: self._log_size(h) for h in targets}
         for h in targets:
             self.lab.restart(h)
             ip("-n", self.lab.host(h).netns, "addr", "del", f"{DEFAULT_VIP}/24", "dev", "eth0", check=False)
@@ -685,7 +690,46 @@ class Campaign:
         # No wait for the members here: a victim still counted as lost may be fenced as it boots; then
         # wait_converged boots it again (its agent's exit is not an error).
         self._checks.append(self._no_fence_left_pending)
+        self._checks.append(lambda _samples: self._no_fence_after_rejoin(targets, logs_at))
         return t
+
+    def _log_size(self, host: str) -> int:
+        assert self.cluster is not None
+        try:
+            return os.path.getsize(self.cluster.agent_log_path(host))
+        except OSError:
+            return 0
+
+    def _first_sign_of_life(self, host: str, offset: int) -> float | None:
+        """Wall-clock time at which host's agent (its log read from offset) first showed its new
+        incarnation to the store: took its dead predecessor's member key over, or joined."""
+        assert self.cluster is not None
+        try:
+            with open(self.cluster.agent_log_path(host), errors="replace") as f:
+                f.seek(offset)
+                for line in f:
+                    if "taking over its claim" in line or " joined the cluster" in line:
+                        stamp, _, millis = line[:23].partition(",")
+                        return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def _no_fence_after_rejoin(self, hosts: Sequence[str], offsets: dict[str, int]) -> list[str]:
+        """A host whose new agent had already shown itself (rebooted, its old incarnation gone) must not
+        be fenced for its old incarnation's loss: that fence powers the new one off."""
+        snap = self.snapshot()
+        events = ((snap or {}).get("fencing") or {}).get("history") or []
+        out = []
+        for h in hosts:
+            alive_at = self._first_sign_of_life(h, offsets.get(h, 0))
+            if alive_at is None:
+                continue
+            late = [e for e in events if e.get("node") == h and float(e.get("requested_at") or 0) > alive_at + 0.05]
+            out += [f"{h} fenced ({e.get('action')} by {e.get('origin')}, {e.get('result')}) "
+                    f"{float(e['requested_at']) - alive_at:.2f} s after its rebooted agent had claimed its name"
+                    for e in late]
+        return out
 
     def _no_fence_left_pending(self, _samples: list[ClaimSample]) -> list[str]:
         """After convergence no fence request may stay pending: one whose target rebooted and rejoined

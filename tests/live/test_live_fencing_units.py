@@ -294,3 +294,65 @@ def test_takeover_does_not_fence_a_controller_whose_node_rebooted_and_rejoined(a
     assert takeover.attempt(cfg, ["n1", "n2"])          # the seat is free: campaign now
     assert _calls(tmp_path) == [] and list_history(store, "n1") == []
     assert store.get(keys.LEADER) is None and json.loads(store.get(keys.member("n1")).value) == {"pid": 2}
+
+
+class _Flaky:
+    """The store, with its next `fail` transactions on fencing records timing out (as right after
+    the fence of the etcd leader's host)."""
+
+    def __init__(self, store, fail: int) -> None:
+        self._store, self.fail = store, fail
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def txn(self, compares, ops):
+        from corral.store import StoreUnavailable
+
+        if self.fail > 0 and any(getattr(op, "key", "").startswith("/corral/fencing/") for op in ops):
+            self.fail -= 1
+            raise StoreUnavailable("timed out")
+        return self._store.txn(compares, ops)
+
+
+def test_a_fence_whose_outcome_could_not_be_written_is_not_left_pending(agent, tmp_path, monkeypatch):
+    import corral.fencing.history as history
+    from corral.store import StoreUnavailable
+
+    monkeypatch.setattr(history, "RESULT_RETRY_S", 0.0)
+    store, election = cluster(agent)
+    snap, cfg, tr = plan(store)
+    real, writes = store.txn, {"n": 0}
+
+    def txn(compares, ops):  # the pending write lands, then every try of the result write times out
+        if any(getattr(op, "key", "").startswith("/corral/fencing/") for op in ops):
+            writes["n"] += 1
+            if 2 <= writes["n"] <= 1 + history.RESULT_TRIES:
+                raise StoreUnavailable("timed out")
+        return real(compares, ops)
+
+    monkeypatch.setattr(store, "txn", txn)
+    coord = FenceCoordinator(store, "n2", election.epoch)
+    out = coord.run(snap, cfg, tr.fences, lambda: True)
+    assert not out.confirmed and "outcome not recorded yet" in out.waiting[0]
+    assert [r.state for r in list_history(store, "n1")] == ["pending"] and _calls(tmp_path) == ["reboot"]
+    # The next cycle writes the outcome it kept: the fence counts, without a second device run.
+    coord.settle_abandoned(list_history(store, "n1"))
+    assert [r.state for r in list_history(store, "n1")] == ["done"]
+    coord.episodes["n1"].next_at = 0.0
+    out = coord.run(snap, cfg, tr.fences, lambda: True)
+    assert out.confirmed == ["n1"] and _calls(tmp_path) == ["reboot"]
+
+
+def test_a_result_write_that_timed_out_is_retried():
+    import corral.fencing.history as history
+    from corral.fencing.topology import FenceResult
+
+    store = open_store(f"memory://{uuid.uuid4().hex}")
+    rec = record_pending(store, "n1", "off", "t")
+    flaky = _Flaky(store, 2)
+    done = history.complete(flaky, rec, FenceResult("n1", "off", True, "dev", 1, 1, 0.0, 1.0), tries=3)
+    assert done.state == "done" and [r.state for r in list_history(store, "n1")] == ["done"]
+    rec = record_pending(store, "n1", "off", "t")
+    with pytest.raises(history.OutcomeNotRecorded):
+        history.complete(_Flaky(store, 5), rec, FenceResult("n1", "off", True, "dev", 1, 1, 0.0, 1.0), tries=2)
