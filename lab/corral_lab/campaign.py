@@ -51,6 +51,7 @@ import signal
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -71,7 +72,6 @@ from corral_lab.audit import (
 from corral_lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster, _env_prefix
 from corral_lab.failover import DEFAULT_PORT, DEFAULT_VIP
 from corral_lab.hosts import Lab, LabError, new_prefix
-from corral_lab.netns import ip
 
 BASIC = ("crash", "partition", "kill-agent", "resource-fail", "standby", "restart", "etcd-loss")
 CTS = ("simul-stop-start", "stop-one-by-one", "flip", "maintenance", "reattach", "near-quorum",
@@ -680,18 +680,34 @@ class Campaign:
         time.sleep(max(0.0, t_cut + ttl + 2.0 - time.monotonic()))  # the power stays off beyond the TTL
         t = time.monotonic()
         logs_at = {h: self._log_size(h) for h in targets}
-        for h in targets:
-            self.lab.restart(h)
-            ip("-n", self.lab.host(h).netns, "addr", "del", f"{DEFAULT_VIP}/24", "dev", "eth0", check=False)
-            self.cluster.etcd.start_member(h, wait=False)
-        self.cluster.etcd.wait_healthy(targets)
-        for h in targets:
-            self.cluster.start_agent(h)
-        # No wait for the members here: a victim still counted as lost may be fenced as it boots; then
-        # wait_converged boots it again (its agent's exit is not an error).
+        self.power_on(targets)
         self._checks.append(self._no_fence_left_pending)
         self._checks.append(lambda _samples: self._no_fence_after_rejoin(targets, logs_at))
         return t
+
+    def power_on(self, hosts: Sequence[str], tries: int = 3) -> None:
+        """Boot hosts all at once, each in a thread of its own (lab.restart, then its etcd member and its
+        agent, waiting until it has joined), as the control-plane lab does. A host fenced as it boots
+        (still counted as lost) is powered on again, as a fenced server that reboots comes back."""
+        errors: dict[str, str] = {}
+
+        def boot(h: str) -> None:
+            for _ in range(tries):
+                try:
+                    self.reboot(h)
+                    errors.pop(h, None)
+                    return
+                except (LabError, subprocess.SubprocessError, OSError) as e:
+                    errors[h] = str(e)[:300]
+                    self.log(f"  {h} did not come up ({errors[h][:120]}); powering it on again")
+
+        threads = [threading.Thread(target=boot, args=(h,), name=f"boot-{h}") for h in hosts]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        if errors:
+            raise LabError(f"hosts did not boot: {errors}")
 
     def _log_size(self, host: str) -> int:
         assert self.cluster is not None
