@@ -447,7 +447,7 @@ class Agent:
                 heartbeats = threading.Event()
                 threading.Thread(target=follow, name="heartbeats", daemon=True,
                                  args=(self.store, keys.HEARTBEATS,
-                                       lambda k, v, _r, _i: liveness.beat(k[len(keys.HEARTBEATS):], v),
+                                       lambda k, v, r, _i: liveness.beat(k[len(keys.HEARTBEATS):], v, revision=r),
                                        heartbeats)).start()  # set when halted too (below)
             elif not needed and heartbeats is not None:
                 heartbeats.set()

@@ -35,9 +35,13 @@ FENCE_EVENTS_SHOWN = 10
 def fence_event(rec: Any, epoch: int | None = None) -> dict[str, Any]:
     """One fencing history record as status shows it. A controller's record still pending
     after a newer controller took over (current `epoch`) was abandoned: its successor
-    did not count it and fenced again."""
+    did not count it and fenced again (and settles it: failed, "abandoned: ...")."""
+    from corral.fencing.history import ABANDONED
+
     result = {"done": "success", "failed": "failed", "pending": "pending"}.get(rec.state, rec.state)
     if result == "pending" and rec.epoch is not None and epoch is not None and rec.epoch < epoch:
+        result = "abandoned"
+    if result == "failed" and rec.error.startswith(ABANDONED):
         result = "abandoned"
     return {"node": rec.node, "action": rec.action, "result": result, "device": rec.device,
             "origin": rec.origin, "epoch": rec.epoch, "requested_at": rec.requested_at,

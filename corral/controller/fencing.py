@@ -14,6 +14,21 @@ counts the same.
 A failed fence is retried with exponential backoff (1 s doubling to 30 s) at
 most `stonith-max-attempts` times (default 10) per loss of the node; recovery
 stays blocked meanwhile, and afterwards until an operator fences the node.
+
+A node that came back before its fence ran -- joining again, rejoined, or (lost for
+its silence) beating again, read from the store just before each attempt
+(controller.comeback) -- is not fenced: the episode is settled ("cancelled") and the
+controller plans again from the store, where the rejoined node has fresh probes.
+
+A fence whose outcome could not be written (the store out of reach a moment, e.g.
+right after fencing the etcd leader's host; corral.fencing.history.complete retries
+it first) is not left pending: its outcome is written on a later cycle, and a
+confirmed one then counts as any other. Fence requests left pending by others are
+settled (`settle_abandoned`, every cycle): a previous controller's (an older epoch:
+its own result write would be refused), a takeover fence of this node's whose
+outcome could not be recorded, and any other older than STALE_PENDING_S. They are
+recorded failed ("abandoned: ..."), never count as a fence, and whatever still needs
+fencing is fenced again by this controller.
 """
 from __future__ import annotations
 
@@ -21,11 +36,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from corral.cluster.fenced import mark_fenced, member_guard
 from corral.cluster.snapshot import Snapshot
-from corral.fencing import Fencer, FenceRecord, fence_and_record, last_confirmed, prune_history
+from corral.controller.comeback import came_back
+from corral.fencing import Fencer, FenceRecord, FenceResult, fence_and_record, last_confirmed, prune_history
+from corral.fencing.history import OutcomeNotRecorded
 from corral.model.config import Configuration
 from corral.store import Deposed, Store
 
@@ -34,6 +51,7 @@ BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 30.0
 DEFAULT_MAX_ATTEMPTS = 10
 KEEP_HISTORY = 20
+STALE_PENDING_S = 600.0  # a request without an epoch (operator, takeover) pending this long is dead
 
 
 @dataclass
@@ -52,6 +70,7 @@ class NodeFence:
 class FenceRound:
     confirmed: list[str] = field(default_factory=list)   # marked cleanly down: plan again at once
     waiting: list[str] = field(default_factory=list)     # why recovery waits, one line per node
+    cancelled: list[str] = field(default_factory=list)   # came back before the fence ran: plan again at once
     retry_at: float | None = None                        # monotonic: when to try again
 
 
@@ -62,6 +81,43 @@ class FenceCoordinator:
         self.epoch = epoch
         self.episodes: dict[str, NodeFence] = {}
         self._warmed = -1
+        self._unrecorded: dict[str, tuple[FenceRecord, FenceResult]] = {}  # key -> a fence that ran, unwritten
+
+    def settle_abandoned(self, records: list[FenceRecord], now: float | None = None) -> list[FenceRecord]:
+        """Record the pending requests nobody can complete any more as abandoned (see the module
+        docstring); returns those settled. Raises Deposed."""
+        from corral.fencing.history import HistoryConflict, abandon, complete
+
+        now = time.time() if now is None else now
+        settled = []
+        for rec in records:
+            if rec.state != "pending":
+                continue
+            ran = self._unrecorded.get(rec.key)
+            if ran is not None:  # ours: the fence ran, its outcome is known; write it now
+                try:
+                    settled.append(complete(self.store, ran[0], ran[1]))
+                except HistoryConflict:
+                    pass
+                except OutcomeNotRecorded:
+                    continue  # the store is still out of reach: next cycle
+                del self._unrecorded[rec.key]
+                continue
+            if rec.epoch is not None and rec.epoch < self.epoch:
+                reason = (f"controller {rec.origin} (epoch {rec.epoch}) stopped leading before it recorded the "
+                          f"outcome; epoch {self.epoch} fences again what still needs it")
+            elif rec.epoch is None and rec.origin == self.origin:
+                reason = f"{self.origin}'s own takeover fence, whose outcome could not be recorded"
+            elif rec.epoch is None and now - rec.requested_at > STALE_PENDING_S:
+                reason = f"pending for more than {STALE_PENDING_S:g}s; its requester {rec.origin} is gone"
+            else:
+                continue
+            done = abandon(self.store, rec, reason, self.epoch)
+            if done is not None:
+                log.warning("fence request %s (%s of %s by %s) settled: %s", rec.id, rec.action, rec.node,
+                            rec.origin, done.error)
+                settled.append(done)
+        return settled
 
     def warm(self, cfg: Configuration, revision: int) -> None:
         """Fetch the devices' meta-data ahead of need (in the background, once per configuration
@@ -81,8 +137,10 @@ class FenceCoordinator:
 
     def run(self, snap: Snapshot, cfg: Configuration, fences: list[tuple[str, str, str]],
             leading: Callable[[], bool],
-            announce: Callable[[str, str, str], None] | None = None) -> FenceRound:
-        """Fence what is due; mark confirmed nodes down. Raises Deposed."""
+            announce: Callable[[str, str, str], None] | None = None,
+            heard: Callable[[str], int | None] | None = None) -> FenceRound:
+        """Fence what is due; mark confirmed nodes down. Raises Deposed. `heard(node)`: for a
+        node lost for its silence, the store revision of its last heartbeat we heard (else None)."""
         out = FenceRound()
         needed = {n for n, _a, _r in fences}
         for node in [n for n in self.episodes if n not in needed]:
@@ -117,6 +175,12 @@ class FenceCoordinator:
                         fencer_error = str(exc)
                 if not leading():
                     return out
+                back = came_back(self.store, node, ep.since_revision, heard(node) if heard else None)
+                if back is not None:
+                    log.warning("%s is not fenced after all: %s", node, back)
+                    out.cancelled.append(node)
+                    del self.episodes[node]
+                    continue
                 if announce is not None:
                     announce(node, action, reason)
                 ep.attempts += 1
@@ -159,6 +223,10 @@ class FenceCoordinator:
             _result, rec = fence_and_record(self.store, fencer, node, action, self.origin, self.epoch)
         except Deposed:
             raise
+        except OutcomeNotRecorded as exc:  # written by a later cycle (settle_abandoned); retried meanwhile
+            log.error("fencing %s: %s", node, exc)
+            self._unrecorded[exc.record.key] = (exc.record, exc.result)
+            return replace(exc.record, state="failed", error=f"outcome not recorded yet: {exc}")
         except Exception as exc:  # recorded failed by fence_and_record; keep the controller alive
             log.exception("fencing %s", node)
             from corral.fencing import list_history

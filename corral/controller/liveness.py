@@ -40,6 +40,7 @@ class _Seen:
     at: float           # monotonic arrival of the last heartbeat (or of the member)
     every: float = 0.0  # the member's heartbeat interval, as it publishes it
     own_mark: int = 0   # how many of our own heartbeats we had heard by then
+    revision: int = 0   # the store revision of that heartbeat (0: not a heartbeat we heard)
 
 
 class Liveness:
@@ -49,8 +50,8 @@ class Liveness:
         self._own_beats = 0
         self._lock = threading.Lock()
 
-    def beat(self, node: str, value: str | None, now: float | None = None) -> None:
-        """A heartbeat key changed (value None: it is gone with the lease)."""
+    def beat(self, node: str, value: str | None, now: float | None = None, revision: int = 0) -> None:
+        """A heartbeat key changed (value None: it is gone with the lease), at store `revision`."""
         now = time.monotonic() if now is None else now
         info = loads(value, {}) or {} if value is not None else {}
         with self._lock:
@@ -61,7 +62,7 @@ class Liveness:
             if node == self.own:
                 self._own_beats += 1
             self._seen[node] = _Seen(now, float(every) if isinstance(every, int | float) else 0.0,
-                                     self._own_beats)
+                                     self._own_beats, revision)
 
     def silent(self, members: Iterable[str], timeout: float, now: float | None = None) -> dict[str, float]:
         """{member: seconds since its last heartbeat} for members silent longer than the
@@ -84,6 +85,13 @@ class Liveness:
                         and self._own_beats - seen.own_mark >= OWN_BEATS:
                     out[name] = now - seen.at
         return out
+
+    def heard(self, node: str) -> int:
+        """The store revision of the last heartbeat of node we heard (0: none). A heartbeat key
+        written later is one our watch has not delivered yet: node is not silent after all."""
+        with self._lock:
+            seen = self._seen.get(node)
+            return seen.revision if seen is not None else 0
 
     def known(self) -> list[str]:
         """Nodes whose heartbeat key exists (their lease is alive)."""

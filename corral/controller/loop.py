@@ -182,7 +182,7 @@ class Controller:
 
     def _on_change(self, key: str, value: str | None, _rev: int, initial: bool) -> None:
         if key.startswith(keys.HEARTBEATS):
-            self.liveness.beat(key[len(keys.HEARTBEATS):], value)
+            self.liveness.beat(key[len(keys.HEARTBEATS):], value, revision=_rev)
             return
         if key.startswith(keys.MEMBERS):
             name = key[len(keys.MEMBERS):]
@@ -240,6 +240,7 @@ class Controller:
         self._expiry_at = next_expiry(snap.operator)
         self._silence(snap)
         self._tidy_actions(snap)
+        self.fences.settle_abandoned(snap.fence_history)
         if snap.config is None:
             self._status(snap, "idle", note=snap.config_error or "no configuration loaded (corral load FILE)")
             return
@@ -286,10 +287,11 @@ class Controller:
                          waiting=[f"fencing of {node} ({reason}): in progress; its resources are not "
                                   "recovered until it is fenced"])
 
-        result = self.fences.run(snap, cfg, tr.fences, self.leading, announce)
-        if result.confirmed:
+        result = self.fences.run(snap, cfg, tr.fences, self.leading, announce,
+                                 heard=lambda n: self.liveness.heard(n) if n in self.silent else None)
+        if result.confirmed or result.cancelled:
             self.urgent = True
-            self.dirty.set()  # the fenced nodes are cleanly down now: recover at once
+            self.dirty.set()  # fenced nodes are cleanly down now, or back: plan again at once
         if result.waiting:
             self._status(snap, "waiting", tr, waiting=result.waiting, blocked=blocked)
         self._retry_at = result.retry_at

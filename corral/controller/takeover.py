@@ -10,6 +10,15 @@ and deletes the seat, and the election proceeds at once. Safety does not rest
 on the silence: a fence that is not confirmed changes nothing, and a controller
 that was merely slow is fenced (killed), and its writes are fenced by epoch.
 
+A controller's node that came back meanwhile is not fenced (controller.comeback, read
+from the store just before the fence): if it rejoined since it took the seat, or is
+joining again -- typically after a power cut of a majority, when etcd, once it has
+quorum again, renews every lease and the dead controller's seat outlives it by a TTL
+while its rebooted node already rejoins -- the controller that held the seat is gone
+(its node's new agent claimed the name only after the old one's heartbeat had been silent
+past its self-fencing limit), so the seat is freed without a fence; if it merely beats
+again (our watch was late) nothing is done.
+
 Exactly one candidate acts: the first, by name, of the members that campaign
 (their member key says "candidate") and whose heartbeat this node hears in
 time (itself included); if that one is silent too, the next one acts.
@@ -22,6 +31,7 @@ import time
 from corral.cluster import keys
 from corral.cluster.fenced import mark_fenced, member_guard
 from corral.cluster.records import loads
+from corral.controller.comeback import Comeback, came_back
 from corral.controller.liveness import Liveness, heartbeat_timeout
 from corral.model.config import Configuration
 from corral.store import Compare, Delete, Store, StoreError
@@ -57,11 +67,28 @@ class Takeover:
         hearing = sorted(n for n in (set(members) & candidates) | {self.node} if n not in silent and n != leader)
         if not hearing or hearing[0] != self.node:
             return False
-        log.warning("the controller %s has been silent for %.2fs: fencing it to take over", leader, silent[leader])
         try:
+            back = came_back(self.store, leader, seat.create_revision, self.liveness.heard(leader))
+            if back is not None:
+                return self._free_without_fence(leader, seat.create_revision, back)
+            log.warning("the controller %s has been silent for %.2fs: fencing it to take over", leader,
+                        silent[leader])
             return self._fence_and_free(cfg, leader, seat.create_revision)
         finally:
             self._not_before = time.monotonic() + RETRY_S
+
+    def _free_without_fence(self, leader: str, seat_revision: int, why: Comeback) -> bool:
+        if not why.rejoined:
+            log.info("the controller %s is not silent after all: %s", leader, why)
+            return False
+        freed = self._free(seat_revision)
+        log.warning("the controller %s had fallen silent, but %s: not fenced; its seat is %s", leader, why,
+                    "free" if freed else "already taken")
+        return freed
+
+    def _free(self, seat_revision: int) -> bool:
+        return self.store.txn([Compare(keys.LEADER, "create_revision", "==", seat_revision)],
+                              [Delete(keys.LEADER)]).succeeded
 
     def _fence_and_free(self, cfg: Configuration, leader: str, seat_revision: int) -> bool:
         from corral.fencing import Fencer, fence_and_record
@@ -84,8 +111,7 @@ class Takeover:
             log.error("fencing the silent controller %s failed: %s", leader, rec.error or rec.state)
             return False
         mark_fenced(self.store, leader, guard, record_id=rec.id, action=rec.action, by=self.node)
-        freed = self.store.txn([Compare(keys.LEADER, "create_revision", "==", seat_revision)],
-                               [Delete(keys.LEADER)]).succeeded
+        freed = self._free(seat_revision)
         log.warning("%s fenced (%s); the controller's seat is %s", leader, rec.action,
                     "free" if freed else "already taken")
         return freed

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from corral.fencing.topology import Fencer, FenceResult
-from corral.store import Compare, Delete, Put, Store, fenced_txn
+from corral.store import Compare, Delete, Deposed, Put, Store, StoreError, fenced_txn
 
 PREFIX = "/corral/fencing/"
 HISTORY = f"{PREFIX}history/"
@@ -147,6 +147,24 @@ def record_result(store: Store, rec: FenceRecord, result: FenceResult | None = N
     return replace(new, revision=rev)
 
 
+ABANDONED = "abandoned: "  # the error of a pending record settled by a successor (abandon)
+
+
+def abandon(store: Store, rec: FenceRecord, reason: str, epoch: int | None, *,
+            epoch_key: str = DEFAULT_EPOCH_KEY, now: Callable[[], float] = time.time) -> FenceRecord | None:
+    """Settle a pending record its requester can no longer complete (a deposed controller's:
+    its own write is refused by its epoch; or a requester that died): failed, with the error
+    "abandoned: <reason>", written under `epoch` (the current controller's). It never counts
+    as a fence, and the node is fenced again if it still needs it. None if the record changed
+    meanwhile (it was completed after all)."""
+    if rec.state != "pending":
+        return None
+    new = replace(rec, state="failed", completed_at=now(), error=ABANDONED + reason)
+    ok, rev = _write(store, [Compare(rec.key, "mod_revision", "==", rec.revision)], [Put(rec.key, new.to_json())],
+                     epoch, epoch_key)
+    return replace(new, revision=rev) if ok else None
+
+
 def list_history(store: Store, node: str | None = None) -> list[FenceRecord]:
     """Every record (of one node, or all), oldest request first."""
     prefix = node_prefix(node) if node is not None else HISTORY
@@ -220,4 +238,44 @@ def fence_and_record(store: Store, fencer: Fencer, node: str, action: str, origi
     except Exception as e:
         record_result(store, rec, ok=False, error=f"fencer error: {e}", epoch_key=epoch_key)
         raise
-    return result, record_result(store, rec, result, epoch_key=epoch_key)
+    return result, complete(store, rec, result, epoch_key=epoch_key)
+
+
+RESULT_TRIES = 3
+RESULT_RETRY_S = 0.2
+
+
+class OutcomeNotRecorded(RuntimeError):
+    """The fence ran, but its outcome could not be written (the store out of reach): the record
+    stays pending. Whoever holds `record` and `result` may complete it later (complete())."""
+
+    def __init__(self, record: FenceRecord, result: FenceResult, cause: Exception) -> None:
+        super().__init__(f"the outcome of fence {record.id} ({record.action} {record.node}: "
+                         f"{'ok' if result.ok else 'failed'}) could not be recorded: {cause}")
+        self.record, self.result = record, result
+
+
+def complete(store: Store, rec: FenceRecord, result: FenceResult, *, epoch_key: str = DEFAULT_EPOCH_KEY,
+             tries: int = RESULT_TRIES) -> FenceRecord:
+    """record_result, retried while the store is out of reach: a fence that ran must not stay
+    pending for a moment's store trouble (e.g. right after fencing the etcd leader's host). A
+    retry that finds the record completed already (the write that timed out had landed) returns
+    it. Raises Deposed, HistoryConflict, or OutcomeNotRecorded once the tries are spent."""
+    for attempt in range(1, tries + 1):
+        try:
+            return record_result(store, rec, result, epoch_key=epoch_key)
+        except Deposed:
+            raise
+        except HistoryConflict:
+            if attempt == 1:
+                raise
+            now = store.get(rec.key)
+            landed = decode_record(now.value, now.mod_revision, now.create_revision) if now else None
+            if landed is not None and landed.state != "pending" and landed.completed_at == result.finished:
+                return landed
+            raise
+        except StoreError as exc:
+            if attempt == tries:
+                raise OutcomeNotRecorded(rec, result, exc) from exc
+            time.sleep(RESULT_RETRY_S * attempt)
+    raise AssertionError("unreachable")

@@ -254,7 +254,7 @@ def snapshot_json(url: str) -> dict[str, Any]:
                 if last else None}
     return {"members": sorted(snap.members), "leader": snap.leader, "epoch": snap.epoch,
             "nodes": st["nodes"], "resources": st["resources"], "failures": st["failures"],
-            "controller_status": snap.controller_status, "history": history}
+            "controller_status": snap.controller_status, "history": history, "fencing": st.get("fencing")}
 
 
 def _op_name(op: str, rc: int) -> str:

@@ -21,6 +21,9 @@ converged again, and audits (lab/corral_lab/audit.py):
 | near-quorum | NearQuorumPoint | a minority of hosts shut down (agent, then etcd member): the store keeps quorum, the rest runs everything |
 | etcd-majority-loss | (store quorum loss) | SIGKILL a majority of etcd members: every agent must self-fence (the VIP on no host within the TTL); restored |
 | cold-start | (cluster cold start) | every agent stopped cleanly, the store wiped; all agents started at once and the configuration loaded at the same moment: nobody may be fenced (the join window), everything runs again (not in the default mix: `--kinds cold-start`) |
+| crash-two | (power loss of a majority) | a majority of hosts lose power at once: the store loses quorum, the survivors must stop everything; then all are powered on at once (etcd member and agent started) and everything runs again, with no fence left pending (not in the default mix) |
+| crash-controller | (power loss of the DC) | the host running the controller loses power: with fencing a candidate fences it and takes over; booted again (not in the default mix) |
+| crash-while-fencing | (DC lost mid-fence) | a host's agent is killed (it must be fenced), and the controller's host loses power as it begins that fence: its successor must fence both and settle the fence it left pending; both booted again (not in the default mix) |
 
 The VIP holder is the target of the single-host faults half the time (it is
 the interesting case); kill-agent never targets it without fencing, because
@@ -48,6 +51,7 @@ import signal
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,13 +71,16 @@ from corral_lab.audit import (
 )
 from corral_lab.corral_sut import DB_ID, SERVICE_ID, VIP_ID, AgentTiming, CorralCluster, _env_prefix
 from corral_lab.failover import DEFAULT_PORT, DEFAULT_VIP
-from corral_lab.hosts import Lab, LabError
+from corral_lab.hosts import Lab, LabError, new_prefix
 
 BASIC = ("crash", "partition", "kill-agent", "resource-fail", "standby", "restart", "etcd-loss")
 CTS = ("simul-stop-start", "stop-one-by-one", "flip", "maintenance", "reattach", "near-quorum",
        "etcd-majority-loss")
 STARTUP = ("cold-start",)
-FAULTS = BASIC + CTS + STARTUP
+# Power losses around quorum and the controller (the control-plane lab's crash-two found a fence
+# left pending after the victims rebooted and rejoined); not in the default mix either.
+POWER = ("crash-two", "crash-controller", "crash-while-fencing")
+FAULTS = BASIC + CTS + STARTUP + POWER
 DEFAULT_KINDS = BASIC + CTS  # the default mix (seeded campaigns keep their draws)
 # Faults on one host, aimed at the VIP holder half the time.
 _SINGLE = ("crash", "partition", "standby", "restart", "resource-fail", "flip", "maintenance")
@@ -174,7 +181,7 @@ class Campaign:
                  timing: AgentTiming | None = None, work_dir: str | None = None, converge_s: float = 30.0,
                  log: Callable[[str], None] = print, order_kind: str = "Mandatory", stonith: bool = False,
                  each: bool = False, log_tail_chars: int = 0, heartbeat_timeout: str = "",
-                 promotable: bool = True) -> None:
+                 promotable: bool = True, lab_prefix: str = "crl") -> None:
         if hosts < 3:
             raise ValueError("a campaign needs at least 3 hosts (a majority must survive one fault)")
         bad = [k for k in kinds if k not in FAULTS]
@@ -193,6 +200,7 @@ class Campaign:
         self.stonith = stonith
         self.heartbeat_timeout = heartbeat_timeout  # with stonith: fence silent nodes after this
         self.promotable = promotable  # the Stateful promotable clone `db` and its promoted-instance audits
+        self.lab_prefix = lab_prefix  # the lab's namespaces are named <prefix><4 hex>-<host>
         self.lab: Lab | None = None
         self.cluster: CorralCluster | None = None
         self.maintenance = False
@@ -216,7 +224,7 @@ class Campaign:
         report = CampaignReport(self.seed, len(self.names))
         t0 = time.monotonic()
         work = self.work_arg or tempfile.mkdtemp(prefix="corral-campaign-")
-        lab = Lab(self.names)
+        lab = Lab(self.names, prefix=new_prefix(self.lab_prefix))
         self.lab = lab
         try:
             lab.start()
@@ -285,6 +293,18 @@ class Campaign:
         p = self.cluster.promoted()
         return p[0] if len(p) == 1 else None
 
+    def controller(self) -> str | None:
+        """The node holding the controller's seat, as the store says."""
+        snap = self.snapshot()
+        leader = snap.get("leader") if snap else None
+        return leader if leader in self.names else None
+
+    def pending_fences(self) -> list[str]:
+        """Fences the store lists as pending (requested, never completed nor abandoned), as status shows them."""
+        snap = self.snapshot()
+        fencing = (snap or {}).get("fencing") or {}
+        return [f"{e.get('action')} of {e.get('node')} by {e.get('origin')}" for e in fencing.get("pending") or []]
+
     def via(self, avoid: Sequence[str] = ()) -> str:
         return next(h for h in self.names if h not in avoid)
 
@@ -336,6 +356,16 @@ class Campaign:
             return self.rng.sample(names, len(names))  # the order of the stops
         if kind == "etcd-majority-loss":
             return sorted(self.rng.sample(names, len(names) // 2 + 1))
+        if kind == "crash-two":  # a majority; the controller's host among them half the time
+            ctl = self.controller()
+            if ctl and self.rng.random() < 0.5:
+                return sorted([ctl, *self.rng.sample([h for h in names if h != ctl], len(names) // 2)])
+            return sorted(self.rng.sample(names, len(names) // 2 + 1))
+        if kind == "crash-controller":
+            return [self.controller() or self.rng.choice(names)]
+        if kind == "crash-while-fencing":  # the victim first, then the controller that fences it
+            ctl = self.controller() or self.rng.choice(names)
+            return [self.rng.choice([h for h in names if h != ctl]), ctl]
         if kind == "near-quorum":  # as many as can go with the store keeping quorum
             m = (len(names) - 1) // 2
             if holder and self.rng.random() < 0.5:
@@ -351,13 +381,14 @@ class Campaign:
         assert self.cluster is not None and self.lab is not None
         holder = self.holder()
         targets = self.targets(kind, holder)
-        label = "all" if len(targets) == len(self.names) and kind != "etcd-majority-loss" else ",".join(targets)
+        label = "all" if len(targets) == len(self.names) and kind not in ("etcd-majority-loss", "crash-two") \
+            else ",".join(targets)
         r = FaultResult(step, kind, label, held_vip=holder in targets, vip_before=holder,
                         db_before=self.promoted_host() if self.promotable else None)
         # Whom the fault may legitimately disturb; the fault may widen it (flip).
         if kind in ("etcd-loss", "maintenance", "reattach"):
             r.touched = []
-        elif kind == "etcd-majority-loss":  # every agent loses the store and stops everything
+        elif kind in ("etcd-majority-loss", "crash-two"):  # every agent loses the store and stops everything
             r.touched = list(self.names)
         else:
             r.touched = list(targets)
@@ -581,6 +612,146 @@ class Campaign:
         else:
             self.reboot(target)
         return t
+
+    def _fault_crash_controller(self, r: FaultResult, targets: list[str]) -> float:
+        """The controller's host loses power (targets() picked it): with fencing and heartbeat-timeout a
+        candidate fences it and takes the seat over; then it is booted again."""
+        r.notes.append(f"controller before: {targets[0]}")
+        logs_at = {h: self._log_size(h) for h in targets}
+        self._checks.append(self._no_fence_left_pending)
+        self._checks.append(lambda _samples: self._no_fence_after_rejoin(targets, logs_at))
+        return self._fault_crash(r, targets)
+
+    def _fault_crash_while_fencing(self, r: FaultResult, targets: list[str]) -> float:
+        """A host's agent is killed (its services keep running, its etcd member too: the store keeps
+        quorum when the controller's host goes as well); as soon as the controller's log says that host
+        must be fenced, the controller's host loses power (mid-fence: its fence request may be left
+        pending). Its successor fences both and recovers; both are booted again."""
+        assert self.cluster is not None and self.lab is not None
+        victim, ctl = targets
+        logs_at = {h: self._log_size(h) for h in targets}
+        log_at = logs_at[ctl]
+        self.cluster.kill_agent(victim)
+        deadline = time.monotonic() + 20.0
+        seen = False
+        while time.monotonic() < deadline and not seen:
+            with contextlib.suppress(OSError), open(self.cluster.agent_log_path(ctl), errors="replace") as f:
+                f.seek(log_at)
+                seen = f"{victim} must be fenced" in f.read()
+            if not seen:
+                time.sleep(0.01)
+        self.lab.crash(ctl)
+        r.notes.append(f"controller {ctl} crashed " + ("as it began fencing " if seen else
+                                                       "(it never said it would fence ") + victim
+                       + ("" if seen else ")"))
+        self._checks.append(self._no_fence_left_pending)
+        self._checks.append(lambda _samples: self._no_fence_after_rejoin(targets, logs_at))
+        if self.stonith:
+            for h in targets:
+                self.wait_fenced(h, bound_s=30.0)
+        t = time.monotonic()
+        for h in targets:
+            if self.stonith:
+                self.reboot_fenced(h)
+            else:
+                self.reboot(h)
+        return t
+
+    def _fault_crash_two(self, r: FaultResult, targets: list[str]) -> float:
+        """A majority loses power at once: the store loses quorum and the survivors must stop everything
+        within the TTL. Then every victim is powered on at once (etcd members first: one alone has no
+        quorum; then the agents), as after a power cut; everything must run again, no fence pending."""
+        assert self.cluster is not None and self.lab is not None and self.cluster.etcd is not None
+        ttl = self.cluster.timing.ttl
+        survivors = [h for h in self.names if h not in targets]
+        t_cut = time.monotonic()
+        for h in targets:
+            self.lab.crash(h)
+        left: list[str] = []
+        while time.monotonic() < t_cut + ttl + 5.0:
+            left = self.running_on(survivors)
+            if not left:
+                r.notes.append(f"the survivors stopped everything {time.monotonic() - t_cut:.2f} s after the "
+                               f"quorum loss (TTL {ttl:g} s)")
+                break
+            time.sleep(0.05)
+        else:
+            r.violations.append(f"{ttl + 5.0:g} s after the quorum loss still running: {', '.join(left)}")
+        time.sleep(max(0.0, t_cut + ttl + 2.0 - time.monotonic()))  # the power stays off beyond the TTL
+        t = time.monotonic()
+        logs_at = {h: self._log_size(h) for h in targets}
+        self.power_on(targets)
+        self._checks.append(self._no_fence_left_pending)
+        self._checks.append(lambda _samples: self._no_fence_after_rejoin(targets, logs_at))
+        return t
+
+    def power_on(self, hosts: Sequence[str], tries: int = 3) -> None:
+        """Boot hosts all at once, each in a thread of its own (lab.restart, then its etcd member and its
+        agent, waiting until it has joined), as the control-plane lab does. A host fenced as it boots
+        (still counted as lost) is powered on again, as a fenced server that reboots comes back."""
+        errors: dict[str, str] = {}
+
+        def boot(h: str) -> None:
+            for _ in range(tries):
+                try:
+                    self.reboot(h)
+                    errors.pop(h, None)
+                    return
+                except (LabError, subprocess.SubprocessError, OSError) as e:
+                    errors[h] = str(e)[:300]
+                    self.log(f"  {h} did not come up ({errors[h][:120]}); powering it on again")
+
+        threads = [threading.Thread(target=boot, args=(h,), name=f"boot-{h}") for h in hosts]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        if errors:
+            raise LabError(f"hosts did not boot: {errors}")
+
+    def _log_size(self, host: str) -> int:
+        assert self.cluster is not None
+        try:
+            return os.path.getsize(self.cluster.agent_log_path(host))
+        except OSError:
+            return 0
+
+    def _first_sign_of_life(self, host: str, offset: int) -> float | None:
+        """Wall-clock time at which host's agent (its log read from offset) first showed its new
+        incarnation to the store: took its dead predecessor's member key over, or joined."""
+        assert self.cluster is not None
+        try:
+            with open(self.cluster.agent_log_path(host), errors="replace") as f:
+                f.seek(offset)
+                for line in f:
+                    if "taking over its claim" in line or " joined the cluster" in line:
+                        stamp, _, millis = line[:23].partition(",")
+                        return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def _no_fence_after_rejoin(self, hosts: Sequence[str], offsets: dict[str, int]) -> list[str]:
+        """A host whose new agent had already shown itself (rebooted, its old incarnation gone) must not
+        be fenced for its old incarnation's loss: that fence powers the new one off."""
+        snap = self.snapshot()
+        events = ((snap or {}).get("fencing") or {}).get("history") or []
+        out = []
+        for h in hosts:
+            alive_at = self._first_sign_of_life(h, offsets.get(h, 0))
+            if alive_at is None:
+                continue
+            late = [e for e in events if e.get("node") == h and float(e.get("requested_at") or 0) > alive_at + 0.05]
+            out += [f"{h} fenced ({e.get('action')} by {e.get('origin')}, {e.get('result')}) "
+                    f"{float(e['requested_at']) - alive_at:.2f} s after its rebooted agent had claimed its name"
+                    for e in late]
+        return out
+
+    def _no_fence_left_pending(self, _samples: list[ClaimSample]) -> list[str]:
+        """After convergence no fence request may stay pending: one whose target rebooted and rejoined
+        is settled, one its requester left behind is taken over or abandoned."""
+        left = self.pending_fences()
+        return [f"fence requests still pending after recovery: {'; '.join(left)}"] if left else []
 
     def _fault_partition(self, r: FaultResult, targets: list[str]) -> float:
         assert self.lab is not None

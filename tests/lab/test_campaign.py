@@ -5,7 +5,9 @@ parts need root, `ip netns` and /usr/bin/etcd, else they skip: the new kinds onc
 maintenance kinds (they found two agent defects, now fixed: a clean leave stopped unmanaged
 resources; the join probes skipped clone instances; ~45 s), a partition of the host running db
 promoted (safety asserted; whether its watchdog fired is printed, it depends on the load; ~30 s),
-and fencing on with a partition and a kill-agent aimed at the VIP holder (~45 s). Every campaign here
+fencing on with a partition and a kill-agent aimed at the VIP holder (~45 s), and fencing on with the
+power losses around the controller (crash-two with the controller's host, crash-controller,
+crash-while-fencing; lab prefix ffx; ~4 min). Every campaign here
 also audits the Stateful promotable clone `db`: never promoted on two hosts. The 4-fault campaign of
 the older kinds is in test_corral_lab.py.
 """
@@ -31,6 +33,7 @@ from corral_lab.campaign import (
     CTS,
     DEFAULT_KINDS,
     FAULTS,
+    POWER,
     STARTUP,
     Campaign,
     CampaignReport,
@@ -180,7 +183,8 @@ def test_each_runs_every_kind_once_in_a_seeded_order() -> None:
     assert sorted(order) == sorted(CTS)
     assert order == list(Campaign(faults=len(CTS), seed=5, kinds=CTS, each=True).sequence())
     assert list(Campaign(faults=3, seed=5, kinds=("flip",), each=True).sequence()) == ["flip"] * 3
-    assert set(FAULTS) == set(BASIC) | set(CTS) | set(STARTUP) and set(DEFAULT_KINDS) == set(BASIC) | set(CTS)
+    assert set(FAULTS) == set(BASIC) | set(CTS) | set(STARTUP) | set(POWER)
+    assert set(DEFAULT_KINDS) == set(BASIC) | set(CTS)
     with pytest.raises(ValueError, match="unknown fault kinds"):
         Campaign(faults=1, seed=1, kinds=("flop",))
 
@@ -299,3 +303,32 @@ def test_cold_start_with_fencing_fences_nobody() -> None:
     assert [r.kind for r in report.results] == ["cold-start", "cold-start"], out
     assert report.errors == [] and report.violations == [], out   # includes "cold start fenced ..."
     assert all(r.recovered_s is not None for r in report.results), out
+
+
+class _ControllerCampaign(Campaign):
+    """crash-two always takes the controller's host with it: etcd, quorate again, renews every lease,
+    so the dead controller's seat outlives it by a TTL while its rebooted node rejoins."""
+
+    def targets(self, kind: str, holder: str | None) -> list[str]:
+        ctl = self.controller() if kind == "crash-two" else None
+        if ctl:
+            return sorted([ctl, next(h for h in self.names if h != ctl)])
+        return super().targets(kind, holder)
+
+
+@pytest.mark.lab
+@NEEDS_ETCD
+def test_power_losses_around_the_controller_leave_no_fence_pending() -> None:
+    # The control-plane lab's crash-two: a fence of a controller that had rebooted and rejoined
+    # stayed pending and nothing ran. Here: a rebooted host is never fenced once its new agent has
+    # claimed its name (the takeover fenced it before the fix, racing the claim), no fence request
+    # stays pending (one whose outcome write failed right after fencing the etcd leader's host did,
+    # and a deposed controller's), and everything runs again.
+    report, out = _run(_ControllerCampaign(
+        faults=4, seed=7, kinds=POWER, each=True, stonith=True, heartbeat_timeout="1500ms",
+        timing=AgentTiming(ttl=5.0, renew=0.5, store_timeout=1.0), lab_prefix="ffx", promotable=False,
+        converge_s=60, log_tail_chars=3000))
+    assert sorted({r.kind for r in report.results}) == sorted(POWER), out
+    assert report.errors == [], out
+    assert report.violations == [], out
+    assert all(r.recovered_s is not None and r.max_claimants <= 1 for r in report.results), out

@@ -180,3 +180,179 @@ def test_a_started_fence_device_stays_started_across_an_agent_restart(agent, tmp
     assert fresh().run("f", spec, "monitor", target_rc=7).op.rc == 0   # its probe finds it started
     assert fresh().run("f", spec, "stop").op.rc == 0
     assert fresh().run("f", spec, "monitor", target_rc=7).op.rc == 7
+
+
+# -- a node that came back before its fence ran (the control-plane lab's crash-two) ----------------------
+
+def _calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "log"
+    if not log.exists():
+        return []
+    return [c["action"] for c in map(json.loads, log.read_text().splitlines()) if c["action"] != "metadata"]
+
+
+def test_a_node_that_rejoined_before_its_fence_is_not_fenced(agent, tmp_path):
+    store, election = cluster(agent)
+    snap, cfg, tr = plan(store)
+    assert [n for n, _a, _r in tr.fences] == ["n1"]            # planned from a snapshot: n1 lost
+    store.put(keys.member("n1"), dumps({"pid": 2}))           # ... and n1 rebooted and rejoined since
+    coord = FenceCoordinator(store, "n2", election.epoch)
+    out = coord.run(snap, cfg, tr.fences, lambda: True)
+    assert out.cancelled == ["n1"] and not out.confirmed and not coord.episodes
+    assert _calls(tmp_path) == [] and list_history(store, "n1") == []   # no device ran
+    assert store.get(keys.member("n1")) is not None                     # and its new member key stays
+
+
+def test_a_joining_node_is_not_fenced_but_a_silent_one_still_is(agent, tmp_path):
+    store, election = cluster(agent)
+    snap, cfg, tr = plan(store)
+    store.put(keys.joining("n1"), dumps({"pid": 2}))          # a new agent probes its way in
+    out = FenceCoordinator(store, "n2", election.epoch).run(snap, cfg, tr.fences, lambda: True)
+    assert out.cancelled == ["n1"] and _calls(tmp_path) == []
+    # A heartbeat counts only for a node lost for its silence, and only one we have not heard yet.
+    store.delete(keys.joining("n1"))
+    store.put(keys.member("n1"), "{}")
+    store.put(keys.heartbeat("n1"), dumps({"seq": 1}))
+    snap, cfg, _tr = plan(store)
+    heard = store.get(keys.heartbeat("n1")).mod_revision
+    fences = [("n1", "reboot", "heartbeat silent for 2.00s")]
+    out = FenceCoordinator(store, "n2", election.epoch).run(snap, cfg, fences, lambda: True, heard=lambda n: heard)
+    assert out.confirmed == ["n1"] and _calls(tmp_path) == ["reboot"]   # silent: fenced
+    store.put(keys.member("n1"), "{}")
+    store.put(keys.heartbeat("n1"), dumps({"seq": 1}))
+    snap, cfg, _tr = plan(store)
+    store.put(keys.heartbeat("n1"), dumps({"seq": 2}))        # a beat our watch has not delivered yet
+    out = FenceCoordinator(store, "n2", election.epoch).run(snap, cfg, fences, lambda: True, heard=lambda n: heard)
+    assert out.cancelled == ["n1"] and _calls(tmp_path) == ["reboot"]
+
+
+def test_mark_fenced_leaves_a_node_alone_whose_restarted_agent_took_its_key_over():
+    # A restarted agent replaces its dead predecessor's member key in place (the key's
+    # create_revision stays): that join, too, must keep the fence's bookkeeping off the new one.
+    store = open_store(f"memory://{uuid.uuid4().hex}")
+    store.put(keys.member("n1"), dumps({"pid": 1}))
+    guard = member_guard(store, "n1")
+    store.put(keys.member("n1"), dumps({"pid": 2}))
+    assert not mark_fenced(store, "n1", guard, record_id="x", action="off", by="t")
+    assert json.loads(store.get(keys.member("n1")).value) == {"pid": 2}
+
+
+def test_a_new_controller_settles_the_fence_requests_left_pending(agent, tmp_path):
+    store, election = cluster(agent)
+    first = election.epoch
+    old = record_pending(store, "n1", "off", "n3", epoch=first)           # the controller before's
+    mine = record_pending(store, "n1", "off", "n2")                       # n2's takeover fence, never completed
+    operator = record_pending(store, "n1", "off", "operator")             # in progress right now
+    election.resign()
+    successor = LeaderElection(store, keys.ELECTION_NAME, "n2", 30, prefix=keys.ELECTION_PREFIX)
+    assert successor.campaign() and successor.epoch > first
+    coord = FenceCoordinator(store, "n2", successor.epoch)
+    settled = coord.settle_abandoned(list_history(store, "n1"))
+    assert sorted(r.id for r in settled) == sorted([old.id, mine.id])
+    states = {r.id: (r.state, r.error) for r in list_history(store, "n1")}
+    assert states[operator.id] == ("pending", "")
+    assert states[old.id][0] == "failed" and states[old.id][1].startswith("abandoned: controller n3 (epoch")
+    st = cluster_status(read_snapshot(store))["fencing"]
+    assert [e["id"] for e in st["pending"]] == [operator.id]
+    assert {e["id"]: e["result"] for e in st["history"]}[mine.id] == "abandoned"
+    record_result(store, operator, ok=True)   # the operator's own result still lands
+    assert coord.settle_abandoned(list_history(store, "n1")) == []
+
+
+def _takeover_cluster(agent: Path):
+    """n1 held the controller's seat and fell silent (as n2 hears it); n2 is the candidate to act."""
+    from corral.controller.liveness import Liveness
+    from corral.controller.takeover import Takeover
+
+    store, _election = cluster(agent, ", heartbeat-timeout: 1s")
+    store.delete(keys.LEADER)
+    store.put(keys.member("n1"), dumps({"pid": 1}))
+    seat = LeaderElection(store, keys.ELECTION_NAME, "n1", 30, prefix=keys.ELECTION_PREFIX)
+    assert seat.campaign()
+    liveness = Liveness("n2")
+    liveness.beat("n1", dumps({"seq": 1}), now=0.0, revision=store.put(keys.heartbeat("n1"), dumps({"seq": 1})))
+    import time as _time
+
+    for i in range(4):
+        liveness.beat("n2", dumps({"seq": i}), now=_time.monotonic(), revision=0)
+    cfg = read_snapshot(store).config
+    return store, Takeover(store, "n2", liveness), cfg
+
+
+def test_takeover_fences_a_silent_controller(agent, tmp_path):
+    store, takeover, cfg = _takeover_cluster(agent)
+    assert takeover.attempt(cfg, ["n1", "n2"])
+    assert _calls(tmp_path) == ["reboot"] and store.get(keys.LEADER) is None
+    assert json.loads(store.get(keys.node("n1")).value)["expected"] == "down"
+
+
+def test_takeover_does_not_fence_a_controller_whose_node_rebooted_and_rejoined(agent, tmp_path):
+    # crash-two: etcd, quorate again, renews every lease, so the dead controller's seat outlives it
+    # by a TTL while its rebooted node's new agent has already taken its member key over.
+    store, takeover, cfg = _takeover_cluster(agent)
+    store.put(keys.member("n1"), dumps({"pid": 2}))
+    assert takeover.attempt(cfg, ["n1", "n2"])          # the seat is free: campaign now
+    assert _calls(tmp_path) == [] and list_history(store, "n1") == []
+    assert store.get(keys.LEADER) is None and json.loads(store.get(keys.member("n1")).value) == {"pid": 2}
+
+
+class _Flaky:
+    """The store, with its next `fail` transactions on fencing records timing out (as right after
+    the fence of the etcd leader's host)."""
+
+    def __init__(self, store, fail: int) -> None:
+        self._store, self.fail = store, fail
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def txn(self, compares, ops):
+        from corral.store import StoreUnavailable
+
+        if self.fail > 0 and any(getattr(op, "key", "").startswith("/corral/fencing/") for op in ops):
+            self.fail -= 1
+            raise StoreUnavailable("timed out")
+        return self._store.txn(compares, ops)
+
+
+def test_a_fence_whose_outcome_could_not_be_written_is_not_left_pending(agent, tmp_path, monkeypatch):
+    import corral.fencing.history as history
+    from corral.store import StoreUnavailable
+
+    monkeypatch.setattr(history, "RESULT_RETRY_S", 0.0)
+    store, election = cluster(agent)
+    snap, cfg, tr = plan(store)
+    real, writes = store.txn, {"n": 0}
+
+    def txn(compares, ops):  # the pending write lands, then every try of the result write times out
+        if any(getattr(op, "key", "").startswith("/corral/fencing/") for op in ops):
+            writes["n"] += 1
+            if 2 <= writes["n"] <= 1 + history.RESULT_TRIES:
+                raise StoreUnavailable("timed out")
+        return real(compares, ops)
+
+    monkeypatch.setattr(store, "txn", txn)
+    coord = FenceCoordinator(store, "n2", election.epoch)
+    out = coord.run(snap, cfg, tr.fences, lambda: True)
+    assert not out.confirmed and "outcome not recorded yet" in out.waiting[0]
+    assert [r.state for r in list_history(store, "n1")] == ["pending"] and _calls(tmp_path) == ["reboot"]
+    # The next cycle writes the outcome it kept: the fence counts, without a second device run.
+    coord.settle_abandoned(list_history(store, "n1"))
+    assert [r.state for r in list_history(store, "n1")] == ["done"]
+    coord.episodes["n1"].next_at = 0.0
+    out = coord.run(snap, cfg, tr.fences, lambda: True)
+    assert out.confirmed == ["n1"] and _calls(tmp_path) == ["reboot"]
+
+
+def test_a_result_write_that_timed_out_is_retried():
+    import corral.fencing.history as history
+    from corral.fencing.topology import FenceResult
+
+    store = open_store(f"memory://{uuid.uuid4().hex}")
+    rec = record_pending(store, "n1", "off", "t")
+    flaky = _Flaky(store, 2)
+    done = history.complete(flaky, rec, FenceResult("n1", "off", True, "dev", 1, 1, 0.0, 1.0), tries=3)
+    assert done.state == "done" and [r.state for r in list_history(store, "n1")] == ["done"]
+    rec = record_pending(store, "n1", "off", "t")
+    with pytest.raises(history.OutcomeNotRecorded):
+        history.complete(_Flaky(store, 5), rec, FenceResult("n1", "off", True, "dev", 1, 1, 0.0, 1.0), tries=2)
