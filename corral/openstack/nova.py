@@ -1,7 +1,7 @@
 """The few Nova calls compute HA makes, behind one small interface (`Nova`).
 
 The engine only ever talks to Nova through this protocol, so that unit tests drive it with a
-fake (tests/openstack/fake_nova.py) and production with openstacksdk (corral.openstack.sdk).
+fake (tests/compute_ha/fake_nova.py) and production with openstacksdk (corral.openstack.sdk).
 Every value is a plain frozen dataclass: nothing of openstacksdk leaks into the engine.
 """
 from __future__ import annotations
