@@ -186,3 +186,41 @@ def test_nova_floor_force_down_and_evacuate_by_the_api_alone(nova_lab: NovaLab, 
     wait_until("hostB's evacuations completed",
                lambda: all(m.status == "completed" for m in _evacuations(conn, "hostB")), 120)
     conn.compute.update_service_forced_down(_service(conn, "hostB"), "hostB", "nova-compute", False)
+
+
+def test_a_controller_killed_mid_recovery_is_resumed_by_the_next_nothing_twice(nova_lab: NovaLab,
+                                                                              corral: CorralRig,
+                                                                              conn: Any) -> None:
+    """ctl1 is SIGKILLed while hostC's pets are being evacuated (4 at a time): ctl2 fences ctl1,
+    takes over and finishes the recovery from the records; no pet is evacuated twice."""
+    corral.load(concurrency=4)   # a longer recovery, so that the failover lands in its middle
+    corral.start_controller("ctl2")
+    new = _boot(conn, nova_lab, "hostC", "pet-c", PETS, ha=True)
+    _wait_active(conn, new, "hostC")
+    pets = [s.id for s in _servers(conn).values()
+            if s.compute_host == "hostC" and (s.metadata or {}).get("HA_Enabled") == "True"]
+    killed_at = time.time()
+    nova_lab.kill_compute("hostC")
+    corral.kill("member-hostC")
+
+    def mid_recovery() -> bool:
+        insts = read_all(corral.store)[1].get("hostC", {})
+        states = Counter(r.state for r in insts.values())
+        return states["active"] >= 1 and states["active"] + states["skipped"] < len(insts)
+    wait_until("hostC's recovery under way", mid_recovery, 120, every=0.1)
+    epoch_before = read_all(corral.store)[0]["hostC"].epoch
+    corral.kill("ctl1")
+    failover_at = time.time()
+    _report("failover_controller_killed_after_s", round(failover_at - killed_at, 2))
+    wait_until("every pet of hostC ACTIVE elsewhere", lambda: _evacuated(conn, pets, "hostC"), 300, every=0.2)
+    _report("failover_pets", len(pets))
+    _report("failover_death_to_all_pets_active_s", round(time.time() - killed_at, 2))
+    per_server = Counter(m.server_id for m in _evacuations(conn, "hostC"))
+    assert per_server == Counter({p: 1 for p in pets}), "every pet evacuated once"
+    wait_until("the recovery recorded as evacuated by ctl2",
+               lambda: (r := read_all(corral.store)[0].get("hostC")) is not None and r.state == "evacuated", 60)
+    rec = read_all(corral.store)[0]["hostC"]
+    assert rec.epoch > epoch_before, "finished under ctl2's epoch"
+    assert corral.status()["loop"]["controller"] == "ctl2"
+    assert [r.state for r in list_history(corral.store, "hostC") if r.requested_at >= killed_at] == ["done"]
+    assert "ctl1" in {r.node for r in list_history(corral.store) if r.state == "done"}, "ctl1 fenced by ctl2"
