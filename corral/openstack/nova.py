@@ -88,6 +88,11 @@ class Nova(Protocol):
     def server(self, server_id: str) -> Server | None:
         """The server now, None if it no longer exists."""
 
+    def servers_changed_since(self, since: float) -> list[Server]:
+        """Every server (all projects) changed at or after `since` (wall clock), in one request;
+        deleted ones have status DELETED. How instances in flight are followed: one request a
+        round instead of one per instance, which on a busy Nova slows its own rebuilds."""
+
     def evacuations(self, host: str) -> list[Migration]:
         """Evacuation migration records whose source is the host."""
 
