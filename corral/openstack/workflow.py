@@ -221,21 +221,25 @@ class HostRecovery:
         batch = due[:n]
         known = self._known_migrations()
         # The mark comes first: a successor then checks with Nova before sending it again.
-        marked = []
-        for r in batch:
-            try:
-                marked.append(env.book.update_instance(
-                    r, state="requested", attempts=r.attempts + 1, requested_at=now, error="",
-                    known_migrations=sorted(set(r.known_migrations) | set(known.get(r.id, [])))))
-            except Exception:
-                env.slots.release(len(batch) - len(marked))
-                raise
+        # All marks in one transaction (per TXN_CHUNK): a store write per instance delays the requests.
+        try:
+            marked = env.book.update_instances([
+                (r, {"state": "requested", "attempts": r.attempts + 1, "requested_at": now, "error": "",
+                     "known_migrations": sorted(set(r.known_migrations) | set(known.get(r.id, [])))})
+                for r in batch])
+        except Exception:
+            env.slots.release(len(batch))
+            raise
         for r in marked:
             work[r.id] = r
             inflight.add(r.id)
         results = list(pool.map(self._send_one, marked))
+        sent = [r for r, error in zip(marked, results, strict=True) if not error]
+        for r in env.book.update_instances([(r, {"state": "rebuilding"}) for r in sent]):
+            work[r.id] = r
         for r, error in zip(marked, results, strict=True):
-            work[r.id] = self._after_send(r, error, now)
+            if error:
+                work[r.id] = self._after_send(r, error, now)
 
     def _send_one(self, r: InstanceRecord) -> str:
         try:
@@ -245,8 +249,7 @@ class HostRecovery:
             return str(exc)
 
     def _after_send(self, r: InstanceRecord, error: str, now: float) -> InstanceRecord:
-        if not error:
-            return self.env.book.update_instance(r, state="rebuilding")
+        """A refused request: retried after the backoff, or failed after its attempts."""
         log.error("%s: evacuating %s (attempt %d) refused: %s", self.host, r.id, r.attempts, error)
         return self._failed_attempt(r, error, now)
 

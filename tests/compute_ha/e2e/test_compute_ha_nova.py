@@ -28,7 +28,8 @@ from corral_lab.nova import NovaLab
 
 from .corral_rig import CorralRig, wait_until
 
-pytestmark = [pytest.mark.nova, pytest.mark.slow]
+# openstacksdk warns of its own deprecations thousands of times a run
+pytestmark = [pytest.mark.nova, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PETS = int(os.environ.get("CORRAL_NOVA_PETS", "20"))
 CATTLE = int(os.environ.get("CORRAL_NOVA_CATTLE", "5"))
