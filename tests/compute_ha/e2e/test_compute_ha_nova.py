@@ -29,7 +29,8 @@ from corral_lab.nova import NovaLab
 from .corral_rig import CorralRig, wait_until
 
 # openstacksdk warns of its own deprecations thousands of times a run
-pytestmark = [pytest.mark.nova, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [pytest.mark.nova, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
 
 PETS = int(os.environ.get("CORRAL_NOVA_PETS", "20"))
 CATTLE = int(os.environ.get("CORRAL_NOVA_CATTLE", "5"))
@@ -225,3 +226,4 @@ def test_a_controller_killed_mid_recovery_is_resumed_by_the_next_nothing_twice(n
     assert corral.status()["loop"]["controller"] == "ctl2"
     assert [r.state for r in list_history(corral.store, "hostC") if r.requested_at >= killed_at] == ["done"]
     assert "ctl1" in {r.node for r in list_history(corral.store) if r.state == "done"}, "ctl1 fenced by ctl2"
+
