@@ -1,6 +1,6 @@
 """The compute-HA loop's own cost at fleet scale: one cycle over N hosts, and one host's failure.
 
-Nova is the unit tests' fake (tests/openstack/fake_nova.py), so this measures Corral alone:
+Nova is the unit tests' fake (tests/compute_ha/fake_nova.py), so this measures Corral alone:
 reading N members and N known hosts from the store, judging N hosts, gating, writing the status,
 and from a member's loss to its recovery being recorded. The members are real store keys on
 real leases (`--store etcd://127.0.0.1:2379` for a real etcd; the default is the memory store).
@@ -20,8 +20,8 @@ from corral.model.yaml_config import parse_yaml_config
 from corral.openstack.engine import ComputeHA
 from corral.openstack.records import read_all
 from corral.store import open_store
-from tests.openstack.fake_nova import FakeNova
-from tests.openstack.rig import FakeFencer
+from tests.compute_ha.fake_nova import FakeNova
+from tests.compute_ha.rig import FakeFencer
 
 CONFIG = "cluster: {stonith-enabled: true}\ncompute: {cloud: bench, poll-interval: 2}\n"
 

@@ -1,7 +1,7 @@
 """The few Nova calls compute HA makes, behind one small interface (`Nova`).
 
 The engine only ever talks to Nova through this protocol, so that unit tests drive it with a
-fake (tests/openstack/fake_nova.py) and production with openstacksdk (corral.openstack.sdk).
+fake (tests/compute_ha/fake_nova.py) and production with openstacksdk (corral.openstack.sdk).
 Every value is a plain frozen dataclass: nothing of openstacksdk leaks into the engine.
 """
 from __future__ import annotations
@@ -87,6 +87,11 @@ class Nova(Protocol):
 
     def server(self, server_id: str) -> Server | None:
         """The server now, None if it no longer exists."""
+
+    def servers_changed_since(self, since: float) -> list[Server]:
+        """Every server (all projects) changed at or after `since` (wall clock), in one request;
+        deleted ones have status DELETED. How instances in flight are followed: one request a
+        round instead of one per instance, which on a busy Nova slows its own rebuilds."""
 
     def evacuations(self, host: str) -> list[Migration]:
         """Evacuation migration records whose source is the host."""

@@ -202,6 +202,18 @@ class RecoveryBook:
                                    [Put(new.key, _encode(new))])
         return new
 
+    def update_instances(self, changes: list[tuple[InstanceRecord, dict[str, Any]]]) -> list[InstanceRecord]:
+        """update_instance for many, in one transaction per TXN_CHUNK (all of a chunk or none)."""
+        out = []
+        for i in range(0, len(changes), TXN_CHUNK):
+            chunk = [(inst, dataclasses.replace(inst, **c)) for inst, c in changes[i:i + TXN_CHUNK]]
+            rev = self._write([Compare(old.key, "mod_revision", "==", old.revision) for old, _ in chunk],
+                              [Put(new.key, _encode(new)) for _, new in chunk])
+            for _, new in chunk:
+                new.revision = rev
+                out.append(new)
+        return out
+
     def close(self, rec: Recovery) -> None:
         """The host is back in service: its recovery is over, its keys go."""
         self._write([Compare(rec.key, "mod_revision", "==", rec.revision)],

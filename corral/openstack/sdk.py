@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from corral.openstack.nova import NOVA_COMPUTE, Aggregate, ComputeService, Migration, NovaError, Server
@@ -97,6 +98,12 @@ class SdkNova:
             except exceptions.NotFoundException:
                 return None
         return self._call(f"reading server {server_id}", run)
+
+    def servers_changed_since(self, since: float) -> list[Server]:
+        # Nova's changes-since filter: ISO 8601, compared with each instance's updated_at.
+        stamp = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._call("listing the servers changed lately", lambda: [
+            _server(s) for s in self.conn.compute.servers(details=True, all_projects=True, changes_since=stamp)])
 
     def evacuations(self, host: str) -> list[Migration]:
         return self._call(f"listing the evacuations from {host}", lambda: [

@@ -10,7 +10,7 @@ from typing import Any
 
 from corral.cluster import keys
 from corral.openstack.engine import read_status
-from corral.openstack.records import read_all
+from corral.openstack.records import RECOVERY_STATES, read_all
 from corral.store import Store
 
 
@@ -20,6 +20,9 @@ def compute_status(store: Store) -> dict[str, Any]:
     known = {kv.key[len(keys.COMPUTE_KNOWN):] for kv in store.get_prefix(keys.COMPUTE_KNOWN)[0]}
     recs, insts, _ = read_all(store)
     reported = {h["name"]: h for h in loop.get("hosts", []) if isinstance(h, dict) and "name" in h}
+    # The loop writes its status before it closes a returned host's recovery: a recovery state
+    # without its record is that cycle's view, not the host's (it is up, or failed again).
+    reported = {n: h for n, h in reported.items() if n in recs or h.get("state") not in RECOVERY_STATES}
     hosts = []
     for name in sorted(members | known | set(reported) | set(recs)):
         entry: dict[str, Any] = {"name": name, "member": name in members}

@@ -190,3 +190,37 @@ def controlplane_campaign(kinds: str, faults: int | None, seed: int, keep: str |
         with open(json_out, "w") as fh:
             json.dump({"summary": s, "results": [asdict(r) for r in results]}, fh, indent=2)
     sys.exit(1 if bad else 0)
+
+
+@lab.group()
+def nova() -> None:
+    """A real Nova (Debian's Zed packages) with fake-driver compute hosts (root only)."""
+
+
+@nova.command("up")
+@click.option("--hosts", default="hostA,hostB,hostC", show_default=True, help="comma-separated compute hosts")
+@click.option("--hold", type=float, default=0.0, show_default=True,
+              help="keep it up this many seconds (clouds.yaml printed), then tear it down")
+@click.option("--keep", type=click.Path(file_okay=False), default=None,
+              help="work directory (configurations, logs) kept after the teardown")
+def nova_up(hosts: str, hold: float, keep: str | None) -> None:
+    """Bring the Nova lab up, show where its clouds.yaml is, tear it all down (also on failure)."""
+    import time
+
+    from corral_lab.nova import NovaLab, NovaLabError, nova_lab_available
+    from corral_lab.nova.layout import CLOUD
+
+    if why := nova_lab_available():
+        click.echo(f"corral lab nova: the lab cannot be built here: {why}", err=True)
+        sys.exit(2)
+    names = tuple(h.strip() for h in hosts.split(",") if h.strip())
+    try:
+        with NovaLab(hosts=names, work_dir=keep, log=click.echo) as lab:
+            click.echo(f"clouds.yaml: {lab.layout.clouds_yaml} (cloud {CLOUD}); "
+                       f"OS_CLIENT_CONFIG_FILE={lab.layout.clouds_yaml} OS_CLOUD={CLOUD} openstack server list")
+            click.echo(json.dumps({"timings_s": lab.timings, "work_dir": lab.layout.root}))
+            if hold > 0:
+                time.sleep(hold)
+    except NovaLabError as exc:
+        click.echo(f"corral lab nova up: {exc}", err=True)
+        sys.exit(1)

@@ -47,3 +47,16 @@ def test_status_json_shows_hosts_and_recoveries(tmp_path):
     assert refused.exit_code == 2 and "no recovery" in refused.output
     asked = CliRunner().invoke(cli, ["compute", "enable", "hostA", "--store", url])
     assert asked.exit_code == 0, asked.output
+
+
+def test_a_closed_recovery_is_not_shown_from_the_loops_older_status():
+    """The loop writes its status, then closes a returned host's recovery in the same cycle."""
+    from corral.openstack.status import compute_status
+
+    from .rig import memory_store
+
+    store = memory_store()
+    _member(store, "hostA")
+    store.put(keys.COMPUTE_STATUS, json.dumps({"hosts": [{"name": "hostA", "state": "returning", "reason": "back"}],
+                                              "held": [], "state": "running"}))
+    assert [(h["name"], h["state"]) for h in compute_status(store)["hosts"]] == [("hostA", "up")]

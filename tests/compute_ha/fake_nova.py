@@ -128,6 +128,11 @@ class FakeNova:
                                        for m in self.migrations]
             return s
 
+    def servers_changed_since(self, since: float) -> list[Server]:
+        """Every server, each read as `server()` reads it (the fake keeps no change times)."""
+        self.calls.append(("servers_changed_since", str(since)))
+        return [s for i in list(self.servers) if (s := self.server(i)) is not None]
+
     def evacuations(self, host: str) -> list[Migration]:
         self.calls.append(("evacuations", host))
         return [m for m in self.migrations if m.source_host == host and m.migration_type == "evacuation"]

@@ -179,3 +179,28 @@ def test_a_reserved_host_is_enabled_for_the_recovery():
     assert rec is not None and rec.reserved_enabled == ["spare2"]
     assert nova.services["spare2"].status == "enabled" and nova.services["spare1"].status == "disabled"
     assert {nova.servers[p].host for p in pets} <= {"hostB", "spare2"}
+
+
+def test_instances_in_flight_are_followed_with_one_listing_a_round():
+    """Not one read per instance: on a busy Nova those reads slow its own rebuilds."""
+    store = memory_store()
+    nova = FakeNova(["hostA", "hostB", "hostC"])
+    pets = nova.boot("hostA", 6, "pet", metadata={"HA_Enabled": "True"})
+    nova.kill("hostA")
+    nova.rebuild_polls = 3
+    start_recovery(store, "hostA")
+    HostRecovery(env(store, nova), "hostA").run()
+    assert all(nova.servers[p].host != "hostA" and nova.servers[p].status == "ACTIVE" for p in pets)
+    rounds = sum(1 for c in nova.calls if c[0] == "servers_changed_since")
+    direct = [c for c in nova.calls if c[0] == "server"]
+    assert rounds >= 2 and len(direct) == rounds * len(nova.servers)  # every read came through a listing
+
+
+def test_an_image_is_read_once_per_selection():
+    store = memory_store()
+    nova = FakeNova(["hostA", "hostB"])
+    nova.boot("hostA", 5, "cow", image_id="img1")
+    nova.kill("hostA")
+    start_recovery(store, "hostA")
+    HostRecovery(env(store, nova), "hostA").run()
+    assert [c for c in nova.calls if c[0] == "image_properties"] == [("image_properties", "img1")]

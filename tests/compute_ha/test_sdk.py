@@ -74,3 +74,11 @@ def test_an_unknown_host_is_a_clear_error():
     nova = SdkNova(NS(compute=StubCompute()))
     with pytest.raises(NovaError, match="no nova-compute service on host 'nope'"):
         nova.force_down("nope", True)
+
+
+def test_servers_changed_since_is_one_listing_with_nova_s_time_format():
+    compute = StubCompute()
+    nova = SdkNova(NS(compute=compute))
+    assert [s.id for s in nova.servers_changed_since(1796207244.9)] == ["vm1", "vm2"]
+    assert compute.calls == [("servers", {"details": True, "all_projects": True,
+                                          "changes_since": "2026-12-02T10:27:24Z"})]
