@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("corral.cli.simulate", "simulate"),
     "explain": ("corral.cli.simulate", "explain_file"),
     "agent": ("corral.cli.live", "agent"),
+    "init": ("corral.cli.init", "init"),
     "load": ("corral.cli.verbs_cluster", "load"),
     "status": ("corral.cli.status", "status"),
     "resource": ("corral.cli.verbs_resource", "resource"),
@@ -27,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("corral.cli.verbs_cluster", "config"),
     "fence": ("corral.cli.live", "fence"),
     "compute": ("corral.cli.compute", "compute"),
+    "neutron": ("corral.cli.neutron", "neutron"),
     "demo": ("corral.cli.demo", "demo"),
 }
 PLUGIN_GROUP = "corral.commands"

@@ -27,6 +27,8 @@
                                         (corral.openstack.records; written by the controller, fenced)
     /corral/compute/known/<host>        persistent: the host has had a compute member once (managed)
     /corral/compute/status              what compute HA last saw and held back, and why (fenced)
+    /corral/network/l3/moves/<router>   a Neutron router being (or moved) off a dead L3 agent (fenced)
+    /corral/network/l3/status           what the L3 mover last saw and held back, and why (fenced)
 """
 from __future__ import annotations
 
@@ -55,6 +57,9 @@ COMPUTE_MEMBERS = "/corral/compute/members/"
 COMPUTE_RECOVERIES = "/corral/compute/recoveries/"
 COMPUTE_KNOWN = "/corral/compute/known/"
 COMPUTE_STATUS = "/corral/compute/status"
+NETWORK = "/corral/network/"
+L3_MOVES = "/corral/network/l3/moves/"
+L3_STATUS = "/corral/network/l3/status"
 
 
 def member(node: str) -> str:

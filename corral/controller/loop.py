@@ -51,8 +51,9 @@ log = logging.getLogger("corral.controller")
 # history changes do not (our own actions make them), but they do trigger a re-plan.
 ABORT_PREFIXES = (keys.MEMBERS, keys.CONFIG, keys.OPERATOR, keys.ATTRS, keys.NODE_ATTRS, keys.NODES,
                   keys.JOINING)
-# Compute HA (corral.openstack.engine) follows its own keys; they never change a placement.
-QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS, keys.COMPUTE)
+# Compute HA and the L3 mover (corral.openstack) follow their own keys; they never change a placement.
+QUIET_PREFIXES = (keys.ACTIONS, keys.CONTROLLER_STATUS, keys.ELECTION_PREFIX, keys.REQUESTS, keys.COMPUTE,
+                  keys.NETWORK)
 # An idle controller plans again when the clock alone can change a decision (failure-timeout
 # expiry, date rules, cluster-recheck-interval: controller.recheck), and at least this often
 # as a safety net; not every few seconds (that was most of an idle controller's CPU).
@@ -112,6 +113,7 @@ class Controller:
         watcher.start()
         threading.Thread(target=self._watch_liveness, name="controller-liveness", daemon=True).start()
         self._start_compute_ha()
+        self._start_l3_mover()
         self.dirty.set()
         try:
             self._settle_inherited()
@@ -153,6 +155,13 @@ class Controller:
         """Compute HA runs beside the scheduling loop, for as long as we lead (idle without a
         compute: section); a new controller resumes its recoveries from the store."""
         from corral.openstack.engine import start
+
+        start(self.store, self.node, self.epoch, self.leading, self.stopped)
+
+    def _start_l3_mover(self) -> None:
+        """Neutron routers off dead L3 agents, beside the scheduling loop while we lead (idle
+        without a neutron: section); a new controller finishes the moves of the last one."""
+        from corral.openstack.l3_engine import start
 
         start(self.store, self.node, self.epoch, self.leading, self.stopped)
 

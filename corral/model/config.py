@@ -171,6 +171,8 @@ class Configuration:
     fencing_topology: list[tuple[str, int, list[str]]] = field(default_factory=list)
     # The `compute:` section (compute HA) as canonical YAML data (corral.model.yaml_compute), or None.
     compute: dict[str, object] | None = None
+    # The `neutron:` section (L3 routers off dead agents; corral.model.yaml_neutron), or None.
+    neutron: dict[str, object] | None = None
     unsupported: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

@@ -186,6 +186,8 @@ class _ConfigBuilder:
                                          [d.strip() for d in devices]))
         if m.compute is not None:
             cfg.compute = canonical(m.compute)
+        if m.neutron is not None:
+            cfg.neutron = canonical(m.neutron)
         return cfg
 
     # -- resources ---------------------------------------------------------------------

@@ -162,6 +162,8 @@ def config_to_dict(cfg: Configuration) -> dict[str, Any]:
                                    for t, i, d in cfg.fencing_topology if t])
     if cfg.compute is not None:
         out["compute"] = cfg.compute
+    if cfg.neutron is not None:
+        out["neutron"] = cfg.neutron
     return out
 
 

@@ -30,6 +30,7 @@ from pydantic import (
 from corral.model.config import normalise_role, parse_interval_ms
 from corral.model.scores import INFINITY, format_score, parse_score
 from corral.model.yaml_compute import ComputeYaml
+from corral.model.yaml_neutron import NeutronYaml
 from corral.model.yaml_reader import PathT, RawFloat, RawInt, YamlDoc
 
 
@@ -423,6 +424,7 @@ class ConfigYaml(_Yaml):
     constraints: list[ConstraintYaml] = []
     fencing_topology: list[FencingLevelYaml] = []
     compute: ComputeYaml | None = None   # compute HA (corral.model.yaml_compute, docs/openstack.md)
+    neutron: NeutronYaml | None = None   # L3 routers off dead agents (corral.model.yaml_neutron)
 
 
 _TAGGED: dict[str, type[BaseModel]] = {

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from corral_lab.controlplane import services
-from corral_lab.controlplane.config import corral_yaml
+from corral_lab.controlplane.config import corral_yaml, haproxy_cfg
 from corral_lab.controlplane.hosts import ControllerLab
 from corral_lab.corral_sut import AgentTiming, CorralCluster
 from corral_lab.etcd import LabEtcd
@@ -92,7 +92,7 @@ class ControlPlane:
                 f.write(services.my_cnf(h, a, self.addresses))
             base = os.path.join(self.state_root, h)
             with open(os.path.join(base, "haproxy.cfg"), "w") as f:
-                f.write(services.haproxy_cfg(VIP, a, self.addresses))
+                f.write(haproxy_cfg(vip=VIP, addresses=self.addresses, state_root=self.state_root))
             ks = os.path.join(base, "keystone")
             os.makedirs(ks, exist_ok=True)
             with open(os.path.join(ks, "keystone.conf"), "w") as f:
