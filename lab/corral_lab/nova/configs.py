@@ -110,7 +110,9 @@ def neutron(layout: Layout) -> str:
                     "transport_url": layout.transport_url, "api_paste_config": paste, "api_workers": 1,
                     "rpc_workers": 0, "rpc_state_report_workers": 0,
                     "notify_nova_on_port_status_changes": "false", "notify_nova_on_port_data_changes": "false",
-                    "state_path": f"{n}/state", "log_file": layout.log("neutron-server")},
+                    "state_path": f"{n}/state", "log_file": layout.log("neutron-server"),
+                    # the L3 agents report every 2 s (corral_lab.nova.l3_agents); dead after 10 s
+                    "agent_down_time": 10, "allow_automatic_l3agent_failover": "false"},
         "database": {"connection": f"{layout.db_url}/neutron"},
         "oslo_concurrency": {"lock_path": f"{n}/locks"},
         "ml2": {"type_drivers": "flat", "tenant_network_types": "", "mechanism_drivers": "",
