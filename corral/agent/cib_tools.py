@@ -72,7 +72,7 @@ def cibadmin(argv: Sequence[str], source: CibSource, out: Callable[[str], None],
     p.add_argument("-V", "--verbose", action="count", default=0)
     a = p.parse_args(list(argv))
     if not a.query:
-        raise ToolFailure(EX_USAGE, f"only queries are answered ({CIBADMIN_FORMS}); Corral's configuration "
+        raise ToolFailure(EX_USAGE, f"Corral's cibadmin answers only queries ({CIBADMIN_FORMS}); the configuration "
                                     "changes with `corral load` and the other corral commands")
     from corral.model.xml_out import parse, to_text
 
@@ -134,10 +134,10 @@ def crm_mon(argv: Sequence[str], source: CibSource, out: Callable[[str], None],
     a = p.parse_args(list(argv))
     legacy = a.as_xml
     if a.output_as == "text" or (a.output_as is None and not legacy):
-        raise ToolFailure(EX_USAGE, f"only XML output is provided ({CRM_MON_FORMS}); "
+        raise ToolFailure(EX_USAGE, f"Corral's crm_mon provides only XML output ({CRM_MON_FORMS}); "
                                     "`corral status` prints the text form")
     if not legacy and not a.one_shot:
-        raise ToolFailure(EX_USAGE, f"only one-shot output is provided ({CRM_MON_FORMS})")
+        raise ToolFailure(EX_USAGE, f"Corral's crm_mon provides only one-shot output ({CRM_MON_FORMS})")
     import xml.etree.ElementTree as ET
 
     from corral.model import crm_mon_xml

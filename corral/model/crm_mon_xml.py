@@ -36,6 +36,8 @@ PENDING_ROLES = {"start": "Starting", "stop": "Stopping", "promote": "Promoting"
                  "migrate_to": "Migrating", "migrate_from": "Migrating"}
 PENDING_WORDS = {"monitor": "Monitoring", "notify": "Notifying"}
 DEFAULT_MIGRATION_THRESHOLD = "1000000"
+# Node attributes crm_mon leaves out of node_attributes: node modes and the controller's own.
+HIDDEN_ATTRS = ("shutdown", "terminate", "standby", "maintenance")
 
 
 @dataclass
@@ -246,7 +248,7 @@ def _primitive_xml(parent: ET.Element, v: ResourceView, tree: _Tree, anonymous: 
 
 # -- node attributes ---------------------------------------------------------------------------------
 def _hidden_attr(name: str) -> bool:
-    return name.startswith(("#", "fail-count-", "last-failure-")) or name in ("shutdown", "terminate")
+    return name.startswith(("#", "fail-count-", "last-failure-")) or name in HIDDEN_ATTRS
 
 
 def _node_attributes(cfg: Configuration, state: ClusterState) -> ET.Element | None:
@@ -255,8 +257,9 @@ def _node_attributes(cfg: Configuration, state: ClusterState) -> ET.Element | No
         st = state.nodes[name]
         if not (st.in_cluster and st.agent_online) and not st.remote:
             continue
-        # The status section's (transient) attributes; the configuration's node attributes are not shown.
-        shown = sorted((k, v) for k, v in st.attrs.items() if not _hidden_attr(k))
+        # The configuration's node attributes and the status section's (transient) ones, these winning.
+        merged = {**(cfg.nodes[name].attrs if name in cfg.nodes else {}), **st.attrs}
+        shown = sorted((k, v) for k, v in merged.items() if not _hidden_attr(k))
         if not shown:
             continue
         node = element("node", {"name": name}, out)
