@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from corral.model.config import Clone, Configuration, Primitive
+from corral.model.scores import INFINITY
 from corral.model.state import ClusterState, OpRecord
 from corral.model.xml_out import element, to_text
 from corral.scheduler.view import ResourceView
@@ -271,7 +272,20 @@ def _node_attributes(cfg: Configuration, state: ClusterState) -> ET.Element | No
 # -- node history ------------------------------------------------------------------------------------
 def _shown_ops(ops: list[OpRecord]) -> list[OpRecord]:
     keep = [o for o in ops if o.op != "notify" and not (o.op == "monitor" and o.interval_ms == 0 and o.rc == 7)]
-    return sorted(keep, key=lambda o: o.call_id)
+    return sorted(keep, key=lambda o: o.call_id if o.call_id >= 0 else float("inf"))  # pending ones last
+
+
+def _failures_of(attrs: Mapping[str, str], rids: set[str]) -> tuple[int, int]:
+    """(fail count summed over operations, newest last-failure) of a resource on one node."""
+    from corral.scheduler.failcounts import fail_count_attrs
+
+    count = sum(c for _n, rid, _op, _i, c in fail_count_attrs(dict(attrs)) if rid in rids)
+    last = 0
+    for name, value in attrs.items():
+        if name.startswith("last-failure-") and name[len("last-failure-"):].split("#", 1)[0] in rids \
+                and value.isdigit():
+            last = max(last, int(value))
+    return count, last
 
 
 def _node_history(cfg: Configuration, state: ClusterState, tr: object, views: Mapping) -> ET.Element:
@@ -287,15 +301,20 @@ def _node_history(cfg: Configuration, state: ClusterState, tr: object, views: Ma
         node_el: ET.Element | None = None
         for rid, hist in st.history.items():
             ops = _shown_ops(hist.ops)
-            v = by_exec.get(rid)
+            # Older CIBs record anonymous clone instances as "rsc:N"; the history is the primitive's.
+            v = by_exec.get(rid) or by_exec.get(rid.rpartition(":")[0])
             if not ops or v is None:
                 continue
             if node_el is None:
                 node_el = element("node", {"name": name}, out)
-            r = element("resource_history", {
-                "id": v.base if not v.unique else v.id, "orphan": _b(v.orphan),  # type: ignore[attr-defined]
-                "migration-threshold": v.meta.get("migration-threshold", DEFAULT_MIGRATION_THRESHOLD)},  # type: ignore[attr-defined]
-                node_el)
+            ha = {"id": v.base if not v.unique else v.id, "orphan": _b(v.orphan),  # type: ignore[attr-defined]
+                  "migration-threshold": v.meta.get("migration-threshold", DEFAULT_MIGRATION_THRESHOLD)}  # type: ignore[attr-defined]
+            count, last = _failures_of(st.attrs, {rid, rid.rpartition(":")[0]} - {""})
+            if count:
+                ha["fail-count"] = str(min(count, INFINITY))
+            if last:
+                ha["last-failure"] = _ctime(last)
+            r = element("resource_history", ha, node_el)
             for o in ops:
                 a = {"call": str(o.call_id), "task": "probe" if o.op == "monitor" and o.interval_ms == 0 else o.op,
                      "rc": str(o.rc), "rc_text": RC_TEXT.get(o.rc, "unknown")}
@@ -320,12 +339,14 @@ def _failures(state: ClusterState) -> ET.Element | None:
                 if not o.id.endswith("_last_failure_0"):
                     continue
                 key = f"{hist.rsc}_{o.op}_{o.interval_ms}"
-                element("failure", {
-                    "op_key": key, "node": name, "exitstatus": RC_TEXT.get(o.rc, "unknown"),
-                    "exitreason": o.exit_reason, "exitcode": str(o.rc), "call": str(o.call_id),
-                    "status": EXEC_TEXT.get(o.op_status, "unknown"),
-                    "last-rc-change": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(o.last_rc_change)),
-                    "queued": str(o.queue_ms or 0), "exec": str(o.exec_ms or 0), "interval": str(o.interval_ms), "task": o.op}, out)
+                a = {"op_key": key, "node": name, "exitstatus": RC_TEXT.get(o.rc, "unknown"),
+                     "exitreason": o.exit_reason, "exitcode": str(o.rc), "call": str(o.call_id),
+                     "status": EXEC_TEXT.get(o.op_status, "unknown")}
+                if o.last_rc_change:  # the timing attributes come with it
+                    a.update({"last-rc-change": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(o.last_rc_change)),
+                              "queued": str(o.queue_ms or 0), "exec": str(o.exec_ms or 0),
+                              "interval": str(o.interval_ms), "task": o.op})
+                element("failure", a, out)
     return out if len(out) else None
 
 

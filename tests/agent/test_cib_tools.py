@@ -256,3 +256,19 @@ def test_live_cib_reads_back_through_the_renderer(live, tmp_path: Path) -> None:
     assert state.nodes["n1"].attrs["master-galera"] == "100"
     assert cfg.nodes["n2"].attrs["rmq-node-attr-last-known-rabbitmq"] == "rabbit@n2"
     assert header.attrs["update-client"] == "corral"
+
+
+def test_cibadmin_asks_the_node_agent_for_the_live_cib(live, tmp_path: Path) -> None:
+    """As agents run it: no CIB_file, no store URL, only the node agent's socket."""
+    from corral.agent.attr_tools import AgentAttributes, AttrServer
+
+    url, store = live
+    server = AttrServer(str(tmp_path / "attrd.sock"), Attributes(store=store))
+    try:
+        rc, out, err = _ours("cibadmin", None, "-Q", source=AgentAttributes(str(tmp_path / "attrd.sock")))
+        assert rc == 0, err
+        assert out == _live_cib(url, tmp_path).read_text()  # the same CIB as read from the store itself
+        root = ET.fromstring(out)
+        assert root.find(".//node_state[@uname='n1']//nvpair[@name='master-galera']").get("value") == "100"
+    finally:
+        server.close()
