@@ -1,4 +1,5 @@
-"""Pacemaker's attribute tools for resource agents: crm_attribute, crm_master, attrd_updater, crm_node.
+"""Pacemaker's tools for resource agents: crm_attribute, crm_master, attrd_updater, crm_node (here),
+cibadmin and crm_mon (queries only: corral.agent.cib_tools).
 
 Shipped OCF agents keep state in node attributes through these commands: Stateful and
 most promotable agents set their promotion score (`crm_master -l reboot -v 10`, or
@@ -33,13 +34,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from corral.agent.cib_tools import ToolFailure, cibadmin, crm_mon
 from corral.cluster import keys
 
 NODE_ENV = "CORRAL_NODE"         # the node the agent runs for (node agents set it)
 STORE_ENV = "CORRAL_STORE_URL"   # the cluster's store
 OFFLINE_ENV = "CORRAL_ATTRS_OFFLINE"  # set while the node self-fences, cut off from the store
 SOCKET_ENV = "CORRAL_ATTRD_SOCKET"    # the node agent's attribute service (AttrServer)
-TOOLS = ("crm_attribute", "crm_master", "attrd_updater", "crm_node")
+TOOLS = ("crm_attribute", "crm_master", "attrd_updater", "crm_node", "cibadmin", "crm_mon")
 
 EX_OK, EX_ERROR, EX_USAGE, EX_UNAVAILABLE, EX_NOSUCH = 0, 1, 64, 69, 105
 
@@ -135,6 +137,18 @@ class Attributes:
         kvs, _ = self._call("listing nodes", lambda s: s.get_prefix(keys.NODES))
         return sorted(kv.key[len(keys.NODES):] for kv in kvs)
 
+    def cib(self) -> str:
+        """The live CIB as `cibadmin -Q` prints it (corral.cluster.cib_export)."""
+        from corral.cluster.cib_export import live_cib
+        from corral.cluster.snapshot import read_snapshot
+        from corral.model.xml_out import to_text
+
+        snap = self._call("reading the cluster", read_snapshot)
+        try:
+            return to_text(live_cib(snap))
+        except ValueError as exc:  # no configuration loaded
+            raise ToolError(EX_UNAVAILABLE, str(exc)) from None
+
     def close(self) -> None:
         if self._store is not None and self._owns_store:
             self._store.close()
@@ -144,7 +158,7 @@ class Attributes:
 # Why: opening the store in every tool run costs the etcd client's imports (~0.5 s of CPU, several
 # seconds on a loaded host) for each call an agent makes, and Stateful makes one per operation.
 # Like Pacemaker's attrd, the node's own daemon answers; the tool itself imports only the stdlib.
-_OPS = ("get", "set", "delete", "members", "nodes")
+_OPS = ("get", "set", "delete", "members", "nodes", "cib")
 
 
 class AttrServer:
@@ -233,6 +247,9 @@ class AgentAttributes:
 
     def nodes(self) -> list[str]:
         return list(self._ask("nodes"))
+
+    def cib(self) -> str:
+        return str(self._ask("cib"))
 
     def close(self) -> None:
         pass
@@ -372,7 +389,7 @@ def crm_node(argv: Sequence[str], attrs: AttrSource, out: Callable[[str], None])
 
 _TOOLS: dict[str, Callable[[Sequence[str], AttrSource, Callable[[str], None]], int]] = {
     "crm_attribute": crm_attribute, "crm_master": crm_master, "attrd_updater": attrd_updater,
-    "crm_node": crm_node}
+    "crm_node": crm_node, "cibadmin": cibadmin, "crm_mon": crm_mon}
 
 
 def run_tool(tool: str, argv: Sequence[str], attrs: AttrSource | None = None,
@@ -385,7 +402,7 @@ def run_tool(tool: str, argv: Sequence[str], attrs: AttrSource | None = None,
         attrs = AgentAttributes(sock) if sock else Attributes()
     try:
         return _TOOLS[tool](argv, attrs, out)
-    except ToolError as exc:
+    except (ToolError, ToolFailure) as exc:
         err(f"{tool}: {exc}")
         return exc.code
     finally:

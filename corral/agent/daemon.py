@@ -266,13 +266,18 @@ class Agent:
 
     def _probe(self, rid: str, prim: ResourceView) -> None:
         base, spec, timeout = prim.base, spec_of(prim), prim.timeout_ms("monitor", 0) / 1000
+        # A probe is no graph action, but agents validate on every call: galera refuses to run
+        # unless it sees it is promotable (OCF_RESKEY_CRM_meta_promotable, as Pacemaker exports it).
+        meta = {"promotable": "true"} if prim.promotable else None
         self.monitors.cancel(rid)
-        out = self.executor.run(rid, spec, "monitor", interval_ms=0, timeout_s=timeout, target_rc=7, base=base)
+        out = self.executor.run(rid, spec, "monitor", interval_ms=0, timeout_s=timeout, target_rc=7, base=base,
+                                meta=meta)
         # Found running: monitor it as configured (the scheduler only asks for monitors with a start).
         if out.op.rc in (0, 8) and not out.failed:
             promoted = out.op.rc == 8
             for op in prim.recurring_monitors(PROMOTED if promoted else STARTED):
-                self.monitors.start(rid, base, spec, op.interval_ms, op.timeout_ms / 1000, 8 if promoted else 0)
+                self.monitors.start(rid, base, spec, op.interval_ms, op.timeout_ms / 1000, 8 if promoted else 0,
+                                    meta=meta)
 
     # --- following the store -------------------------------------------------------
     def _follow_actions(self) -> None:
@@ -316,7 +321,8 @@ class Agent:
         # and stop succeed with 0 whatever the role.
         target = 8 if rec.role == PROMOTED and rec.task == "monitor" else 0
         if rec.task == "monitor" and rec.interval_ms > 0:
-            return self.monitors.start(rid, rec.base, rec.spec, rec.interval_ms, rec.timeout_s, target)
+            return self.monitors.start(rid, rec.base, rec.spec, rec.interval_ms, rec.timeout_s, target,
+                                       meta=rec.meta)
         spec = rec.spec
         if rec.task in ONE_SHOT:
             self.monitors.cancel(rid)

@@ -41,6 +41,7 @@ class _Entry:
     last_status: int | None = None
     in_flight: bool = False
     skipped: bool = False  # fell due while paused
+    meta: dict[str, str] | None = None  # the graph action's meta (clone_max, promoted_max, ...): every check has it
 
 
 class RecurringMonitors:
@@ -58,15 +59,17 @@ class RecurringMonitors:
         self._thread.start()
 
     def start(self, rid: str, base: str, spec: AgentSpec, interval_ms: int, timeout_s: float,
-              target_rc: int) -> Outcome:
-        """Run the first check now, record it, and repeat it every interval."""
+              target_rc: int, meta: dict[str, str] | None = None) -> Outcome:
+        """Run the first check now, record it, and repeat it every interval. meta: the action's
+        CRM_meta attributes, which every check exports as Pacemaker's recurring monitors do
+        (galera's validation refuses to run without promoted_max/master_max)."""
         with self._lock:
             gen = self._gen.get(rid, 0)
         out = self.executor.run(rid, spec, "monitor", interval_ms=interval_ms, timeout_s=timeout_s,
-                                target_rc=target_rc, base=base)
+                                target_rc=target_rc, base=base, meta=meta)
         entry = _Entry(rid, base, spec, interval_ms, timeout_s, target_rc, gen,
                        next_due=time.monotonic() + interval_ms / 1000, last_rc=out.op.rc,
-                       last_status=out.op.op_status)
+                       last_status=out.op.op_status, meta=meta)
         with self._lock:
             if self._gen.get(rid, 0) == gen:
                 self._entries[(rid, interval_ms)] = entry
@@ -136,7 +139,7 @@ class RecurringMonitors:
                     return
                 out = self.executor.run(e.rid, e.spec, "monitor", interval_ms=e.interval_ms,
                                         timeout_s=e.timeout_s, target_rc=e.target_rc, base=e.base,
-                                        locked=True, record=False)
+                                        locked=True, record=False, meta=e.meta)
                 if not self._valid(e) or (out.op.rc == e.last_rc and out.op.op_status == e.last_status):
                     return
                 fail = self.executor.note(e.rid, e.spec, out.op, out.result, e.base, out.failed)

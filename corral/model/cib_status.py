@@ -26,6 +26,10 @@ def _int(text: str | None, default: int = 0) -> int:
         return default
 
 
+def _opt_int(text: str | None) -> int | None:
+    return None if text is None else _int(text, 0)
+
+
 def _target_rc(transition_key: str | None) -> int | None:
     if not transition_key:
         return None
@@ -95,7 +99,8 @@ def parse_status(root: ET.Element, config: Configuration) -> ClusterState:
                     migrate_source=op.get("migrate_source"), migrate_target=op.get("migrate_target"),
                     op_digest=op.get("op-digest"),
                     op_secure_params=tuple((op.get("op-secure-params") or "").split()),
-                    op_secure_digest=op.get("op-secure-digest")))
+                    op_secure_digest=op.get("op-secure-digest"),
+                    exec_ms=_opt_int(op.get("exec-time")), queue_ms=_opt_int(op.get("queue-time"))))
             node.history[rid] = hist
     # Nodes in the order the status section lists them, then those it does not mention:
     # the order in which histories are read decides anonymous clone instance numbers.

@@ -34,6 +34,8 @@ class OpRecord:
     # handed around with its secrets masked still matches the configuration by this one.
     op_secure_params: tuple[str, ...] = ()
     op_secure_digest: str | None = None
+    exec_ms: int | None = None    # how long it ran (exec-time), as status tools show it
+    queue_ms: int | None = None   # how long it waited (queue-time)
 
 
 @dataclass
