@@ -17,7 +17,7 @@ import pytest
 
 from corral_lab.controlplane.debian_galera import CONTROLLERS, DebianGalera
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 GALERA_AGENT = "/usr/lib/ocf/resource.d/heartbeat/galera"
 
